@@ -1,15 +1,17 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.ts`, import.meta.url));
+const packages = ['dataset', 'model', 'model-lite', 'trainer', 'report', 'cli'];
+const src = (pkg: string, file: string) => fileURLToPath(new URL(`./packages/${pkg}/src/${file}`, import.meta.url));
 
-/** Tests import the workspace packages from source, so they never run against a stale `dist/`. */
-const alias = {
-  '@litter/dataset': src('dataset'),
-  '@litter/model-lite': src('model-lite'),
-  '@litter/model': src('model'),
-  '@litter/trainer': src('trainer'),
-};
+/**
+ * Tests import the workspace packages from source, so they never run against a stale `dist/`.
+ * `@litter/x` maps to `src/index.ts`, `@litter/x/sub` to `src/sub.ts`.
+ */
+const alias = packages.flatMap((pkg) => [
+  { find: new RegExp(`^@litter/${pkg}$`), replacement: src(pkg, 'index.ts') },
+  { find: new RegExp(`^@litter/${pkg}/([\\w-]+)$`), replacement: src(pkg, '$1.ts') },
+]);
 
 const project = (name: string) => ({
   extends: true as const,
@@ -25,6 +27,6 @@ export default defineConfig({
   test: {
     testTimeout: 120_000,
     hookTimeout: 120_000,
-    projects: ['dataset', 'model', 'model-lite', 'trainer', 'cli'].map(project),
+    projects: packages.map(project),
   },
 });

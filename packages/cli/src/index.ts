@@ -1,1 +1,3 @@
-export {};
+export { CliError, type CliErrorCode, ExitCode } from './errors.js';
+export type { Io } from './_io.js';
+export { litter, main } from './main.js';

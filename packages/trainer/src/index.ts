@@ -1,1 +1,36 @@
-export {};
+export type { HistoryRow, StepRow, ValidationRow } from './_history.js';
+export { TrainerError, type TrainerErrorCode } from './errors.js';
+export { type DatasetPredictions, type EvaluateOptions, evaluate, predictDataset } from './evaluate.js';
+export { formatEvaluation } from './format.js';
+export {
+  averagePrecision,
+  type ClassMetrics,
+  type ComputeEvaluationOptions,
+  computeEvaluation,
+  computeThresholdMetrics,
+  type Evaluation,
+  type ThresholdMetrics,
+  tuneThresholds,
+} from './metrics.js';
+export {
+  type ClassPrediction,
+  type LoadedRun,
+  type LoadRunOptions,
+  loadRun,
+  type Prediction,
+  type PredictOptions,
+  predictImages,
+} from './run.js';
+export {
+  type CheckpointEvent,
+  type RunConfig,
+  type Split,
+  type StepEndEvent,
+  type TrainBeginEvent,
+  type TrainEndEvent,
+  type TrainerCallbacks,
+  type TrainOptions,
+  type TrainResult,
+  train,
+  type ValidationEvent,
+} from './train.js';

@@ -1,0 +1,163 @@
+import cliProgress from 'cli-progress';
+import { type Io, writeJson, writeLine } from './_io.js';
+
+/** The trainer events the CLI renders (TrainerCallbacks of @litter/trainer, as the CLI reads them). */
+export interface BeginEvent {
+  runDir: string;
+  step: number;
+  totalSteps: number;
+  backend: string;
+  model: string;
+  trainSize: number;
+  validationSize: number;
+  resumed: boolean;
+}
+export interface StepEvent {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  loss: number;
+  imagesPerSecond: number;
+  learningRate: number;
+  logged: boolean;
+}
+export interface ValidationEvent {
+  step: number;
+  loss: number;
+  exactMatch: number;
+  macroF1: number;
+  microF1: number;
+  hammingLoss: number;
+}
+export interface CheckpointEvent {
+  step: number;
+  dir: string;
+  kind: 'last' | 'best';
+}
+
+/** How `litter train` shows progress: a bar on a terminal, plain lines in a pipe, JSON lines with `--json`. */
+export type ProgressMode = 'tty' | 'plain' | 'json';
+
+export function progressMode(io: Io, json: boolean): ProgressMode {
+  if (json) return 'json';
+  return io.stderr.isTTY && io.env.TERM !== 'dumb' && !io.env.CI ? 'tty' : 'plain';
+}
+
+const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : String(value));
+
+/** `42s`, `3m05s`, `1h02m`. */
+export function duration(seconds: number): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '-';
+  const s = Math.round(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** Renders trainer events; `callbacks` is what `train()` gets. */
+export class ProgressRenderer {
+  readonly #io: Io;
+  readonly #mode: ProgressMode;
+  #bars: cliProgress.MultiBar | undefined;
+  #bar: cliProgress.SingleBar | undefined;
+  #lastStep = 0;
+  #started = { step: 0, at: 0 };
+
+  constructor(io: Io, mode: ProgressMode) {
+    this.#io = io;
+    this.#mode = mode;
+  }
+
+  /** A line that must not tear the bar apart. */
+  #line(text: string): void {
+    if (this.#bars) {
+      this.#bars.log(`${text}\n`);
+      this.#bars.update(); // log() only buffers until the next redraw
+    } else writeLine(this.#io.stdout, text);
+  }
+
+  readonly callbacks = {
+    onTrainBegin: (e: BeginEvent) => {
+      this.#lastStep = e.step;
+      if (this.#mode === 'json') {
+        writeJson(this.#io, { event: 'begin', ...e });
+        return;
+      }
+      const from = e.resumed ? `resuming at step ${e.step} of ${e.totalSteps}` : `${e.totalSteps} steps`;
+      writeLine(
+        this.#io.stdout,
+        `training ${e.model} on ${e.backend}: ${e.trainSize} train / ${e.validationSize} validation images, ${from}`,
+      );
+      writeLine(this.#io.stdout, `run directory: ${e.runDir}`);
+      if (this.#mode === 'tty') {
+        this.#bars = new cliProgress.MultiBar(
+          {
+            stream: this.#io.stderr as NodeJS.WritableStream,
+            format: 'step {value}/{total} {bar} loss {loss} | {ips} img/s | ETA {eta}',
+            barsize: 24,
+            hideCursor: true,
+            gracefulExit: false,
+            fps: 5,
+          },
+          cliProgress.Presets.shades_classic,
+        );
+        this.#bar = this.#bars.create(e.totalSteps, e.step, { loss: '-', ips: '-', eta: '-' });
+        this.#started = { step: e.step, at: performance.now() };
+      }
+    },
+    onStepEnd: (e: StepEvent) => {
+      this.#lastStep = e.step;
+      if (this.#bar) {
+        // Wall-clock ETA (validation and checkpoints included), from the steps done in this process.
+        const done = e.step - this.#started.step;
+        const seconds = ((performance.now() - this.#started.at) / 1000 / done) * (e.totalSteps - e.step);
+        this.#bar.update(e.step, { loss: fixed(e.loss, 4), ips: fixed(e.imagesPerSecond, 1), eta: duration(seconds) });
+        return;
+      }
+      if (!e.logged) return;
+      if (this.#mode === 'json') {
+        writeJson(this.#io, {
+          event: 'step',
+          step: e.step,
+          totalSteps: e.totalSteps,
+          epoch: e.epoch,
+          loss: e.loss,
+          imagesPerSecond: e.imagesPerSecond,
+          learningRate: e.learningRate,
+        });
+        return;
+      }
+      const width = String(e.totalSteps).length;
+      this.#line(
+        `step ${String(e.step).padStart(width)}/${e.totalSteps}  epoch ${fixed(e.epoch, 2)}  loss ${fixed(e.loss, 4)}  ` +
+          `${fixed(e.imagesPerSecond, 1)} img/s  lr ${e.learningRate.toExponential(2)}`,
+      );
+    },
+    onValidation: (e: ValidationEvent) => {
+      if (this.#mode === 'json') {
+        writeJson(this.#io, { event: 'validation', ...e });
+        return;
+      }
+      this.#line(
+        `validation at step ${e.step}: loss ${fixed(e.loss, 4)}  exact match ${fixed(e.exactMatch, 3)}  ` +
+          `macro F1 ${fixed(e.macroF1, 3)}  micro F1 ${fixed(e.microF1, 3)}  Hamming loss ${fixed(e.hammingLoss, 3)}`,
+      );
+    },
+    onCheckpoint: (e: CheckpointEvent) => {
+      if (this.#mode === 'json') writeJson(this.#io, { event: 'checkpoint', ...e });
+      // Checkpoints are frequent and quiet on a terminal; the run directory was printed at the start.
+    },
+  };
+
+  /** Removes the bar (before the final report or an error). */
+  stop(): void {
+    this.#bars?.update();
+    this.#bars?.stop();
+    this.#bars = undefined;
+    this.#bar = undefined;
+  }
+
+  get lastStep(): number {
+    return this.#lastStep;
+  }
+}

@@ -1,0 +1,314 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { defineCommand } from 'citty';
+import { choiceFlag, commonArgs, exclusive, intFlag, listFlag, numberFlag, stringFlag } from '../_args.js';
+import { type Io, ioOf, resolvePath, writeJson, writeLine } from '../_io.js';
+import { datasetPath, defaultRunDir, sampleDataset } from '../_paths.js';
+import { ProgressRenderer, progressMode } from '../_progress.js';
+import { CliError, ExitCode } from '../errors.js';
+
+/** Defaults of `litter train`, chosen so the bundled sample trains in a few minutes on 2 CPU cores. */
+export const TRAIN_DEFAULTS = {
+  model: 'seed-cnn',
+  width: 64,
+  height: 64,
+  batchSize: 32,
+  steps: 300,
+  learningRate: 1e-3,
+  seed: 0,
+  logEvery: 25,
+  validateEvery: 100,
+} as const;
+
+const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
+const SCHEDULES = ['constant', 'cosine'] as const;
+
+export default defineCommand({
+  meta: {
+    name: 'train',
+    description: `Train a model on a dataset and print its validation report (defaults: ${TRAIN_DEFAULTS.width}x${TRAIN_DEFAULTS.height} images, ${TRAIN_DEFAULTS.steps} steps of ${TRAIN_DEFAULTS.batchSize}, Adam ${TRAIN_DEFAULTS.learningRate})`,
+  },
+  args: {
+    dataset: {
+      type: 'positional',
+      required: false,
+      valueHint: 'DATASET',
+      description: 'Folder with labels.json and the PNGs (default: the bundled sample examples/blender-cube-sphere)',
+    },
+    model: {
+      type: 'string',
+      valueHint: 'NAME|PACKAGE|PATH',
+      description: `Model: a built-in name, an installed package or a local path (default: ${TRAIN_DEFAULTS.model})`,
+    },
+    backend: {
+      type: 'string',
+      valueHint: BACKENDS.join('|'),
+      description: 'TensorFlow.js backend (default: the best one that loads here; see litter doctor)',
+    },
+    width: { type: 'string', valueHint: 'PX', description: `Training image width (default: ${TRAIN_DEFAULTS.width})` },
+    height: { type: 'string', valueHint: 'PX', description: `Training image height (default: ${TRAIN_DEFAULTS.height})` },
+    'batch-size': { type: 'string', valueHint: 'N', description: `Images per step (default: ${TRAIN_DEFAULTS.batchSize})` },
+    steps: { type: 'string', valueHint: 'N', description: `Training steps (default: ${TRAIN_DEFAULTS.steps})` },
+    epochs: { type: 'string', valueHint: 'N', description: 'Train for N passes over the training split instead of --steps' },
+    lr: { type: 'string', valueHint: 'RATE', description: `Adam learning rate (default: ${TRAIN_DEFAULTS.learningRate})` },
+    schedule: { type: 'string', valueHint: SCHEDULES.join('|'), description: 'Learning-rate schedule (default: constant)' },
+    seed: { type: 'string', valueHint: 'N', description: `Seed of weights, split and shuffling (default: ${TRAIN_DEFAULTS.seed})` },
+    out: { type: 'string', valueHint: 'RUN_DIR', description: 'Run directory (default: runs/<timestamp> under the current directory)' },
+    'val-scenes': { type: 'string', valueHint: 'S1,S2', description: 'Scenes held out for validation (default: by --val-fraction)' },
+    'val-fraction': { type: 'string', valueHint: 'F', description: 'Fraction of scenes held out for validation (default: the split\'s, 0.25)' },
+    resume: { type: 'boolean', description: 'Continue the run in --out from its last checkpoint, with its settings' },
+    overwrite: { type: 'boolean', description: 'Start over in an --out that already holds a run (deletes it)' },
+    'log-every': { type: 'string', valueHint: 'N', description: `Log a step line every N steps (default: ${TRAIN_DEFAULTS.logEvery})` },
+    'validate-every': { type: 'string', valueHint: 'N', description: `Validate every N steps (default: ${TRAIN_DEFAULTS.validateEvery})` },
+    'checkpoint-every': { type: 'string', valueHint: 'N', description: 'Save the last checkpoint every N steps (default: at each validation)' },
+    json: { type: 'boolean', description: 'Print one JSON object per line (events begin, step, validation, checkpoint, end)' },
+    ...commonArgs,
+  },
+  async run({ args, ...context }) {
+    const io = ioOf(context);
+    // Every flag is checked before anything heavy loads: a usage error costs no TensorFlow.js start-up.
+    const flags = {
+      model: stringFlag('model', args.model),
+      backend: choiceFlag('backend', args.backend, BACKENDS),
+      width: intFlag('width', args.width, { min: 8, max: 4096 }),
+      height: intFlag('height', args.height, { min: 8, max: 4096 }),
+      batchSize: intFlag('batch-size', args['batch-size']),
+      steps: intFlag('steps', args.steps),
+      epochs: intFlag('epochs', args.epochs),
+      learningRate: numberFlag('lr', args.lr, { min: 0, minExclusive: true }),
+      schedule: choiceFlag('schedule', args.schedule, SCHEDULES),
+      seed: intFlag('seed', args.seed, { min: 0, max: 2 ** 32 - 1 }),
+      out: stringFlag('out', args.out),
+      validationScenes: listFlag('val-scenes', args['val-scenes']),
+      validationFraction: numberFlag('val-fraction', args['val-fraction'], {
+        min: 0,
+        max: 1,
+        minExclusive: true,
+        maxExclusive: true,
+      }),
+      logEvery: intFlag('log-every', args['log-every']),
+      validateEvery: intFlag('validate-every', args['validate-every']),
+      checkpointEvery: intFlag('checkpoint-every', args['checkpoint-every']),
+    };
+    exclusive({ steps: flags.steps, epochs: flags.epochs });
+    exclusive({ 'val-scenes': flags.validationScenes, 'val-fraction': flags.validationFraction });
+    if (args.resume && flags.out === undefined) {
+      throw new CliError('usage', '--resume needs --out RUN_DIR: the run to continue');
+    }
+    if (args.resume && args.overwrite) throw new CliError('usage', '--resume and --overwrite cannot be combined');
+    return train(io, {
+      ...flags,
+      dataset: args.dataset,
+      resume: args.resume === true,
+      overwrite: args.overwrite === true,
+      json: args.json === true,
+    });
+  },
+});
+
+type Flags = {
+  dataset: string | undefined;
+  model: string | undefined;
+  backend: (typeof BACKENDS)[number] | undefined;
+  width: number | undefined;
+  height: number | undefined;
+  batchSize: number | undefined;
+  steps: number | undefined;
+  epochs: number | undefined;
+  learningRate: number | undefined;
+  schedule: (typeof SCHEDULES)[number] | undefined;
+  seed: number | undefined;
+  out: string | undefined;
+  validationScenes: string[] | undefined;
+  validationFraction: number | undefined;
+  logEvery: number | undefined;
+  validateEvery: number | undefined;
+  checkpointEvery: number | undefined;
+  resume: boolean;
+  overwrite: boolean;
+  json: boolean;
+};
+
+/** The settings a run was started with (RUN_DIR/config.json); a resumed run keeps them unless overridden. */
+interface SavedConfig {
+  model?: string;
+  width?: number;
+  height?: number;
+  batchSize?: number;
+  steps?: number;
+  learningRate?: number;
+  schedule?: 'constant' | 'cosine';
+  logEvery?: number;
+  validateEvery?: number;
+  checkpointEvery?: number;
+  seed?: number;
+  dataset?: { root?: string; labelsPath?: string };
+}
+
+async function readRunConfig(runDir: string): Promise<SavedConfig> {
+  const file = path.join(runDir, 'config.json');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new CliError('missing-run', `cannot resume: ${file} does not exist; is ${runDir} a run directory?`, {
+      cause: error,
+    });
+  }
+  try {
+    return JSON.parse(text) as SavedConfig;
+  } catch (error) {
+    throw new CliError('bad-run', `cannot resume: ${file} is not valid JSON`, { cause: error });
+  }
+}
+
+/** How the user invoked litter, for the resume hint: through the repository's `pnpm litter` or the bin. */
+function invocation(io: Io): string {
+  return io.env.npm_lifecycle_event === 'litter' ? 'pnpm litter' : 'litter';
+}
+
+/** A path as the user would type it: relative to their directory when inside it. */
+function shown(io: Io, file: string): string {
+  const relative = path.relative(io.cwd, file);
+  return relative === '' ? '.' : relative.startsWith('..') ? file : relative;
+}
+
+async function train(io: Io, flags: Flags): Promise<number> {
+  const runDir = flags.out === undefined ? defaultRunDir(io) : resolvePath(io, flags.out);
+  const saved: SavedConfig = flags.resume ? await readRunConfig(runDir) : {};
+  const savedDataset = saved.dataset?.labelsPath ?? saved.dataset?.root;
+  const dataset =
+    flags.dataset !== undefined
+      ? datasetPath(io, flags.dataset)
+      : savedDataset !== undefined
+        ? datasetPath(io, savedDataset)
+        : sampleDataset();
+  const settings = {
+    model: flags.model ?? saved.model ?? TRAIN_DEFAULTS.model,
+    width: flags.width ?? saved.width ?? TRAIN_DEFAULTS.width,
+    height: flags.height ?? saved.height ?? TRAIN_DEFAULTS.height,
+    batchSize: flags.batchSize ?? saved.batchSize ?? TRAIN_DEFAULTS.batchSize,
+    learningRate: flags.learningRate ?? saved.learningRate ?? TRAIN_DEFAULTS.learningRate,
+    schedule: flags.schedule ?? saved.schedule ?? 'constant',
+    seed: flags.seed ?? saved.seed ?? TRAIN_DEFAULTS.seed,
+    logEvery: flags.logEvery ?? saved.logEvery ?? TRAIN_DEFAULTS.logEvery,
+    validateEvery: flags.validateEvery ?? saved.validateEvery ?? TRAIN_DEFAULTS.validateEvery,
+    checkpointEvery: flags.checkpointEvery ?? saved.checkpointEvery,
+    length:
+      flags.epochs !== undefined
+        ? { epochs: flags.epochs }
+        : { steps: flags.steps ?? saved.steps ?? TRAIN_DEFAULTS.steps },
+  };
+
+  const { initBackend, resolveModel } = await import('@litter/model');
+  const { loadDataset, splitDataset } = await import('@litter/dataset');
+  const trainer = await import('@litter/trainer');
+
+  await initBackend({ backend: flags.backend ?? 'auto' });
+  const model = await resolveModel(modelSpec(io, settings.model), { importModule: (s) => import(s) });
+  const data = await loadDataset(dataset, { width: settings.width, height: settings.height });
+  // A resumed run keeps the split it was started with (the trainer reads it from config.json).
+  const split = flags.resume
+    ? undefined
+    : splitDataset(data, {
+        seed: settings.seed,
+        ...(flags.validationScenes ? { validationScenes: flags.validationScenes } : {}),
+        ...(flags.validationFraction !== undefined ? { validationFraction: flags.validationFraction } : {}),
+      });
+
+  const renderer = new ProgressRenderer(io, progressMode(io, flags.json));
+  const controller = new AbortController();
+  let signal: 'SIGINT' | 'SIGTERM' | undefined;
+  const stop = (name: 'SIGINT' | 'SIGTERM') => () => {
+    if (signal !== undefined) {
+      // A second signal means "now": the last checkpoint on disk is still whole (saves are atomic).
+      process.exit(name === 'SIGINT' ? ExitCode.sigint : ExitCode.sigterm);
+    }
+    signal = name;
+    controller.abort(name);
+    renderer.stop();
+    io.stderr.write(`@litter/cli: ${name}: finishing the step and saving a checkpoint (again to quit at once)\n`);
+  };
+  const onInt = stop('SIGINT');
+  const onTerm = stop('SIGTERM');
+  io.signals?.on('SIGINT', onInt);
+  io.signals?.on('SIGTERM', onTerm);
+
+  let result: Awaited<ReturnType<typeof trainer.train>>;
+  try {
+    result = await trainer.train({
+      dataset: data,
+      model,
+      runDir,
+      resume: flags.resume,
+      overwrite: flags.overwrite,
+      ...(split ? { split } : {}),
+      batchSize: settings.batchSize,
+      ...settings.length,
+      learningRate: settings.learningRate,
+      schedule: settings.schedule,
+      logEvery: settings.logEvery,
+      validateEvery: settings.validateEvery,
+      ...(settings.checkpointEvery !== undefined ? { checkpointEvery: settings.checkpointEvery } : {}),
+      seed: settings.seed,
+      signal: controller.signal,
+      callbacks: renderer.callbacks,
+    });
+  } finally {
+    renderer.stop();
+    io.signals?.off('SIGINT', onInt);
+    io.signals?.off('SIGTERM', onTerm);
+  }
+  result.model.dispose();
+
+  const evaluation = result.evaluation;
+  if (flags.json) {
+    writeJson(io, {
+      event: 'end',
+      runDir: result.runDir,
+      step: result.step,
+      stopped: result.stopped,
+      exactMatch: evaluation?.fixed.exactMatch ?? null,
+      macroF1: evaluation?.fixed.macroF1 ?? null,
+      microF1: evaluation?.fixed.microF1 ?? null,
+      hammingLoss: evaluation?.fixed.hammingLoss ?? null,
+      meanAveragePrecision: evaluation?.meanAveragePrecision ?? null,
+      tunedExactMatch: evaluation?.tuned?.exactMatch ?? null,
+      tunedMacroF1: evaluation?.tuned?.macroF1 ?? null,
+      thresholds: result.thresholds,
+    });
+  } else if (result.stopped === 'done') {
+    writeLine(io.stdout);
+    writeLine(
+      io.stdout,
+      evaluation
+        ? trainer.formatEvaluation(evaluation, { title: 'Validation' }).trimEnd()
+        : 'No validation split: nothing to report (see --val-scenes, --val-fraction).',
+    );
+    if (result.testEvaluation) {
+      writeLine(io.stdout);
+      writeLine(io.stdout, trainer.formatEvaluation(result.testEvaluation, { title: 'Test' }).trimEnd());
+    }
+    writeLine(io.stdout);
+    writeLine(io.stdout, `run directory: ${shown(io, result.runDir)}`);
+  }
+  if (result.stopped === 'signal') {
+    const datasetPart = flags.dataset === undefined ? '' : ` ${shown(io, dataset)}`;
+    const how = `${invocation(io)} train${datasetPart} --resume --out ${shown(io, runDir)}`;
+    io.stderr.write(`@litter/cli: stopped by ${signal ?? 'a signal'} at step ${result.step}; checkpoint saved. Resume with: ${how}\n`);
+    return signal === 'SIGTERM' ? ExitCode.sigterm : ExitCode.sigint;
+  }
+  if (result.stopped === 'nan') {
+    throw new CliError(
+      'non-finite-loss',
+      result.message ??
+        `the loss became NaN or infinite; the last good checkpoint is in ${runDir}/checkpoints/last. Try a lower --lr`,
+    );
+  }
+  return ExitCode.ok;
+}
+
+/** A model given as a path is relative to the user's directory (`pnpm litter` runs in the repository root). */
+function modelSpec(io: Io, spec: string): string {
+  return spec.startsWith('./') || spec.startsWith('../') ? resolvePath(io, spec) : spec;
+}

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { memoryIo } from './_testing.js';
+import { ExitCode } from './errors.js';
+import { main } from './main.js';
+
+async function run(argv: string[]) {
+  const capture = memoryIo();
+  const code = await main(argv, capture.io);
+  return { code, stdout: capture.stdout, stderr: capture.stderr };
+}
+
+describe('litter argument handling', () => {
+  it('prints the version', async () => {
+    const { code, stdout } = await run(['--version']);
+    expect(code).toBe(ExitCode.ok);
+    expect(stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  it('lists the commands in --help', async () => {
+    const { code, stdout } = await run(['--help']);
+    expect(code).toBe(ExitCode.ok);
+    for (const command of ['train', 'evaluate', 'predict', 'inspect', 'cache', 'doctor']) {
+      expect(stdout).toContain(command);
+    }
+  });
+
+  it('documents the training defaults in train --help', async () => {
+    const { code, stdout } = await run(['train', '--help']);
+    expect(code).toBe(ExitCode.ok);
+    expect(stdout).toMatch(/--width.*default: \d+/);
+    expect(stdout).toMatch(/--steps.*default: \d+/);
+    expect(stdout).toContain('--resume');
+  });
+
+  it('shows the usage of a nested command', async () => {
+    const { code, stdout } = await run(['cache', 'info', '--help']);
+    expect(code).toBe(ExitCode.ok);
+    expect(stdout).toContain('DATASET');
+  });
+
+  it.each([
+    [['frobnicate'], /unknown command "frobnicate"/],
+    [['cache', 'shred', 'x'], /unknown command "cache shred"/],
+    [['cache'], /missing command/],
+    [[], /missing command/],
+    [['inspect', 'x', '--bogus'], /unknown flag --bogus for "litter inspect"/],
+    [['train', '--widht', '32'], /unknown flag --widht/],
+    [['inspect'], /Missing required positional argument: DATASET/],
+    [['inspect', 'a', 'b'], /too many arguments/],
+    [['train', '--width', 'abc'], /--width must be an integer in \[8, 4096\], got "abc"/],
+    [['train', '--width', '1.5'], /--width must be an integer/],
+    [['train', '--lr', '-1'], /--lr must be a number > 0/],
+    [['train', '--val-fraction', '1'], /--val-fraction must be a number > 0 and < 1/],
+    [['train', '--backend', 'gpu'], /--backend must be one of tensorflow, wasm, cpu, got "gpu"/],
+    [['train', '--steps', '5', '--epochs', '2'], /--steps and --epochs cannot be combined/],
+    [['train', '--resume'], /--resume needs --out RUN_DIR/],
+    [['train', '--out'], /--out needs a value/],
+    [['predict', 'run'], /Missing required positional argument: IMAGE/],
+  ])('exits 2 with one line for %j', async (argv, message) => {
+    const { code, stderr, stdout } = await run(argv);
+    expect(code).toBe(ExitCode.usage);
+    const lines = stderr.trimEnd().split('\n');
+    expect(lines.at(-1)).toMatch(/^@litter\/cli: /);
+    expect(lines.at(-1)).toMatch(message);
+    expect(stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expect(stdout).toBe('');
+  });
+
+  it('accepts a flag value that looks like a negative number only where it parses', async () => {
+    const { code, stderr } = await run(['train', '--seed', '-3']);
+    expect(code).toBe(ExitCode.usage);
+    expect(stderr).toMatch(/--seed must be an integer in \[0, /);
+  });
+});

@@ -1,0 +1,319 @@
+import { readFile, stat } from 'node:fs/promises';
+import { realpathSync } from 'node:fs';
+import { basename, dirname, join, posix, resolve, sep, win32 } from 'node:path';
+import { z } from 'zod';
+import { DatasetError, problemsError } from './errors.js';
+
+/**
+ * A box as stored in `labels.json`: normalised to [0, 1] in Blender's camera frame, x to the right and
+ * **y upward** (y = 0 is the bottom row). {@link encodeLabels} turns it into image coordinates (y down).
+ */
+export interface NormalizedBox {
+  x1: number;
+  y1: number;
+  x2: number;
+  y2: number;
+}
+
+/** One render: its image file (relative to the folder of `labels.json`) and the meshes in view. */
+export interface LabelEntry {
+  image: string;
+  meshes: Record<string, NormalizedBox>;
+}
+
+const coordinate = z.number().min(0).max(1);
+
+const boxSchema = z
+  .object({ x1: coordinate, y1: coordinate, x2: coordinate, y2: coordinate })
+  .superRefine((box, ctx) => {
+    if (box.x1 > box.x2) ctx.addIssue({ code: 'custom', message: `x1 = ${box.x1} is greater than x2 = ${box.x2}` });
+    if (box.y1 > box.y2) ctx.addIssue({ code: 'custom', message: `y1 = ${box.y1} is greater than y2 = ${box.y2}` });
+  });
+
+/** The schema of `labels.json` (structure and ranges; names and paths are checked after it). */
+const labelsSchema = z.array(
+  z.object({
+    image: z.string().min(1),
+    meshes: z.record(z.string().min(1), boxSchema),
+  }),
+);
+
+interface Problem {
+  entry: number;
+  text: string;
+}
+
+/**
+ * Parses and validates the text of a `labels.json`. Every problem is reported at once (the message lists
+ * the first 20, `error.problems` has all), each naming the file, the entry index, its image and the field:
+ * `labels.json entry 17 (3-4y-2p.png): meshes.Cube.x1 = 1.7 is outside [0, 1]`.
+ *
+ * Rejected: invalid JSON, a top level that is not an array, entries without `image` or `meshes`, coordinates
+ * that are not numbers or outside [0, 1], x1 > x2 or y1 > y2, empty mesh names, duplicate images, and image
+ * paths that are absolute or lead out of the dataset folder (`../x.png`). Symbolic links are checked by
+ * {@link readLabels}, which knows the folder.
+ *
+ * @param json the file's text
+ * @param options.file the name used in messages @default 'labels.json'
+ * @throws DatasetError `LABELS_INVALID`
+ * @example
+ * const entries = parseLabels(await readFile('data/labels.json', 'utf8'));
+ */
+export function parseLabels(json: string, options: { file?: string } = {}): LabelEntry[] {
+  const file = options.file ?? 'labels.json';
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json.charCodeAt(0) === 0xfeff ? json.slice(1) : json);
+  } catch (error) {
+    throw new DatasetError(
+      'LABELS_INVALID',
+      `${file} is not valid JSON: ${describeJsonError(error, json)}. Fix the file (it should be an array of { "image", "meshes" } entries).`,
+      { cause: error },
+    );
+  }
+  if (!Array.isArray(raw)) {
+    throw new DatasetError(
+      'LABELS_INVALID',
+      `${file} must be a JSON array of { "image": ..., "meshes": { ... } } entries, got ${typeName(raw)}`,
+    );
+  }
+
+  const problems: Problem[] = [];
+  const parsed = labelsSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(formatIssue(issue, raw, file));
+  }
+  problems.push(...checkImageNames(raw, file));
+
+  if (problems.length > 0) {
+    problems.sort((a, b) => a.entry - b.entry); // stable: issues of one entry keep their order
+    throw problemsError(
+      'LABELS_INVALID',
+      `${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:`,
+      problems.map((p) => p.text),
+      'Fix these entries (format: an array of { "image": "name.png", "meshes": { "Name": { "x1", "y1", "x2", "y2" in [0, 1] } } }).',
+    );
+  }
+  return parsed.data as LabelEntry[];
+}
+
+/** The `labels.json` path for a path that is either that file or its folder. */
+export async function resolveLabelsPath(labelsPathOrDir: string): Promise<string> {
+  const path = resolve(labelsPathOrDir);
+  try {
+    return (await stat(path)).isDirectory() ? join(path, 'labels.json') : path;
+  } catch (error) {
+    throw labelsNotFound(path, error);
+  }
+}
+
+/**
+ * Reads and validates `labels.json` (a path to the file or to its folder), then checks that every image path
+ * stays inside the dataset folder once symbolic links are followed. Images that do not exist are not an
+ * error here: loading reports them.
+ *
+ * @throws DatasetError `LABELS_NOT_FOUND`, `LABELS_INVALID`
+ * @example
+ * const entries = await readLabels('examples/blender-cube-sphere');
+ * console.log(entries.length, Object.keys(entries[0].meshes));
+ */
+export async function readLabels(labelsPath: string): Promise<LabelEntry[]> {
+  const path = await resolveLabelsPath(labelsPath);
+  const text = await readLabelsText(path);
+  const entries = parseLabels(text, { file: basename(path) });
+  resolveImagePaths(dirname(path), entries, basename(path));
+  return entries;
+}
+
+/** @internal Reads the file's bytes, turning a missing file into `LABELS_NOT_FOUND`. */
+export async function readLabelsBytes(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    throw labelsNotFound(path, error);
+  }
+}
+
+async function readLabelsText(path: string): Promise<string> {
+  return (await readLabelsBytes(path)).toString('utf8');
+}
+
+function labelsNotFound(path: string, error: unknown): DatasetError {
+  const code = (error as NodeJS.ErrnoException).code;
+  const what = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? String(error)})`;
+  return new DatasetError(
+    'LABELS_NOT_FOUND',
+    `${path} ${what}: pass the folder of a Blender dataset or the path of its labels.json`,
+    { cause: error },
+  );
+}
+
+/**
+ * @internal Absolute real paths of the entries' images. Throws `LABELS_INVALID` listing every image that a
+ * symbolic link leads out of `root`. An image that does not exist keeps its lexical path (loading reports it).
+ */
+export function resolveImagePaths(root: string, entries: readonly LabelEntry[], file = 'labels.json'): string[] {
+  const realRoot = realpathSync.native(root);
+  const problems: string[] = [];
+  const paths = entries.map((entry, index) => {
+    const lexical = join(root, entry.image);
+    let real: string;
+    try {
+      real = realpathSync.native(lexical);
+    } catch {
+      return lexical;
+    }
+    if (!isInside(realRoot, real)) {
+      problems.push(
+        `${file} entry ${index} (${entry.image}): image "${entry.image}" leads to ${real}, outside the dataset folder ${realRoot} (through a symbolic link)`,
+      );
+    }
+    return real;
+  });
+  if (problems.length > 0) {
+    throw problemsError(
+      'LABELS_INVALID',
+      `${join(root, file)}: ${problems.length} image path${problems.length === 1 ? ' leads' : 's lead'} out of the dataset folder:`,
+      problems,
+      'Copy those images into the dataset folder (symbolic links must stay inside it).',
+    );
+  }
+  return paths;
+}
+
+function isInside(root: string, path: string): boolean {
+  return path.startsWith(root.endsWith(sep) ? root : root + sep);
+}
+
+/** Lexical checks of the image names: absolute, leaving the folder, duplicates. */
+function checkImageNames(raw: readonly unknown[], file: string): Problem[] {
+  const problems: Problem[] = [];
+  const seen = new Map<string, number>();
+  raw.forEach((entry, index) => {
+    const image = (entry as { image?: unknown } | null)?.image;
+    if (typeof image !== 'string' || image.length === 0) return; // the schema reports it
+    const where = `${file} entry ${index} (${image})`;
+    if (image.includes('\0')) {
+      problems.push({ entry: index, text: `${where}: image contains a NUL character` });
+      return;
+    }
+    if (posix.isAbsolute(image) || win32.isAbsolute(image)) {
+      problems.push({
+        entry: index,
+        text: `${where}: image "${image}" is an absolute path; image paths are relative to the folder of ${file}`,
+      });
+      return;
+    }
+    // Backslashes count as separators too, so that "..\\x.png" written on Windows is caught as well.
+    const normal = posix.normalize(image.replaceAll('\\', '/'));
+    if (normal === '..' || normal.startsWith('../')) {
+      problems.push({ entry: index, text: `${where}: image "${image}" leads out of the dataset folder` });
+      return;
+    }
+    if (normal === '.' || normal.endsWith('/')) {
+      problems.push({ entry: index, text: `${where}: image "${image}" is not a file name` });
+      return;
+    }
+    const first = seen.get(normal);
+    if (first !== undefined) {
+      problems.push({ entry: index, text: `${where}: image "${image}" is listed twice (also entry ${first})` });
+    } else {
+      seen.set(normal, index);
+    }
+  });
+  return problems;
+}
+
+interface ZodIssueLike {
+  code: string;
+  path: PropertyKey[];
+  message: string;
+  expected?: string;
+  origin?: string;
+  minimum?: number | bigint;
+  maximum?: number | bigint;
+}
+
+function formatIssue(issue: ZodIssueLike, raw: readonly unknown[], file: string): Problem {
+  const [first, ...rest] = issue.path;
+  const entry = typeof first === 'number' ? first : -1;
+  const entryValue = entry >= 0 ? raw[entry] : undefined;
+  const image = (entryValue as { image?: unknown } | null | undefined)?.image;
+  const where =
+    entry < 0 ? file : `${file} entry ${entry}${typeof image === 'string' ? ` (${image})` : ''}`;
+  const field = rest.map(String).join('.');
+  const value = valueAt(raw, issue.path);
+  const subject = field === '' ? 'the entry' : field;
+  let text: string;
+  switch (issue.code) {
+    case 'invalid_type':
+      text =
+        value === undefined
+          ? `${subject} is missing`
+          : `${subject} = ${show(value)} is not ${article(issue.expected)}`;
+      break;
+    case 'too_small':
+    case 'too_big':
+      text =
+        issue.origin === 'number'
+          ? `${subject} = ${show(value)} is outside [0, 1]`
+          : issue.origin === 'string'
+            ? `${subject} is empty`
+            : `${subject}: ${issue.message}`;
+      break;
+    case 'invalid_key':
+      text = `${field.slice(0, field.lastIndexOf('.'))} has a mesh with an empty name`;
+      break;
+    case 'custom':
+      text = `${subject}: ${issue.message}`;
+      break;
+    default:
+      text = `${subject}: ${issue.message}`;
+  }
+  return { entry, text: `${where}: ${text}` };
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+function show(value: unknown): string {
+  const text = JSON.stringify(value);
+  return text === undefined ? String(value) : text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+function article(expected: string | undefined): string {
+  switch (expected) {
+    case 'number':
+      return 'a number';
+    case 'string':
+      return 'a string';
+    case 'object':
+    case 'record':
+      return 'an object';
+    default:
+      return expected ? `of type ${expected}` : 'valid';
+  }
+}
+
+function typeName(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `a ${typeof value}`;
+}
+
+function describeJsonError(error: unknown, json: string): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const match = /position (\d+)/.exec(message);
+  if (!match) return message;
+  const position = Number(match[1]);
+  const before = json.slice(0, position);
+  const line = before.split('\n').length;
+  const column = position - before.lastIndexOf('\n');
+  return `${message} (line ${line}, column ${column})`;
+}

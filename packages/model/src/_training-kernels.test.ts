@@ -1,0 +1,144 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { registerTrainingKernels, restoreOriginalKernels } from './_training-kernels.js';
+import { initBackend } from './backend.js';
+
+/** Deterministic values in [-1, 1] (mulberry32), so failures reproduce. */
+function random(count: number, seed: number): Float32Array {
+  let state = seed >>> 0;
+  const values = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    values[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
+  }
+  return values;
+}
+
+type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
+interface Case {
+  x: [number, number, number, number];
+  filter: [number, number, number, number];
+  strides: number | [number, number];
+  pad: Pad;
+}
+
+const cases: Case[] = [
+  { x: [2, 9, 9, 3], filter: [3, 3, 3, 4], strides: 1, pad: 'same' },
+  { x: [3, 8, 11, 2], filter: [5, 5, 2, 3], strides: 1, pad: 'same' },
+  { x: [2, 10, 7, 3], filter: [3, 2, 3, 5], strides: 1, pad: 'valid' },
+  { x: [2, 10, 7, 3], filter: [3, 2, 3, 5], strides: 2, pad: 'valid' },
+  { x: [1, 12, 9, 4], filter: [5, 3, 4, 2], strides: [2, 3], pad: 'same' },
+  { x: [2, 7, 13, 3], filter: [4, 4, 3, 2], strides: 3, pad: 'same' },
+  { x: [2, 8, 6, 2], filter: [1, 1, 2, 3], strides: 2, pad: 'valid' },
+  {
+    x: [2, 9, 8, 3],
+    filter: [3, 3, 3, 2],
+    strides: 1,
+    pad: [
+      [0, 0],
+      [1, 2],
+      [2, 0],
+      [0, 0],
+    ],
+  },
+  {
+    x: [2, 9, 8, 3],
+    filter: [3, 3, 3, 2],
+    strides: 2,
+    pad: [
+      [0, 0],
+      [0, 1],
+      [1, 1],
+      [0, 0],
+    ],
+  },
+  { x: [4, 16, 16, 3], filter: [5, 5, 3, 8], strides: 1, pad: 'same' },
+];
+
+/** dx and dW of sum(conv2d(x, W) * upstream), on the current backend. */
+function convGradients(c: Case, seed: number): { dx: Float32Array; dw: Float32Array } {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(random(c.x.reduce((a, b) => a * b), seed), c.x);
+    const w = tf.tensor4d(random(c.filter.reduce((a, b) => a * b), seed + 1), c.filter);
+    const outShape = tf.conv2d(x, w, c.strides, c.pad).shape;
+    const upstream = tf.tensor(random(outShape.reduce((a, b) => a * b), seed + 2), outShape);
+    const [dx, dw] = tf.grads((xs: tf.Tensor, ws: tf.Tensor) =>
+      tf.sum(tf.mul(tf.conv2d(xs as tf.Tensor4D, ws as tf.Tensor4D, c.strides, c.pad), upstream)),
+    )([x, w]);
+    return { dx: dx!.dataSync() as Float32Array, dw: dw!.dataSync() as Float32Array };
+  });
+}
+
+/** Largest absolute difference relative to the largest reference magnitude. */
+function relativeError(actual: Float32Array, expected: Float32Array): number {
+  expect(actual.length).toBe(expected.length);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
+    scale = Math.max(scale, Math.abs(expected[i]!));
+  }
+  return diff / scale;
+}
+
+describe('composed convolution gradient kernels', () => {
+  beforeAll(async () => {
+    await initBackend({ backend: 'cpu' });
+    await initBackend({ backend: 'wasm' });
+  });
+
+  /** The reference: tfjs-backend-cpu's own kernels. */
+  async function cpuReference(c: Case, seed: number) {
+    restoreOriginalKernels('cpu');
+    await tf.setBackend('cpu');
+    try {
+      return convGradients(c, seed);
+    } finally {
+      registerTrainingKernels('cpu');
+    }
+  }
+
+  it('registers Conv2DBackpropFilter and replaces Conv2DBackpropInput on wasm', () => {
+    expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
+    expect(tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc.name).not.toBe('conv2DBackpropInput');
+  });
+
+  it('replaces Conv2DBackpropFilter on cpu and restores the original', () => {
+    const composed = tf.getKernel('Conv2DBackpropFilter', 'cpu')?.kernelFunc;
+    restoreOriginalKernels('cpu');
+    const original = tf.getKernel('Conv2DBackpropFilter', 'cpu')?.kernelFunc;
+    registerTrainingKernels('cpu');
+    expect(original).toBeDefined();
+    expect(original).not.toBe(composed);
+    expect(tf.getKernel('Conv2DBackpropFilter', 'cpu')?.kernelFunc).not.toBe(original);
+  });
+
+  it.each(cases.map((c, i) => [i, c] as const))(
+    'case %i: cpu composed gradients match the cpu originals (%j)',
+    async (i, c) => {
+      const expected = await cpuReference(c, 100 * i + 50);
+      await tf.setBackend('cpu');
+      const actual = convGradients(c, 100 * i + 50);
+      expect(relativeError(actual.dw, expected.dw)).toBeLessThan(1e-5);
+      expect(relativeError(actual.dx, expected.dx)).toBeLessThan(1e-5);
+    },
+  );
+
+  it.each(cases.map((c, i) => [i, c] as const))(
+    'case %i: wasm gradients match the cpu backend (%j)',
+    async (i, c) => {
+      const expected = await cpuReference(c, 100 * i);
+      await tf.setBackend('wasm');
+      const wasmBackend = tf.backend();
+      const before = wasmBackend.numDataIds();
+      const actual = convGradients(c, 100 * i);
+      // The composed kernels free every intermediate they make.
+      expect(wasmBackend.numDataIds()).toBe(before);
+      expect(relativeError(actual.dw, expected.dw)).toBeLessThan(1e-5);
+      expect(relativeError(actual.dx, expected.dx)).toBeLessThan(1e-5);
+    },
+  );
+});

@@ -1,0 +1,200 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type BackendName, initBackend } from './backend.js';
+import { contractProblems, type ModelFactory } from './contract.js';
+import { loadModel, saveModel } from './io.js';
+
+/** Options of {@link testModelFactory}. Defaults keep the suite to a few seconds per backend. */
+export interface ConformanceOptions {
+  /** Backends to run on. @default ['cpu'] */
+  backends?: readonly Exclude<BackendName, 'tensorflow'>[];
+  /** `[height, width]` input sizes to build; include a non-square one. @default [[16, 16], [12, 20]] */
+  inputSizes?: readonly [height: number, width: number][];
+  /** @default 3 */
+  classes?: number;
+  /** @default 4 */
+  batchSize?: number;
+  /** Training steps on one fixed tiny batch; the loss must drop. @default 8 */
+  trainSteps?: number;
+  /** Adam learning rate for those steps. @default 0.003 */
+  learningRate?: number;
+}
+
+/** Random images in [0, 1] and multi-hot labels, fixed by `seed`. */
+function tinyBatch(
+  batch: number,
+  height: number,
+  width: number,
+  classes: number,
+  seed: number,
+): { images: tf.Tensor4D; labels: tf.Tensor2D } {
+  return tf.tidy(() => {
+    const images = tf.randomUniform([batch, height, width, 3], 0, 1, 'float32', seed) as tf.Tensor4D;
+    const labels = tf.cast(tf.greater(tf.randomUniform([batch, classes], 0, 1, 'float32', seed + 1), 0.5), 'float32');
+    return { images, labels: labels as tf.Tensor2D };
+  });
+}
+
+function predict(model: tfl.LayersModel, images: tf.Tensor): Float32Array {
+  return tf.tidy(() => (model.predict(images) as tf.Tensor).dataSync() as Float32Array);
+}
+
+/**
+ * The conformance suite every model package runs in its own tests (vitest). It checks the
+ * {@link ModelFactory} contract: the factory's members; builds for several input sizes including non-square
+ * ones with output `[B, C]` (and `[B, 5C]` with boxes in [0, 1] when `supportsBoxes`); a few training steps
+ * on a tiny batch lower the loss; save then load gives identical predictions; the same seed gives the same
+ * model; `tf.memory().numTensors` is the same before and after predict and train steps.
+ *
+ * @example
+ * // packages/my-model/src/conformance.test.ts
+ * import { testModelFactory } from '@litter/model/conformance';
+ * import { model } from './index.js';
+ * testModelFactory(model, { backends: ['cpu', 'wasm'] });
+ */
+export function testModelFactory(factory: ModelFactory, options: ConformanceOptions = {}): void {
+  const backends = options.backends ?? ['cpu'];
+  const inputSizes = options.inputSizes ?? [
+    [16, 16],
+    [12, 20],
+  ];
+  const classes = options.classes ?? 3;
+  const batchSize = options.batchSize ?? 4;
+  const trainSteps = options.trainSteps ?? 8;
+  const learningRate = options.learningRate ?? 0.003;
+  const [trainHeight, trainWidth] = inputSizes[inputSizes.length - 1] ?? [16, 16];
+
+  describe(`ModelFactory conformance: ${String((factory as Partial<ModelFactory>)?.name)}`, () => {
+    it('has every member of the ModelFactory contract', () => {
+      expect(contractProblems(factory)).toEqual([]);
+    });
+
+    it('rejects invalid options', () => {
+      expect(() => factory.create({ inputShape: [16, 16, 3], classes: 0 })).toThrow();
+      expect(() => factory.create({ inputShape: [0, 16, 3], classes: 2 })).toThrow();
+      if (!factory.supportsBoxes) {
+        expect(() => factory.create({ inputShape: [16, 16, 3], classes: 2, boxes: true })).toThrow();
+      }
+    });
+
+    for (const backend of backends) {
+      describe(`on ${backend}`, () => {
+        let directory: string;
+        beforeAll(async () => {
+          await initBackend({ backend });
+          directory = await mkdtemp(path.join(tmpdir(), 'litter-conformance-'));
+        });
+        afterAll(async () => {
+          await rm(directory, { recursive: true, force: true });
+        });
+
+        for (const [height, width] of inputSizes) {
+          it(`builds for ${height}x${width} and predicts [B, C] logits without leaking tensors`, () => {
+            const model = factory.create({ inputShape: [height, width, 3], classes, seed: 1 });
+            try {
+              expect(model.inputs[0]?.shape).toEqual([null, height, width, 3]);
+              expect(model.outputs[0]?.shape).toEqual([null, classes]);
+              const { images } = tinyBatch(batchSize, height, width, classes, 3);
+              const before = tf.memory().numTensors;
+              const output = model.predict(images) as tf.Tensor;
+              expect(output.shape).toEqual([batchSize, classes]);
+              expect(output.dtype).toBe('float32');
+              expect(Array.from(output.dataSync()).every(Number.isFinite)).toBe(true);
+              output.dispose();
+              expect(tf.memory().numTensors).toBe(before);
+              images.dispose();
+            } finally {
+              model.dispose();
+            }
+          });
+        }
+
+        if (factory.supportsBoxes) {
+          it('with boxes outputs [B, 5C]: logits, then box values in [0, 1]', () => {
+            const model = factory.create({ inputShape: [trainHeight, trainWidth, 3], classes, boxes: true, seed: 1 });
+            try {
+              expect(model.outputs[0]?.shape).toEqual([null, 5 * classes]);
+              const { images } = tinyBatch(batchSize, trainHeight, trainWidth, classes, 4);
+              const values = predict(model, images);
+              images.dispose();
+              expect(values.length).toBe(batchSize * 5 * classes);
+              for (let b = 0; b < batchSize; b++) {
+                const row = values.subarray(b * 5 * classes, (b + 1) * 5 * classes);
+                expect(Array.from(row).every(Number.isFinite)).toBe(true);
+                expect(Array.from(row.subarray(classes)).every((v) => v >= 0 && v <= 1)).toBe(true);
+              }
+            } finally {
+              model.dispose();
+            }
+          });
+        }
+
+        it('a few training steps on a tiny batch lower the loss, with a flat tensor count', () => {
+          const model = factory.create({ inputShape: [trainHeight, trainWidth, 3], classes, seed: 2 });
+          const optimizer = tf.train.adam(learningRate);
+          const { images, labels } = tinyBatch(batchSize, trainHeight, trainWidth, classes, 5);
+          try {
+            const step = () => {
+              const loss = optimizer.minimize(
+                () => tf.losses.sigmoidCrossEntropy(labels, model.apply(images, { training: true }) as tf.Tensor),
+                true,
+              ) as tf.Scalar;
+              const value = loss.dataSync()[0]!;
+              loss.dispose();
+              return value;
+            };
+            const first = step(); // creates the optimizer's slot variables
+            const afterFirst = tf.memory().numTensors;
+            let last = first;
+            for (let i = 1; i < trainSteps; i++) last = step();
+            expect(Number.isFinite(last)).toBe(true);
+            expect(last).toBeLessThan(first);
+            expect(tf.memory().numTensors).toBe(afterFirst);
+          } finally {
+            optimizer.dispose();
+            images.dispose();
+            labels.dispose();
+            model.dispose();
+          }
+        });
+
+        it('save then load gives identical predictions', async () => {
+          const model = factory.create({ inputShape: [trainHeight, trainWidth, 3], classes, seed: 3 });
+          const { images } = tinyBatch(batchSize, trainHeight, trainWidth, classes, 6);
+          const target = path.join(directory, `${backend}-model`);
+          try {
+            const expected = predict(model, images);
+            await saveModel(model, target);
+            const loaded = await loadModel(target);
+            try {
+              expect(loaded.outputs[0]?.shape).toEqual([null, classes]);
+              expect(predict(loaded, images)).toEqual(expected);
+            } finally {
+              loaded.dispose();
+            }
+          } finally {
+            images.dispose();
+            model.dispose();
+          }
+        });
+
+        it('the same seed gives the same model', () => {
+          const a = factory.create({ inputShape: [trainHeight, trainWidth, 3], classes, seed: 9 });
+          const b = factory.create({ inputShape: [trainHeight, trainWidth, 3], classes, seed: 9 });
+          const { images } = tinyBatch(batchSize, trainHeight, trainWidth, classes, 7);
+          try {
+            expect(predict(a, images)).toEqual(predict(b, images));
+          } finally {
+            images.dispose();
+            a.dispose();
+            b.dispose();
+          }
+        });
+      });
+    }
+  });
+}

@@ -1,0 +1,89 @@
+import * as tfl from '@tensorflow/tfjs-layers';
+import { checkCreateOptions, type CreateModelOptions, type ModelFactory } from './contract.js';
+import { LocalResponseNormalization } from './lrn.js';
+
+/** The seed's LRN parameters (TensorFlow CIFAR-10 tutorial): depth radius 4, bias 1, alpha 0.001 / 9, beta 0.75. */
+const SEED_LRN = { depthRadius: 4, bias: 1, alpha: 0.001 / 9, beta: 0.75 } as const;
+
+/** A fresh initialiser seed per layer, so one model seed gives distinct but reproducible layers. */
+function seeds(seed: number | undefined): () => { seed?: number } {
+  let next = 0;
+  return () => (seed === undefined ? {} : { seed: seed + 7919 * next++ });
+}
+
+/**
+ * Adds the output head: `[B, C]` logits, or with boxes `[B, 5C]` = logits then `C*4` sigmoid box values
+ * (class-major `[x1, y1, x2, y2]`). Shared by the built-in models so the layout is the same everywhere.
+ */
+export function classificationHead(
+  features: tfl.SymbolicTensor,
+  options: CreateModelOptions,
+  initialiserSeed: () => { seed?: number },
+): tfl.SymbolicTensor {
+  const logits = tfl.layers
+    .dense({
+      units: options.classes,
+      name: 'logits',
+      kernelInitializer: tfl.initializers.glorotUniform(initialiserSeed()),
+    })
+    .apply(features) as tfl.SymbolicTensor;
+  if (options.boxes !== true) return logits;
+  const boxes = tfl.layers
+    .dense({
+      units: options.classes * 4,
+      activation: 'sigmoid',
+      name: 'boxes',
+      kernelInitializer: tfl.initializers.glorotUniform(initialiserSeed()),
+    })
+    .apply(features) as tfl.SymbolicTensor;
+  return tfl.layers.concatenate({ axis: -1, name: 'logits_and_boxes' }).apply([logits, boxes]) as tfl.SymbolicTensor;
+}
+
+/**
+ * The seed's network, layer for layer: conv 5x5x64 ('same', bias 0.1, relu), max pool 3x3/2, LRN, conv 5x5x64
+ * (bias 0.1, relu), LRN, max pool 3x3/2, dense 384 relu, dense 192 relu, dense C logits. Sigmoid at
+ * prediction, never softmax. With `boxes`, a sigmoid dense head of `4C` box values is concatenated after the
+ * logits.
+ */
+export const seedCnn: ModelFactory = {
+  name: 'seed-cnn',
+  description: "The seed blog post's CNN: two 5x5 conv + max pool + LRN stages, dense 384 and 192 (slow, accurate)",
+  defaultInputSize: { width: 128, height: 128 },
+  supportsBoxes: true,
+  create(options: CreateModelOptions): tfl.LayersModel {
+    checkCreateOptions(seedCnn, options);
+    const seed = seeds(options.seed);
+    const conv = (name: string) =>
+      tfl.layers.conv2d({
+        name,
+        filters: 64,
+        kernelSize: 5,
+        padding: 'same',
+        activation: 'relu',
+        kernelInitializer: tfl.initializers.heNormal(seed()),
+        biasInitializer: tfl.initializers.constant({ value: 0.1 }),
+      });
+    const pool = (name: string) => tfl.layers.maxPooling2d({ name, poolSize: 3, strides: 2, padding: 'same' });
+    const dense = (name: string, units: number) =>
+      tfl.layers.dense({
+        name,
+        units,
+        activation: 'relu',
+        kernelInitializer: tfl.initializers.heNormal(seed()),
+        biasInitializer: tfl.initializers.constant({ value: 0.1 }),
+      });
+
+    const input = tfl.input({ shape: options.inputShape, name: 'image' });
+    let x = conv('conv1').apply(input) as tfl.SymbolicTensor;
+    x = pool('pool1').apply(x) as tfl.SymbolicTensor;
+    x = new LocalResponseNormalization({ ...SEED_LRN, name: 'norm1' }).apply(x) as tfl.SymbolicTensor;
+    x = conv('conv2').apply(x) as tfl.SymbolicTensor;
+    x = new LocalResponseNormalization({ ...SEED_LRN, name: 'norm2' }).apply(x) as tfl.SymbolicTensor;
+    x = pool('pool2').apply(x) as tfl.SymbolicTensor;
+    x = tfl.layers.flatten({ name: 'flatten' }).apply(x) as tfl.SymbolicTensor;
+    x = dense('dense1', 384).apply(x) as tfl.SymbolicTensor;
+    x = dense('dense2', 192).apply(x) as tfl.SymbolicTensor;
+    const output = classificationHead(x, options, seed);
+    return tfl.model({ inputs: input, outputs: output, name: 'seed_cnn' });
+  },
+};

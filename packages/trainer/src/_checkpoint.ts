@@ -1,0 +1,137 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SamplerState } from '@litter/dataset';
+import { saveModel } from '@litter/model';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import {
+  makeTemporaryDirectory,
+  readJson,
+  replaceDirectory,
+  writeFileAtomic,
+  writeJsonAtomic,
+} from './_io.js';
+import type { RngState } from './_rng.js';
+import { TrainerError } from './errors.js';
+
+/** What `state.json` of a checkpoint holds besides the model and optimizer. */
+export interface CheckpointState {
+  format: 1;
+  /** Optimizer steps done. */
+  step: number;
+  epoch: number;
+  sampler: SamplerState;
+  rng: RngState;
+  /** The best validation so far (for choosing the best checkpoint after a resume). */
+  best: BestRecord | undefined;
+  model: string;
+  width: number;
+  height: number;
+  boxes: boolean;
+  vocabulary: string[];
+  thresholds: number[];
+  /** Seconds spent in training steps up to here. */
+  elapsedSeconds: number;
+  savedAt: string;
+}
+
+export interface BestRecord {
+  metric: 'loss' | 'exactMatch' | 'macroF1';
+  value: number;
+  step: number;
+}
+
+interface OptimizerManifest {
+  format: 1;
+  className: string;
+  config: tf.serialization.ConfigDict;
+  weights: {
+    name: string;
+    dtype: 'float32' | 'int32';
+    shape: number[];
+    byteOffset: number;
+    length: number;
+  }[];
+}
+
+/**
+ * Writes a whole checkpoint (model.json + weights.bin, optimizer.json + optimizer.bin, state.json,
+ * thresholds.json, vocabulary.json) into a temporary folder and swaps it in, so `dir` always holds one complete
+ * checkpoint.
+ */
+export async function saveCheckpoint(
+  dir: string,
+  model: tfl.LayersModel,
+  optimizer: tf.Optimizer,
+  state: CheckpointState,
+): Promise<void> {
+  const temporary = await makeTemporaryDirectory(dir);
+  await saveModel(model, temporary);
+  await saveOptimizer(optimizer, temporary);
+  await writeJsonAtomic(join(temporary, 'thresholds.json'), state.thresholds);
+  await writeJsonAtomic(join(temporary, 'vocabulary.json'), state.vocabulary);
+  // state.json last: a folder with it is complete.
+  await writeJsonAtomic(join(temporary, 'state.json'), state);
+  await replaceDirectory(temporary, dir);
+}
+
+export const readCheckpointState = (dir: string) =>
+  readJson<CheckpointState>(join(dir, 'state.json'), 'checkpoint-corrupt');
+
+async function saveOptimizer(optimizer: tf.Optimizer, dir: string): Promise<void> {
+  // getWeights() returns [iterations (a new scalar), ...first moments, ...second moments (the live variables)].
+  const weights = await optimizer.getWeights();
+  const manifest: OptimizerManifest = {
+    format: 1,
+    className: optimizer.getClassName(),
+    config: optimizer.getConfig(),
+    weights: [],
+  };
+  const chunks: Uint8Array[] = [];
+  let byteOffset = 0;
+  try {
+    for (const { name, tensor } of weights) {
+      const dtype = tensor.dtype === 'int32' ? 'int32' : 'float32';
+      const values =
+        dtype === 'int32' ? Int32Array.from(await tensor.data()) : Float32Array.from(await tensor.data());
+      const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+      manifest.weights.push({ name, dtype, shape: tensor.shape, byteOffset, length: values.length });
+      chunks.push(bytes);
+      byteOffset += bytes.byteLength;
+    }
+  } finally {
+    weights[0]?.tensor.dispose();
+  }
+  await writeFileAtomic(join(dir, 'optimizer.bin'), Buffer.concat(chunks));
+  await writeJsonAtomic(join(dir, 'optimizer.json'), manifest);
+}
+
+/** Restores the optimizer's state (step count, moments) saved by {@link saveCheckpoint} into a fresh optimizer. */
+export async function loadOptimizer(optimizer: tf.Optimizer, dir: string): Promise<void> {
+  const manifest = await readJson<OptimizerManifest>(join(dir, 'optimizer.json'), 'checkpoint-corrupt');
+  if (manifest.className !== optimizer.getClassName()) {
+    throw new TrainerError(
+      'resume-mismatch',
+      `${dir} holds ${manifest.className} optimizer state but this run uses ${optimizer.getClassName()}`,
+    );
+  }
+  const buffer = await readFile(join(dir, 'optimizer.bin'));
+  const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  const tensors = manifest.weights.map(({ name, dtype, shape, byteOffset, length }) => {
+    const slice = bytes.slice(byteOffset, byteOffset + length * 4);
+    if (slice.byteLength !== length * 4) {
+      throw new TrainerError(
+        'checkpoint-corrupt',
+        `${join(dir, 'optimizer.bin')} is truncated: start a new run`,
+      );
+    }
+    const values = dtype === 'int32' ? new Int32Array(slice.buffer) : new Float32Array(slice.buffer);
+    return { name, tensor: tf.tensor(values, shape, dtype) };
+  });
+  try {
+    // setWeights copies each tensor into a new variable, so ours can go.
+    await optimizer.setWeights(tensors);
+  } finally {
+    for (const { tensor } of tensors) tensor.dispose();
+  }
+}

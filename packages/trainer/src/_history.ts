@@ -1,0 +1,101 @@
+import { appendFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from './_io.js';
+
+/** One logged training step: a line of `metrics.jsonl` with `"event":"step"`. */
+export interface StepRow {
+  event: 'step';
+  /** Optimizer steps done (1-based: the row of the first step has step 1). */
+  step: number;
+  epoch: number;
+  /** This step's training loss (mean sigmoid cross entropy, plus the box loss when training boxes). */
+  loss: number;
+  learningRate: number;
+  /** Training throughput over the last few steps. */
+  imagesPerSecond: number;
+  /** Seconds spent in training steps since the run began (not counting validation and checkpoints). */
+  elapsedSeconds: number;
+}
+
+/** One validation: a line of `metrics.jsonl` with `"event":"validation"` (metrics at threshold 0.5). */
+export interface ValidationRow {
+  event: 'validation';
+  step: number;
+  epoch: number;
+  loss: number;
+  exactMatch: number;
+  macroF1: number;
+  microF1: number;
+  hammingLoss: number;
+  meanAveragePrecision: number;
+  elapsedSeconds: number;
+}
+
+/** A row of the run's history (`metrics.jsonl`, `metrics.csv`, {@link TrainResult.history}). */
+export type HistoryRow = StepRow | ValidationRow;
+
+const CSV_COLUMNS = [
+  'event',
+  'step',
+  'epoch',
+  'loss',
+  'learningRate',
+  'imagesPerSecond',
+  'exactMatch',
+  'macroF1',
+  'microF1',
+  'hammingLoss',
+  'meanAveragePrecision',
+  'elapsedSeconds',
+] as const;
+
+const csvLine = (row: HistoryRow): string =>
+  `${CSV_COLUMNS.map((column) => {
+    const value = (row as unknown as Record<string, unknown>)[column];
+    return value === undefined ? '' : String(value);
+  }).join(',')}\n`;
+
+const CSV_HEADER = `${CSV_COLUMNS.join(',')}\n`;
+
+/** `metrics.jsonl` and `metrics.csv`, appended to as the run goes. */
+export class MetricsLog {
+  private constructor(
+    private readonly jsonlPath: string,
+    private readonly csvPath: string,
+    readonly rows: HistoryRow[],
+  ) {}
+
+  /**
+   * Starts the log of a run. When resuming from `resumeStep`, rows after it (written after the checkpoint, before
+   * the interruption) are dropped, so that the resumed run does not log those steps twice.
+   */
+  static async open(runDir: string, resumeStep?: number): Promise<MetricsLog> {
+    const jsonlPath = join(runDir, 'metrics.jsonl');
+    const csvPath = join(runDir, 'metrics.csv');
+    let rows: HistoryRow[] = [];
+    if (resumeStep !== undefined) {
+      const text = await readFile(jsonlPath, 'utf8').catch(() => '');
+      rows = text
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .flatMap((line) => {
+          try {
+            return [JSON.parse(line) as HistoryRow];
+          } catch {
+            return []; // a line cut short by a crash
+          }
+        })
+        .filter((row) => row.step <= resumeStep);
+    }
+    await writeFileAtomic(jsonlPath, rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
+    await writeFileAtomic(csvPath, CSV_HEADER + rows.map(csvLine).join(''));
+    return new MetricsLog(jsonlPath, csvPath, rows);
+  }
+
+  async append(row: HistoryRow): Promise<void> {
+    this.rows.push(row);
+    // One write call per line: a crash loses at most the line being written, which open() then skips.
+    await appendFile(this.jsonlPath, `${JSON.stringify(row)}\n`);
+    await appendFile(this.csvPath, csvLine(row));
+  }
+}

@@ -1,0 +1,91 @@
+import { randomBytes } from 'node:crypto';
+import { access, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { TrainerError } from './errors.js';
+
+const temporaryName = (path: string) => `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+
+/**
+ * Writes a file so that readers see either the old or the new content, never a partial one: temp file in the same
+ * folder, flushed, then renamed over the target (rename is atomic within a file system).
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temporary = temporaryName(path);
+  const handle = await open(temporary, 'w');
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+export const writeJsonAtomic = (path: string, value: unknown): Promise<void> =>
+  writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads and parses a JSON file; a missing or broken file becomes a {@link TrainerError} with `code`. */
+export async function readJson<T>(path: string, code: 'run-not-found' | 'checkpoint-corrupt'): Promise<T> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new TrainerError(code, `cannot read ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    throw new TrainerError(
+      'checkpoint-corrupt',
+      `${path} is not valid JSON (${(error as Error).message}); the run directory is damaged: start a new run`,
+      { cause: error },
+    );
+  }
+}
+
+/** A fresh temporary folder next to `finalDir`, to be filled and then put in place with {@link replaceDirectory}. */
+export async function makeTemporaryDirectory(finalDir: string): Promise<string> {
+  const temporary = temporaryName(finalDir);
+  await mkdir(temporary, { recursive: true });
+  return temporary;
+}
+
+/** Where the previous version of a directory waits while {@link replaceDirectory} swaps in the new one. */
+export const previousDirectory = (dir: string) => `${dir}.previous`;
+
+/**
+ * Puts a completely written `temporaryDir` in place of `finalDir`. A directory cannot be renamed over a non-empty
+ * one, so the old version moves aside first; a crash between the two renames leaves it at
+ * {@link previousDirectory}, where {@link recoverDirectory} finds it.
+ */
+export async function replaceDirectory(temporaryDir: string, finalDir: string): Promise<void> {
+  const previous = previousDirectory(finalDir);
+  await rm(previous, { recursive: true, force: true });
+  if (await exists(finalDir)) await rename(finalDir, previous);
+  await rename(temporaryDir, finalDir);
+  await rm(previous, { recursive: true, force: true });
+}
+
+/** Undoes a swap that {@link replaceDirectory} did not finish: returns whether `dir` exists afterwards. */
+export async function recoverDirectory(dir: string): Promise<boolean> {
+  if (await exists(dir)) return true;
+  const previous = previousDirectory(dir);
+  if (!(await exists(previous))) return false;
+  await rename(previous, dir);
+  return true;
+}

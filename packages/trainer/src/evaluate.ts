@@ -1,0 +1,81 @@
+import type { Dataset } from '@litter/dataset';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { meanSigmoidCrossEntropy, predictRaw, sigmoid } from './_predict.js';
+import { TrainerError } from './errors.js';
+import { computeEvaluation, type Evaluation } from './metrics.js';
+
+/** Options of {@link evaluate}. */
+export interface EvaluateOptions {
+  /** Per-class thresholds (e.g. the run's tuned ones); adds {@link Evaluation.tuned}. */
+  thresholds?: readonly number[];
+  /** Images per forward pass. @default 32 */
+  batchSize?: number;
+}
+
+/** Model outputs on dataset images, with their labels: what {@link evaluate} and threshold tuning work on. */
+export interface DatasetPredictions {
+  /** images x classes sigmoid probabilities. */
+  probabilities: Float32Array;
+  /** images x classes multi-hot labels, same order. */
+  labels: Float32Array;
+  /** Mean sigmoid cross entropy. */
+  loss: number;
+}
+
+/** Runs `model` on the dataset images at `indices` (inference mode) and gathers probabilities and labels. */
+export function predictDataset(
+  model: tfl.LayersModel,
+  dataset: Dataset,
+  indices: readonly number[],
+  batchSize = 32,
+): DatasetPredictions {
+  const classes = dataset.vocabulary.length;
+  const pixels = dataset.height * dataset.width * 3;
+  for (const index of indices) {
+    if (!Number.isInteger(index) || index < 0 || index >= dataset.size) {
+      throw new TrainerError(
+        'invalid-options',
+        `image index ${index} is outside the dataset (${dataset.size} images): the split belongs to another dataset`,
+      );
+    }
+  }
+  const raw = predictRaw(
+    model,
+    (k) => dataset.pixels.subarray(indices[k]! * pixels, (indices[k]! + 1) * pixels),
+    indices.length,
+    dataset.height,
+    dataset.width,
+    classes,
+    batchSize,
+  );
+  const labels = new Float32Array(indices.length * classes);
+  indices.forEach((index, k) => {
+    labels.set(dataset.labels.subarray(index * classes, (index + 1) * classes), k * classes);
+  });
+  return {
+    probabilities: raw.logits.map(sigmoid),
+    labels,
+    loss: meanSigmoidCrossEntropy(raw.logits, labels),
+  };
+}
+
+/**
+ * Evaluates `model` on the dataset images at `indices`: per class precision, recall, F1 and average precision;
+ * overall exact match, Hamming loss, micro and macro F1; at 0.5 and, when given, at `thresholds`.
+ *
+ * @example
+ * const evaluation = evaluate(model, dataset, split.validation, { thresholds: run.thresholds });
+ * console.log(formatEvaluation(evaluation));
+ */
+export function evaluate(
+  model: tfl.LayersModel,
+  dataset: Dataset,
+  indices: readonly number[],
+  options: EvaluateOptions = {},
+): Evaluation {
+  const { probabilities, labels, loss } = predictDataset(model, dataset, indices, options.batchSize ?? 32);
+  return computeEvaluation(probabilities, labels, dataset.vocabulary, {
+    loss,
+    ...(options.thresholds ? { thresholds: options.thresholds } : {}),
+  });
+}

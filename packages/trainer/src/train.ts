@@ -1,0 +1,693 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createBatcher, type Dataset, EpochSampler, splitDataset } from '@litter/dataset';
+import { loadModel, type ModelFactory } from '@litter/model';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import {
+  type BestRecord,
+  type CheckpointState,
+  loadOptimizer,
+  readCheckpointState,
+  saveCheckpoint,
+} from './_checkpoint.js';
+import { type HistoryRow, MetricsLog, type StepRow, type ValidationRow } from './_history.js';
+import { exists, readJson, recoverDirectory, writeFileAtomic, writeJsonAtomic } from './_io.js';
+import { checkInputShape, hasBoxHead } from './_predict.js';
+import { Rng, withRandom } from './_rng.js';
+import { TrainerError } from './errors.js';
+import { predictDataset } from './evaluate.js';
+import { formatEvaluation } from './format.js';
+import { computeEvaluation, type Evaluation, tuneThresholds } from './metrics.js';
+
+/** Indices into the dataset of the images of each split. */
+export interface Split {
+  train: number[];
+  validation: number[];
+  test?: number[];
+}
+
+/** Options of {@link train}. */
+export interface TrainOptions {
+  /** The dataset, loaded at the training image size (`dataset.width` x `dataset.height`). */
+  dataset: Dataset;
+  /** The model to train, e.g. from `resolveModel('seed-cnn')`. */
+  model: ModelFactory;
+  /** Where config, metrics, checkpoints and the evaluation go; created if missing. */
+  runDir: string;
+  /**
+   * Continue from `runDir/checkpoints/last` exactly where it stopped (same split, sampler position, random state,
+   * optimizer moments). `steps`/`epochs` may be raised to train longer.
+   * @default false
+   */
+  resume?: boolean;
+  /**
+   * Start over in a `runDir` that already holds a run (its checkpoints, metrics and evaluation are deleted).
+   * Without it, such a `runDir` is an error unless `resume` is set.
+   * @default false
+   */
+  overwrite?: boolean;
+  /** Image indices of each split. @default splitDataset(dataset, { seed }) (by scene) */
+  split?: Split;
+  /** @default 32 */
+  batchSize?: number;
+  /** Optimizer steps to train for. Give `steps` or `epochs`, not both. @default 1000 */
+  steps?: number;
+  /** Passes over the training split (each `ceil(train / batchSize)` steps). */
+  epochs?: number;
+  /** Adam's learning rate (the peak one with `schedule: 'cosine'`). @default 1e-4 (as the seed) */
+  learningRate?: number;
+  /** `cosine` decays the learning rate from `learningRate` to 0 over the run. @default 'constant' */
+  schedule?: 'constant' | 'cosine';
+  /** Write a `step` row to the metrics every this many steps (and at the last step). @default 100 (as the seed) */
+  logEvery?: number;
+  /** Validate every this many steps, and always at the last step. @default 500 */
+  validateEvery?: number;
+  /** Save `checkpoints/last` every this many steps, and always at the end. @default validateEvery */
+  checkpointEvery?: number;
+  /** Which validation metric picks `checkpoints/best`. @default 'loss' */
+  bestMetric?: 'loss' | 'exactMatch' | 'macroF1';
+  /** Seed of the model's initial weights, the split, the sampler and dropout. @default 0 */
+  seed?: number;
+  /** Train the box head too (the factory must support it). @default false */
+  boxes?: boolean;
+  /** Weight of the box loss (masked mean L1 over visible classes) against the classification loss. @default 1 */
+  boxLossWeight?: number;
+  /** On abort, the current step finishes, `checkpoints/last` is saved and `train` returns `stopped: 'signal'`. */
+  signal?: AbortSignal;
+  /** Event hooks; all optional, may be async (awaited), do nothing by default. */
+  callbacks?: TrainerCallbacks | TrainerCallbacks[];
+}
+
+export interface TrainBeginEvent {
+  runDir: string;
+  /** Steps already done (more than 0 when resuming). */
+  step: number;
+  totalSteps: number;
+  /** The TensorFlow.js backend in use, e.g. `cpu`. */
+  backend: string;
+  /** The model factory's name. */
+  model: string;
+  /** Trainable and non-trainable parameters of the model. */
+  parameters: number;
+  batchSize: number;
+  trainSize: number;
+  validationSize: number;
+  testSize: number;
+  resumed: boolean;
+}
+
+export interface StepEndEvent {
+  step: number;
+  totalSteps: number;
+  epoch: number;
+  /** This step's loss. */
+  loss: number;
+  imagesPerSecond: number;
+  learningRate: number;
+  /** Whether this step was written to the metrics (every `logEvery` steps). */
+  logged: boolean;
+  /** Seconds spent in training steps so far (for an ETA). */
+  elapsedSeconds: number;
+}
+
+export interface ValidationEvent {
+  step: number;
+  /** Validation loss (mean sigmoid cross entropy). */
+  loss: number;
+  /** At threshold 0.5. */
+  exactMatch: number;
+  macroF1: number;
+  microF1: number;
+  hammingLoss: number;
+  meanAveragePrecision: number;
+  /** Whether this validation is the best so far (a `best` checkpoint follows). */
+  best: boolean;
+}
+
+export interface CheckpointEvent {
+  step: number;
+  dir: string;
+  kind: 'last' | 'best';
+}
+
+export interface TrainEndEvent {
+  runDir: string;
+  step: number;
+  stopped: 'done' | 'signal' | 'nan';
+  /** Final evaluation on the validation split (only when `stopped` is `done` and there is one). */
+  evaluation: Evaluation | undefined;
+  /** Final evaluation on the test split, with the tuned thresholds, when there is one. */
+  testEvaluation: Evaluation | undefined;
+  /** For `signal` and `nan`: what happened and how to go on, in one sentence. */
+  message: string | undefined;
+}
+
+/** Training events, in the style of tfjs-layers callbacks: every hook optional, may be async, awaited in order. */
+export interface TrainerCallbacks {
+  onTrainBegin?(event: TrainBeginEvent): void | Promise<void>;
+  onStepEnd?(event: StepEndEvent): void | Promise<void>;
+  onValidation?(event: ValidationEvent): void | Promise<void>;
+  onCheckpoint?(event: CheckpointEvent): void | Promise<void>;
+  onTrainEnd?(event: TrainEndEvent): void | Promise<void>;
+}
+
+/** What {@link train} returns. */
+export interface TrainResult {
+  /** The best checkpoint's model (the last one's without validation). The caller disposes it. */
+  model: tfl.LayersModel;
+  runDir: string;
+  /** Every row of `metrics.jsonl`, including those before a resume. */
+  history: HistoryRow[];
+  /** Final evaluation on the validation split, at 0.5 and at the tuned thresholds. */
+  evaluation?: Evaluation;
+  /** Final evaluation on the test split, when there is one. */
+  testEvaluation?: Evaluation;
+  /** Per-class thresholds tuned on validation (0.5 each without validation); in `thresholds.json`. */
+  thresholds: number[];
+  stopped: 'done' | 'signal' | 'nan';
+  /** Steps done. */
+  step: number;
+  /** For `signal` and `nan`: what happened and how to go on. */
+  message?: string;
+}
+
+/** What `config.json` holds. */
+export interface RunConfig {
+  format: 1;
+  model: string;
+  backend: string;
+  width: number;
+  height: number;
+  channels: 3;
+  vocabulary: string[];
+  batchSize: number;
+  steps: number;
+  epochs: number | undefined;
+  learningRate: number;
+  schedule: 'constant' | 'cosine';
+  logEvery: number;
+  validateEvery: number;
+  checkpointEvery: number;
+  bestMetric: 'loss' | 'exactMatch' | 'macroF1';
+  seed: number;
+  boxes: boolean;
+  boxLossWeight: number;
+  dataset: { root: string; labelsPath: string; size: number };
+  split: { train: number[]; validation: number[]; test: number[] };
+  createdAt: string;
+}
+
+const positiveInteger = (value: number | undefined, name: string, fallback: number): number => {
+  const result = value ?? fallback;
+  if (!Number.isInteger(result) || result < 1) {
+    throw new TrainerError('invalid-options', `${name} must be a positive integer, got ${String(value)}`);
+  }
+  return result;
+};
+
+/** Run-directory entries that belong to a run (removed by `overwrite`). */
+const RUN_FILES = [
+  'config.json',
+  'vocabulary.json',
+  'metrics.jsonl',
+  'metrics.csv',
+  'checkpoints',
+  'thresholds.json',
+  'evaluation.json',
+  'evaluation.txt',
+];
+
+function sameIndices(a: readonly number[] | undefined, b: readonly number[] | undefined): boolean {
+  const x = a ?? [];
+  const y = b ?? [];
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
+
+function checkSplit(split: Split, size: number): { train: number[]; validation: number[]; test: number[] } {
+  const parts = { train: split.train, validation: split.validation ?? [], test: split.test ?? [] };
+  for (const [name, indices] of Object.entries(parts)) {
+    for (const index of indices) {
+      if (!Number.isInteger(index) || index < 0 || index >= size) {
+        throw new TrainerError(
+          'invalid-options',
+          `split.${name} holds image index ${index}, outside the dataset (${size} images): make the split from ` +
+            'this dataset (splitDataset)',
+        );
+      }
+    }
+  }
+  if (parts.train.length === 0) {
+    throw new TrainerError(
+      'empty-split',
+      'the training split is empty: give more scenes to training (fewer validation/test scenes or a smaller fraction)',
+    );
+  }
+  return parts;
+}
+
+/** The training loss: sigmoid cross entropy on the logits, plus the weighted masked L1 box loss with a box head. */
+function batchLoss(
+  model: tfl.LayersModel,
+  images: tf.Tensor4D,
+  labels: tf.Tensor2D,
+  classes: number,
+  box: { targets: tf.Tensor2D; mask: tf.Tensor2D; weight: number } | undefined,
+): tf.Scalar {
+  const output = model.apply(images, { training: true }) as tf.Tensor2D;
+  if (!box) return tf.losses.sigmoidCrossEntropy(labels, output) as tf.Scalar;
+  const n = output.shape[0];
+  const logits = tf.slice(output, [0, 0], [n, classes]);
+  const predicted = tf.slice(output, [0, classes], [n, classes * 4]);
+  const classification = tf.losses.sigmoidCrossEntropy(labels, logits);
+  // A class's four coordinates count only where the class is visible: an absent object has no box to learn.
+  const mask = tf.reshape(tf.tile(tf.reshape(box.mask, [n, classes, 1]), [1, 1, 4]), [n, classes * 4]);
+  const l1 = tf.div(
+    tf.sum(tf.mul(tf.abs(tf.sub(predicted, box.targets)), mask)),
+    tf.maximum(tf.sum(mask), 1),
+  );
+  return tf.add(classification, tf.mul(l1, box.weight)) as tf.Scalar;
+}
+
+/** Sliding-window throughput, so one slow step (GC, a checkpoint) does not swing the figure. */
+class Throughput {
+  private readonly window: { images: number; ms: number }[] = [];
+  add(images: number, ms: number): number {
+    this.window.push({ images, ms });
+    if (this.window.length > 20) this.window.shift();
+    const total = this.window.reduce(
+      (sum, entry) => ({ images: sum.images + entry.images, ms: sum.ms + entry.ms }),
+      {
+        images: 0,
+        ms: 0,
+      },
+    );
+    return total.ms > 0 ? (total.images * 1000) / total.ms : 0;
+  }
+}
+
+/**
+ * Trains a model on a dataset with a custom loop (sigmoid cross entropy on logits, Adam), validating,
+ * checkpointing and logging into `runDir`, and ends with an evaluation on the validation (and test) split.
+ *
+ * The backend must be set up before (`initBackend` from `@litter/model`).
+ *
+ * @example
+ * await initBackend({ backend: 'cpu' });
+ * const dataset = await loadDataset('examples/blender-cube-sphere', { width: 32, height: 32 });
+ * const result = await train({ dataset, model: await resolveModel('model-lite'), runDir: 'runs/a', steps: 300,
+ *   callbacks: { onStepEnd: (e) => { if (e.logged) console.log(e.step, e.loss); } } });
+ * console.log(formatEvaluation(result.evaluation!));
+ */
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const { dataset, model: factory, runDir } = options;
+  const callbacks = options.callbacks === undefined ? [] : [options.callbacks].flat();
+  const emit = async <K extends keyof TrainerCallbacks>(
+    name: K,
+    event: Parameters<NonNullable<TrainerCallbacks[K]>>[0],
+  ): Promise<void> => {
+    for (const hooks of callbacks) {
+      await (hooks[name] as ((e: typeof event) => void | Promise<void>) | undefined)?.call(hooks, event);
+    }
+  };
+
+  const classes = dataset.vocabulary.length;
+  const vocabulary = [...dataset.vocabulary];
+  const batchSize = positiveInteger(options.batchSize, 'batchSize', 32);
+  const logEvery = positiveInteger(options.logEvery, 'logEvery', 100);
+  const validateEvery = positiveInteger(options.validateEvery, 'validateEvery', 500);
+  const checkpointEvery = positiveInteger(options.checkpointEvery, 'checkpointEvery', validateEvery);
+  const learningRate = options.learningRate ?? 1e-4;
+  if (!(learningRate > 0) || !Number.isFinite(learningRate)) {
+    throw new TrainerError('invalid-options', `learningRate must be a positive number, got ${learningRate}`);
+  }
+  const schedule = options.schedule ?? 'constant';
+  if (schedule !== 'constant' && schedule !== 'cosine') {
+    throw new TrainerError(
+      'invalid-options',
+      `schedule must be 'constant' or 'cosine', got ${String(schedule)}`,
+    );
+  }
+  const bestMetric = options.bestMetric ?? 'loss';
+  const seed = options.seed ?? 0;
+  const boxes = options.boxes ?? false;
+  const boxLossWeight = options.boxLossWeight ?? 1;
+  if (options.steps !== undefined && options.epochs !== undefined) {
+    throw new TrainerError('invalid-options', 'give steps or epochs, not both');
+  }
+  if (boxes && !factory.supportsBoxes) {
+    throw new TrainerError(
+      'invalid-options',
+      `model ${factory.name} has no box head: train without boxes or pick a model that supports them`,
+    );
+  }
+  if (classes === 0 || dataset.size === 0) {
+    throw new TrainerError('invalid-options', `the dataset at ${dataset.root} has no images or no classes`);
+  }
+
+  await mkdir(runDir, { recursive: true });
+  const configPath = join(runDir, 'config.json');
+  const checkpointsDir = join(runDir, 'checkpoints');
+  const lastDir = join(checkpointsDir, 'last');
+  const bestDir = join(checkpointsDir, 'best');
+  const resume = options.resume ?? false;
+
+  let split: { train: number[]; validation: number[]; test: number[] };
+  let resumeState: CheckpointState | undefined;
+  let createdAt = new Date().toISOString();
+  if (resume) {
+    if (!(await recoverDirectory(lastDir))) {
+      throw new TrainerError(
+        'resume-missing',
+        `cannot resume: ${lastDir} does not exist. Train without resume, or give the run directory of an ` +
+          'earlier run',
+      );
+    }
+    await recoverDirectory(bestDir);
+    const saved = await readJson<RunConfig>(configPath, 'checkpoint-corrupt');
+    resumeState = await readCheckpointState(lastDir);
+    const problems: string[] = [];
+    if (saved.model !== factory.name) problems.push(`model ${saved.model}, now ${factory.name}`);
+    if (saved.width !== dataset.width || saved.height !== dataset.height) {
+      problems.push(`image size ${saved.width}x${saved.height}, now ${dataset.width}x${dataset.height}`);
+    }
+    if (JSON.stringify(saved.vocabulary) !== JSON.stringify(vocabulary)) {
+      problems.push(`classes ${saved.vocabulary.join(', ')}, now ${vocabulary.join(', ')}`);
+    }
+    if (saved.batchSize !== batchSize) problems.push(`batch size ${saved.batchSize}, now ${batchSize}`);
+    if (saved.boxes !== boxes) problems.push(`boxes ${saved.boxes}, now ${boxes}`);
+    if (
+      options.split &&
+      !(
+        sameIndices(options.split.train, saved.split.train) &&
+        sameIndices(options.split.validation, saved.split.validation) &&
+        sameIndices(options.split.test, saved.split.test)
+      )
+    ) {
+      problems.push('a different split');
+    }
+    if (problems.length > 0) {
+      throw new TrainerError(
+        'resume-mismatch',
+        `cannot resume ${runDir}: it was trained with ${problems.join('; ')}. Resume with the same settings, ` +
+          'or start a new run directory',
+      );
+    }
+    split = checkSplit(saved.split, dataset.size);
+    createdAt = saved.createdAt;
+  } else {
+    if ((await exists(configPath)) && !options.overwrite) {
+      throw new TrainerError(
+        'invalid-options',
+        `${runDir} already holds a run: resume it (resume: true / --resume), or choose another directory, or ` +
+          'overwrite it (overwrite: true)',
+      );
+    }
+    for (const entry of RUN_FILES) await rm(join(runDir, entry), { recursive: true, force: true });
+    split = checkSplit(options.split ?? splitDataset(dataset, { seed }), dataset.size);
+  }
+
+  const stepsPerEpoch = Math.ceil(split.train.length / batchSize);
+  const totalSteps =
+    options.epochs !== undefined
+      ? positiveInteger(options.epochs, 'epochs', 1) * stepsPerEpoch
+      : positiveInteger(options.steps, 'steps', 1000);
+
+  const config: RunConfig = {
+    format: 1,
+    model: factory.name,
+    backend: tf.getBackend(),
+    width: dataset.width,
+    height: dataset.height,
+    channels: 3,
+    vocabulary,
+    batchSize,
+    steps: totalSteps,
+    epochs: options.epochs,
+    learningRate,
+    schedule,
+    logEvery,
+    validateEvery,
+    checkpointEvery,
+    bestMetric,
+    seed,
+    boxes,
+    boxLossWeight,
+    dataset: { root: dataset.root, labelsPath: dataset.labelsPath, size: dataset.size },
+    split,
+    createdAt,
+  };
+  await writeJsonAtomic(configPath, config);
+  await writeJsonAtomic(join(runDir, 'vocabulary.json'), vocabulary);
+
+  let model: tfl.LayersModel = resumeState
+    ? await loadModel(lastDir)
+    : factory.create({ inputShape: [dataset.height, dataset.width, 3], classes, boxes, seed });
+  if (hasBoxHead(model, classes) !== boxes) {
+    model.dispose();
+    throw new TrainerError(
+      'model-mismatch',
+      `model ${factory.name} ${boxes ? 'has no box head although boxes were asked for' : 'has a box head although boxes were not asked for'}`,
+    );
+  }
+  checkInputShape(model, dataset.height, dataset.width);
+
+  const optimizer = tf.train.adam(learningRate);
+  const sampler = new EpochSampler({ indices: split.train, batchSize, seed, dropLast: false, shuffle: true });
+  const rng = resumeState ? Rng.restore(resumeState.rng) : new Rng(seed ^ 0x5eed);
+  if (resumeState) {
+    await loadOptimizer(optimizer, lastDir);
+    sampler.restore(resumeState.sampler);
+  }
+  const batcher = createBatcher(dataset, { sampler, format: 'float32' });
+  const log = await MetricsLog.open(runDir, resumeState?.step);
+
+  let step = resumeState?.step ?? 0;
+  let best: BestRecord | undefined = resumeState?.best;
+  let thresholds: number[] = resumeState?.thresholds ?? vocabulary.map(() => 0.5);
+  let elapsedMs = (resumeState?.elapsedSeconds ?? 0) * 1000;
+  let lastSavedStep = resumeState ? step : -1;
+  const epochOf = (s: number) => s / stepsPerEpoch;
+  const pixels = dataset.height * dataset.width * 3;
+  const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
+  const throughput = new Throughput();
+
+  const stateAt = (): CheckpointState => ({
+    format: 1,
+    step,
+    epoch: epochOf(step),
+    sampler: sampler.state(),
+    rng: rng.state(),
+    best,
+    model: factory.name,
+    width: dataset.width,
+    height: dataset.height,
+    boxes,
+    vocabulary,
+    thresholds,
+    elapsedSeconds: elapsedMs / 1000,
+    savedAt: new Date().toISOString(),
+  });
+  const checkpoint = async (kind: 'last' | 'best') => {
+    const dir = kind === 'last' ? lastDir : bestDir;
+    await saveCheckpoint(dir, model, optimizer, stateAt());
+    if (kind === 'last') lastSavedStep = step;
+    await emit('onCheckpoint', { step, dir, kind });
+  };
+
+  await emit('onTrainBegin', {
+    runDir,
+    step,
+    totalSteps,
+    backend: tf.getBackend(),
+    model: factory.name,
+    parameters: model.countParams(),
+    batchSize,
+    trainSize: split.train.length,
+    validationSize: split.validation.length,
+    testSize: split.test.length,
+    resumed: resumeState !== undefined,
+  });
+
+  let stopped: 'done' | 'signal' | 'nan' = 'done';
+  let message: string | undefined;
+  try {
+    while (step < totalSteps) {
+      if (options.signal) {
+        // Let a pending abort (SIGINT handler, timer) run: the steps themselves never yield to the event loop.
+        await new Promise((resolve) => setImmediate(resolve));
+        if (options.signal.aborted) {
+          stopped = 'signal';
+          break;
+        }
+      }
+      const rate =
+        schedule === 'cosine'
+          ? learningRate * 0.5 * (1 + Math.cos((Math.PI * step) / totalSteps))
+          : learningRate;
+      // Adam reads its learning rate on every update; tfjs declares the field protected.
+      (optimizer as unknown as { learningRate: number }).learningRate = rate;
+      const batch = batcher.next();
+      const n = batch.size;
+      const started = performance.now();
+      const loss = withRandom(rng, () =>
+        tf.tidy(() => {
+          // Copies: the batcher reuses its buffers, and a backend may keep a reference to a tensor's source array.
+          const images = tf.tensor4d(batch.images.slice(0, n * pixels), [
+            n,
+            dataset.height,
+            dataset.width,
+            3,
+          ]);
+          const labels = tf.tensor2d(batch.labels.slice(0, n * classes), [n, classes]);
+          const box = boxes
+            ? {
+                targets: tf.tensor2d(batch.boxes.slice(0, n * classes * 4), [n, classes * 4]),
+                mask: tf.tensor2d(batch.boxMask.slice(0, n * classes), [n, classes]),
+                weight: boxLossWeight,
+              }
+            : undefined;
+          const { value, grads } = tf.variableGrads(
+            () => batchLoss(model, images, labels, classes, box),
+            variables,
+          );
+          const lossValue = value.dataSync()[0]!;
+          // Check before applying: a non-finite loss must not reach the weights.
+          if (Number.isFinite(lossValue)) {
+            optimizer.applyGradients(variables.map((v) => ({ name: v.name, tensor: grads[v.name]! })));
+          }
+          return lossValue;
+        }),
+      );
+      const ms = performance.now() - started;
+      if (!Number.isFinite(loss)) {
+        stopped = 'nan';
+        message =
+          `@litter/trainer: the training loss became ${loss} at step ${step + 1}; training stopped and the last ` +
+          `good checkpoint (step ${lastSavedStep < 0 ? 'none saved yet' : lastSavedStep}) is kept in ${lastDir}. ` +
+          'Lower the learning rate (--lr) and train again or resume.';
+        break;
+      }
+      step++;
+      elapsedMs += ms;
+      const imagesPerSecond = throughput.add(n, ms);
+      const logged = step % logEvery === 0 || step === totalSteps;
+      const stepRow: StepRow = {
+        event: 'step',
+        step,
+        epoch: epochOf(step),
+        loss,
+        learningRate: rate,
+        imagesPerSecond,
+        elapsedSeconds: elapsedMs / 1000,
+      };
+      if (logged) await log.append(stepRow);
+      await emit('onStepEnd', {
+        step,
+        totalSteps,
+        epoch: stepRow.epoch,
+        loss,
+        imagesPerSecond,
+        learningRate: rate,
+        logged,
+        elapsedSeconds: stepRow.elapsedSeconds,
+      });
+
+      let improved = false;
+      if (split.validation.length > 0 && (step % validateEvery === 0 || step === totalSteps)) {
+        const predictions = predictDataset(model, dataset, split.validation, batchSize);
+        thresholds = tuneThresholds(predictions.probabilities, predictions.labels, classes);
+        const evaluation = computeEvaluation(predictions.probabilities, predictions.labels, vocabulary, {
+          loss: predictions.loss,
+        });
+        const value = bestMetric === 'loss' ? predictions.loss : evaluation.fixed[bestMetric];
+        improved = best === undefined || (bestMetric === 'loss' ? value < best.value : value > best.value);
+        if (improved) best = { metric: bestMetric, value, step };
+        const row: ValidationRow = {
+          event: 'validation',
+          step,
+          epoch: epochOf(step),
+          loss: predictions.loss,
+          exactMatch: evaluation.fixed.exactMatch,
+          macroF1: evaluation.fixed.macroF1,
+          microF1: evaluation.fixed.microF1,
+          hammingLoss: evaluation.fixed.hammingLoss,
+          meanAveragePrecision: evaluation.meanAveragePrecision,
+          elapsedSeconds: elapsedMs / 1000,
+        };
+        await log.append(row);
+        await emit('onValidation', {
+          step,
+          loss: row.loss,
+          exactMatch: row.exactMatch,
+          macroF1: row.macroF1,
+          microF1: row.microF1,
+          hammingLoss: row.hammingLoss,
+          meanAveragePrecision: row.meanAveragePrecision,
+          best: improved,
+        });
+      }
+      // best before last: the state saved in last records this step as the best one.
+      if (improved) await checkpoint('best');
+      if (step % checkpointEvery === 0 || step === totalSteps) await checkpoint('last');
+    }
+    if (stopped === 'signal' && lastSavedStep !== step) await checkpoint('last');
+    if (stopped === 'signal') {
+      message =
+        `@litter/trainer: stopped at step ${step} of ${totalSteps}; the checkpoint is in ${lastDir}. ` +
+        'Resume with the same options and resume: true (litter train --resume --out RUN_DIR).';
+    }
+  } catch (error) {
+    model.dispose();
+    throw error;
+  } finally {
+    optimizer.dispose();
+  }
+
+  let evaluation: Evaluation | undefined;
+  let testEvaluation: Evaluation | undefined;
+  if (stopped === 'done') {
+    if (step > lastSavedStep) await checkpoint('last'); // nothing trained in this call (resumed at the end)
+    if (best && best.step !== step && (await exists(join(bestDir, 'model.json')))) {
+      // Hand back and evaluate the model that validation picked: the one `loadRun` and `litter predict` use.
+      const bestModel = await loadModel(bestDir);
+      model.dispose();
+      model = bestModel;
+    }
+    if (split.validation.length > 0) {
+      const predictions = predictDataset(model, dataset, split.validation, batchSize);
+      thresholds = tuneThresholds(predictions.probabilities, predictions.labels, classes);
+      evaluation = computeEvaluation(predictions.probabilities, predictions.labels, vocabulary, {
+        loss: predictions.loss,
+        thresholds,
+      });
+    }
+    if (split.test.length > 0) {
+      const predictions = predictDataset(model, dataset, split.test, batchSize);
+      testEvaluation = computeEvaluation(predictions.probabilities, predictions.labels, vocabulary, {
+        loss: predictions.loss,
+        thresholds,
+      });
+    }
+    await writeJsonAtomic(join(runDir, 'thresholds.json'), thresholds);
+    await writeJsonAtomic(join(runDir, 'evaluation.json'), {
+      step: best && split.validation.length > 0 ? best.step : step,
+      validation: evaluation,
+      test: testEvaluation,
+    });
+    const text = [
+      evaluation ? formatEvaluation(evaluation, { title: 'Validation' }) : 'No validation split.\n',
+      testEvaluation ? formatEvaluation(testEvaluation, { title: 'Test' }) : undefined,
+    ]
+      .filter((part) => part !== undefined)
+      .join('\n');
+    await writeFileAtomic(join(runDir, 'evaluation.txt'), text);
+  }
+
+  await emit('onTrainEnd', { runDir, step, stopped, evaluation, testEvaluation, message });
+  const result: TrainResult = { model, runDir, history: log.rows, thresholds, stopped, step };
+  if (evaluation) result.evaluation = evaluation;
+  if (testEvaluation) result.testEvaluation = testEvaluation;
+  if (message) result.message = message;
+  return result;
+}
