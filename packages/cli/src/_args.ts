@@ -45,7 +45,12 @@ export function intFlag(name: string, value: Raw, { min = 1, max = Number.MAX_SA
 export function numberFlag(
   name: string,
   value: Raw,
-  { min = Number.NEGATIVE_INFINITY, max = Number.POSITIVE_INFINITY, minExclusive = false, maxExclusive = false } = {},
+  {
+    min = Number.NEGATIVE_INFINITY,
+    max = Number.POSITIVE_INFINITY,
+    minExclusive = false,
+    maxExclusive = false,
+  } = {},
 ) {
   const text = given(name, value);
   if (text === undefined) return undefined;
@@ -79,7 +84,11 @@ export function listFlag(name: string, value: Raw): string[] | undefined {
 }
 
 /** A flag with a fixed set of values. */
-export function choiceFlag<const T extends string>(name: string, value: Raw, choices: readonly T[]): T | undefined {
+export function choiceFlag<const T extends string>(
+  name: string,
+  value: Raw,
+  choices: readonly T[],
+): T | undefined {
   const text = given(name, value);
   if (text === undefined) return undefined;
   if (!(choices as readonly string[]).includes(text)) {
@@ -92,6 +101,9 @@ export function choiceFlag<const T extends string>(name: string, value: Raw, cho
 export function exclusive(flags: Record<string, unknown>): void {
   const present = Object.entries(flags).filter(([, value]) => value !== undefined);
   if (present.length > 1) {
-    throw new CliError('usage', `${present.map(([name]) => `--${name}`).join(' and ')} cannot be combined: give one`);
+    throw new CliError(
+      'usage',
+      `${present.map(([name]) => `--${name}`).join(' and ')} cannot be combined: give one`,
+    );
   }
 }

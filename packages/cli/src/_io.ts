@@ -9,7 +9,10 @@ export interface Io {
   cwd: string;
   env: Record<string, string | undefined>;
   /** Signals that stop a training run; `process` in the bin. */
-  signals?: { on(signal: 'SIGINT' | 'SIGTERM', listener: () => void): unknown; off(signal: 'SIGINT' | 'SIGTERM', listener: () => void): unknown };
+  signals?: {
+    on(signal: 'SIGINT' | 'SIGTERM', listener: () => void): unknown;
+    off(signal: 'SIGINT' | 'SIGTERM', listener: () => void): unknown;
+  };
 }
 
 /**

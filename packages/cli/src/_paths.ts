@@ -35,11 +35,17 @@ export function sampleDataset(): string {
 export function datasetPath(io: Io, argument: string): string {
   const resolved = resolvePath(io, argument);
   if (!existsSync(resolved)) {
-    throw new CliError('missing-dataset', `dataset ${resolved} does not exist; pass a folder with labels.json`);
+    throw new CliError(
+      'missing-dataset',
+      `dataset ${resolved} does not exist; pass a folder with labels.json`,
+    );
   }
   const isFile = resolved.endsWith('.json');
   if (!isFile && !existsSync(path.join(resolved, 'labels.json'))) {
-    throw new CliError('missing-dataset', `${resolved} has no labels.json; pass a folder with labels.json and the PNGs`);
+    throw new CliError(
+      'missing-dataset',
+      `${resolved} has no labels.json; pass a folder with labels.json and the PNGs`,
+    );
   }
   return resolved;
 }
@@ -49,7 +55,10 @@ export function datasetPath(io: Io, argument: string): string {
  * when that exists.
  */
 export function defaultRunDir(io: Io, now = new Date()): string {
-  const stamp = now.toISOString().replace(/\.\d+Z$/, '').replaceAll(':', '-');
+  const stamp = now
+    .toISOString()
+    .replace(/\.\d+Z$/, '')
+    .replaceAll(':', '-');
   const base = resolvePath(io, path.join('runs', stamp));
   // Two runs started in the same second must not share a directory.
   let dir = base;

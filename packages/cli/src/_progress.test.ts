@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ProgressRenderer, progressMode } from './_progress.js';
-import { memoryIo } from './_testing.js';
+import { memoryIo } from '../test/_memory-io.js';
 
 const begin = {
   runDir: '/tmp/run',
@@ -73,7 +73,12 @@ describe('ProgressRenderer', () => {
       learningRate: 1e-3,
     });
     expect(events[2]).toMatchObject({ event: 'validation', step: 2, exactMatch: 0.6, macroF1: 0.7 });
-    expect(events[3]).toEqual({ event: 'checkpoint', step: 2, kind: 'best', dir: '/tmp/run/checkpoints/best' });
+    expect(events[3]).toEqual({
+      event: 'checkpoint',
+      step: 2,
+      kind: 'best',
+      dir: '/tmp/run/checkpoints/best',
+    });
     expect(capture.stderr).toBe('');
   });
 
@@ -86,7 +91,9 @@ describe('ProgressRenderer', () => {
       'step 2/4  epoch 0.40  loss 0.2500  102.0 img/s  lr 1.00e-3',
       'step 4/4  epoch 0.80  loss 0.1250  104.0 img/s  lr 1.00e-3',
     ]);
-    expect(lines.some((line) => /^validation at step 2: .*exact match 0.600 .*macro F1 0.700/.test(line))).toBe(true);
+    expect(
+      lines.some((line) => /^validation at step 2: .*exact match 0.600 .*macro F1 0.700/.test(line)),
+    ).toBe(true);
   });
 
   it('draws a bar on a terminal and keeps stdout for the report', async () => {

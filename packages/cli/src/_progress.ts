@@ -43,7 +43,8 @@ export function progressMode(io: Io, json: boolean): ProgressMode {
   return io.stderr.isTTY && io.env.TERM !== 'dumb' && !io.env.CI ? 'tty' : 'plain';
 }
 
-const fixed = (value: number, digits: number) => (Number.isFinite(value) ? value.toFixed(digits) : String(value));
+const fixed = (value: number, digits: number) =>
+  Number.isFinite(value) ? value.toFixed(digits) : String(value);
 
 /** `42s`, `3m05s`, `1h02m`. */
 export function duration(seconds: number): string {
@@ -111,7 +112,11 @@ export class ProgressRenderer {
         // Wall-clock ETA (validation and checkpoints included), from the steps done in this process.
         const done = e.step - this.#started.step;
         const seconds = ((performance.now() - this.#started.at) / 1000 / done) * (e.totalSteps - e.step);
-        this.#bar.update(e.step, { loss: fixed(e.loss, 4), ips: fixed(e.imagesPerSecond, 1), eta: duration(seconds) });
+        this.#bar.update(e.step, {
+          loss: fixed(e.loss, 4),
+          ips: fixed(e.imagesPerSecond, 1),
+          eta: duration(seconds),
+        });
         return;
       }
       if (!e.logged) return;

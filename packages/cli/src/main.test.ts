@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { memoryIo } from './_testing.js';
+import { memoryIo } from '../test/_memory-io.js';
 import { ExitCode } from './errors.js';
 import { main } from './main.js';
 
@@ -50,7 +50,7 @@ describe('litter argument handling', () => {
     [['train', '--width', 'abc'], /--width must be an integer in \[8, 4096\], got "abc"/],
     [['train', '--width', '1.5'], /--width must be an integer/],
     [['train', '--lr', '-1'], /--lr must be a number > 0/],
-    [['train', '--val-fraction', '1'], /--val-fraction must be a number > 0 and < 1/],
+    [['train', '--val-fraction', '1'], /--val-fraction must be a number >= 0 and < 1/],
     [['train', '--backend', 'gpu'], /--backend must be one of tensorflow, wasm, cpu, got "gpu"/],
     [['train', '--steps', '5', '--epochs', '2'], /--steps and --epochs cannot be combined/],
     [['train', '--resume'], /--resume needs --out RUN_DIR/],

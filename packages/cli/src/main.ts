@@ -29,7 +29,9 @@ export const litter = defineCommand({
   },
 });
 
-async function resolve<T>(value: T | Promise<T> | (() => T | Promise<T>) | undefined): Promise<T | undefined> {
+async function resolve<T>(
+  value: T | Promise<T> | (() => T | Promise<T>) | undefined,
+): Promise<T | undefined> {
   return typeof value === 'function' ? (value as () => T | Promise<T>)() : value;
 }
 
@@ -64,7 +66,10 @@ async function findLeaf(root: AnyCommand, rawArgs: readonly string[]): Promise<L
     const next = Object.hasOwn(subCommands, name) ? await resolve(subCommands[name]) : undefined;
     if (!next) {
       const known = Object.keys(subCommands).join(', ');
-      throw new CliError('usage', `unknown command "${[...path.slice(1), name].join(' ')}"; commands: ${known}`);
+      throw new CliError(
+        'usage',
+        `unknown command "${[...path.slice(1), name].join(' ')}"; commands: ${known}`,
+      );
     }
     parent = command;
     command = next as AnyCommand;
@@ -88,7 +93,8 @@ async function checkArguments(leaf: Leaf): Promise<void> {
       positionals++;
       continue;
     }
-    const aliases = def.alias === undefined ? [] : Array.isArray(def.alias) ? def.alias : [def.alias];
+    const alias = 'alias' in def ? def.alias : undefined;
+    const aliases = alias === undefined ? [] : Array.isArray(alias) ? alias : [alias];
     const spellings = new Set([name, camel(name), kebab(name), ...aliases]);
     for (const spelling of spellings) {
       const flag = spelling.length === 1 ? `-${spelling}` : `--${spelling}`;
@@ -131,24 +137,48 @@ function isHelp(rawArgs: readonly string[]): boolean {
   return flags.includes('--help') || flags.includes('-h');
 }
 
-/** The message of an error, on one line unless `--verbose`. */
-function describe(error: unknown, verbose: boolean): string {
-  if (!(error instanceof Error)) return `@litter/cli: ${String(error)}`;
-  if (verbose) {
-    const causes: string[] = [];
-    let cause = error.cause;
-    while (cause instanceof Error) {
-      causes.push(`caused by: ${cause.stack ?? cause.message}`);
-      cause = cause.cause;
-    }
-    return [error.stack ?? error.message, ...causes].join('\n');
-  }
+/** How many listed problems (`  - ...` lines of a package error) the one-line message keeps. */
+const LISTED = 3;
+
+/**
+ * Folds a package error's message (summary, `  - problem` lines, advice) into one line: the summary, the first
+ * problems, how many more, the advice.
+ */
+export function oneLine(error: Error): string {
   const ours = /^@litter\/[\w-]+: /.test(error.message);
   const message = ours ? error.message : `@litter/cli: unexpected error: ${error.message}`;
-  const lines = message.split('\n').filter((line) => line.trim() !== '');
-  if (lines.length <= 1 && ours) return message;
-  const more = lines.length > 1 ? ` (+${lines.length - 1} more lines)` : '';
-  return `${lines[0]}${more}; run with --verbose for details`;
+  const lines = message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  if (lines.length <= 1) return ours ? message : `${message} (run with --verbose for the stack trace)`;
+  const isProblem = (line: string) => line.startsWith('- ') || /^\.\.\. and \d+ more/.test(line);
+  const problems = lines
+    .slice(1)
+    .filter((line) => line.startsWith('- '))
+    .map((line) => line.slice(2));
+  const advice = lines.slice(1).filter((line) => !isProblem(line));
+  const counted = (error as { problems?: unknown }).problems;
+  const total = Array.isArray(counted) && counted.length > problems.length ? counted.length : problems.length;
+  const more = total > LISTED ? ` (+${total - LISTED} more; --verbose lists them)` : '';
+  const summary = lines[0]!.replace(/:$/, '');
+  const listed = problems.length > 0 ? `: ${problems.slice(0, LISTED).join('; ')}${more}` : '';
+  return [`${summary}${listed}`, ...advice].reduce(
+    (line, part) => `${line}${/[.:;]$/.test(line) ? ' ' : '. '}${part}`,
+  );
+}
+
+/** The message of an error: one line, or everything with the stack trace under `--verbose`. */
+function describe(error: unknown, verbose: boolean): string {
+  if (!(error instanceof Error)) return `@litter/cli: ${String(error)}`;
+  if (!verbose) return oneLine(error);
+  const causes: string[] = [];
+  let cause = error.cause;
+  while (cause instanceof Error) {
+    causes.push(`caused by: ${cause.stack ?? cause.message}`);
+    cause = cause.cause;
+  }
+  return [error.stack ?? error.message, ...causes].join('\n');
 }
 
 /** Usage errors exit 2: ours with code `usage`, and citty's own argument errors. */

@@ -1,1 +1,56 @@
-export {};
+import {
+  type CreateModelOptions,
+  checkCreateOptions,
+  classificationHead,
+  type ModelFactory,
+} from '@litter/model';
+import * as tfl from '@tensorflow/tfjs-layers';
+
+/** Output channels and stride of each conv-batchnorm-relu block. */
+const BLOCKS: readonly (readonly [filters: number, stride: number])[] = [
+  [16, 2],
+  [32, 1],
+  [32, 2],
+  [64, 1],
+  [64, 2],
+  [128, 1],
+];
+
+/**
+ * A compact modern network, the fast choice: six 3x3 conv-batchnorm-relu blocks (three of them with stride 2)
+ * then global average pooling and a dense logits layer (plus the optional box head). About 0.15 M weights, so
+ * it trains several times faster than `seed-cnn` and works at any input size.
+ */
+export const model: ModelFactory = {
+  name: 'lite',
+  description: 'Compact conv-batchnorm-relu network with global average pooling (fast, ~0.15 M weights)',
+  defaultInputSize: { width: 96, height: 96 },
+  supportsBoxes: true,
+  create(options: CreateModelOptions): tfl.LayersModel {
+    checkCreateOptions(model, options);
+    let next = 0;
+    const seed = () => (options.seed === undefined ? {} : { seed: options.seed + 104729 * next++ });
+
+    const input = tfl.input({ shape: options.inputShape, name: 'image' });
+    let x: tfl.SymbolicTensor = input;
+    BLOCKS.forEach(([filters, strides], i) => {
+      x = tfl.layers
+        .conv2d({
+          name: `block${i + 1}_conv`,
+          filters,
+          kernelSize: 3,
+          strides,
+          padding: 'same',
+          useBias: false,
+          kernelInitializer: tfl.initializers.heNormal(seed()),
+        })
+        .apply(x) as tfl.SymbolicTensor;
+      x = tfl.layers.batchNormalization({ name: `block${i + 1}_bn` }).apply(x) as tfl.SymbolicTensor;
+      x = tfl.layers.reLU({ name: `block${i + 1}_relu` }).apply(x) as tfl.SymbolicTensor;
+    });
+    x = tfl.layers.globalAveragePooling2d({ name: 'pool' }).apply(x) as tfl.SymbolicTensor;
+    return tfl.model({ inputs: input, outputs: classificationHead(x, options, seed), name: 'lite' });
+  },
+};
+
+export default model;

@@ -61,10 +61,28 @@ const cases: Case[] = [
 /** dx and dW of sum(conv2d(x, W) * upstream), on the current backend. */
 function convGradients(c: Case, seed: number): { dx: Float32Array; dw: Float32Array } {
   return tf.tidy(() => {
-    const x = tf.tensor4d(random(c.x.reduce((a, b) => a * b), seed), c.x);
-    const w = tf.tensor4d(random(c.filter.reduce((a, b) => a * b), seed + 1), c.filter);
+    const x = tf.tensor4d(
+      random(
+        c.x.reduce((a, b) => a * b),
+        seed,
+      ),
+      c.x,
+    );
+    const w = tf.tensor4d(
+      random(
+        c.filter.reduce((a, b) => a * b),
+        seed + 1,
+      ),
+      c.filter,
+    );
     const outShape = tf.conv2d(x, w, c.strides, c.pad).shape;
-    const upstream = tf.tensor(random(outShape.reduce((a, b) => a * b), seed + 2), outShape);
+    const upstream = tf.tensor(
+      random(
+        outShape.reduce((a, b) => a * b),
+        seed + 2,
+      ),
+      outShape,
+    );
     const [dx, dw] = tf.grads((xs: tf.Tensor, ws: tf.Tensor) =>
       tf.sum(tf.mul(tf.conv2d(xs as tf.Tensor4D, ws as tf.Tensor4D, c.strides, c.pad), upstream)),
     )([x, w]);

@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type {
   Conv2DBackpropFilterAttrs,
   Conv2DBackpropInputAttrs,
@@ -8,6 +7,7 @@ import type {
   NamedTensorInfoMap,
   TensorInfo,
 } from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 
 /*
  * Convolution gradient kernels composed from a backend's own forward kernels.
@@ -33,7 +33,8 @@ type Run = (name: string, backend: KernelBackend, inputs: NamedTensorInfoMap, at
 function runnerFor(backendName: TrainingKernelBackend): Run {
   return (name, backend, inputs, attrs = {}) => {
     const kernel = tf.getKernel(name, backendName);
-    if (kernel === undefined) throw new Error(`@litter/model: the ${backendName} backend has no ${name} kernel`);
+    if (kernel === undefined)
+      throw new Error(`@litter/model: the ${backendName} backend has no ${name} kernel`);
     return kernel.kernelFunc({ inputs, backend, attrs: attrs as NamedAttrMap }) as TensorInfo;
   };
 }
@@ -56,74 +57,85 @@ type Shape4 = [number, number, number, number];
 
 function assertChannelsLast(dataFormat: string, kernel: string): void {
   if (dataFormat !== 'NHWC') {
-    throw new Error(`@litter/model: composed ${kernel} supports only dataFormat NHWC (channelsLast), got ${dataFormat}`);
+    throw new Error(
+      `@litter/model: composed ${kernel} supports only dataFormat NHWC (channelsLast), got ${dataFormat}`,
+    );
   }
 }
 
-const makeConv2dBackpropFilter = (run: Run): KernelFunc => ({ inputs, backend: anyBackend, attrs }) => {
-  const backend = anyBackend as KernelBackend;
-  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as Conv2DBackpropFilterAttrs;
-  assertChannelsLast(dataFormat, 'Conv2DBackpropFilter');
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as Shape4,
-    filterShape as Shape4,
-    strides,
-    1,
-    pad,
-    dimRoundingMode,
-    false,
-    'channelsLast',
-  );
-  const [, height, width, inChannels] = x.shape as Shape4;
-  const [, outHeight, outWidth, outChannels] = dy.shape as Shape4;
-  const { strideHeight, strideWidth, filterHeight, filterWidth } = info;
-  const top = info.padInfo.top;
-  const left = info.padInfo.left;
-  // Pad the far side just enough for the last output row/column; rows the forward pass never read are cropped.
-  const bottom = Math.max(0, filterHeight + (outHeight - 1) * strideHeight - height - top);
-  const right = Math.max(0, filterWidth + (outWidth - 1) * strideWidth - width - left);
+const makeConv2dBackpropFilter =
+  (run: Run): KernelFunc =>
+  ({ inputs, backend: anyBackend, attrs }) => {
+    const backend = anyBackend as KernelBackend;
+    const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+    const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
+      attrs as unknown as Conv2DBackpropFilterAttrs;
+    assertChannelsLast(dataFormat, 'Conv2DBackpropFilter');
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape as Shape4,
+      filterShape as Shape4,
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+      false,
+      'channelsLast',
+    );
+    const [, height, width, inChannels] = x.shape as Shape4;
+    const [, outHeight, outWidth, outChannels] = dy.shape as Shape4;
+    const { strideHeight, strideWidth, filterHeight, filterWidth } = info;
+    const top = info.padInfo.top;
+    const left = info.padInfo.left;
+    // Pad the far side just enough for the last output row/column; rows the forward pass never read are cropped.
+    const bottom = Math.max(0, filterHeight + (outHeight - 1) * strideHeight - height - top);
+    const right = Math.max(0, filterWidth + (outWidth - 1) * strideWidth - width - left);
 
-  const scratch = new Scratch(backend);
-  try {
-    const xT = scratch.keep(run('Transpose', backend, { x }, { perm: [3, 1, 2, 0] })); // [Ci, H, W, N]
-    const dyT = scratch.keep(run('Transpose', backend, { x: dy }, { perm: [1, 2, 0, 3] })); // [Ho, Wo, N, Co]
-    let grad = scratch.keep(
-      run(
-        'Conv2D',
-        backend,
-        { x: xT, filter: dyT },
-        {
-          strides: [1, 1],
-          pad: [
-            [0, 0],
-            [top, bottom],
-            [left, right],
-            [0, 0],
-          ],
-          dataFormat: 'NHWC',
-          dilations: [strideHeight, strideWidth],
-          dimRoundingMode: undefined,
-        },
-      ),
-    ); // [Ci, >= kh, >= kw, Co]
-    if (grad.shape[1] !== filterHeight || grad.shape[2] !== filterWidth) {
-      grad = scratch.keep(
-        run('Slice', backend, { x: grad }, { begin: [0, 0, 0, 0], size: [inChannels, filterHeight, filterWidth, outChannels] }),
-      );
+    const scratch = new Scratch(backend);
+    try {
+      const xT = scratch.keep(run('Transpose', backend, { x }, { perm: [3, 1, 2, 0] })); // [Ci, H, W, N]
+      const dyT = scratch.keep(run('Transpose', backend, { x: dy }, { perm: [1, 2, 0, 3] })); // [Ho, Wo, N, Co]
+      let grad = scratch.keep(
+        run(
+          'Conv2D',
+          backend,
+          { x: xT, filter: dyT },
+          {
+            strides: [1, 1],
+            pad: [
+              [0, 0],
+              [top, bottom],
+              [left, right],
+              [0, 0],
+            ],
+            dataFormat: 'NHWC',
+            dilations: [strideHeight, strideWidth],
+            dimRoundingMode: undefined,
+          },
+        ),
+      ); // [Ci, >= kh, >= kw, Co]
+      if (grad.shape[1] !== filterHeight || grad.shape[2] !== filterWidth) {
+        grad = scratch.keep(
+          run(
+            'Slice',
+            backend,
+            { x: grad },
+            { begin: [0, 0, 0, 0], size: [inChannels, filterHeight, filterWidth, outChannels] },
+          ),
+        );
+      }
+      return run('Transpose', backend, { x: grad }, { perm: [1, 2, 0, 3] });
+    } finally {
+      scratch.dispose();
     }
-    return run('Transpose', backend, { x: grad }, { perm: [1, 2, 0, 3] });
-  } finally {
-    scratch.dispose();
-  }
-};
+  };
 
 function makeConv2dBackpropInput(run: Run, original: KernelFunc | undefined): KernelFunc {
   return (args) => {
     const { inputs, attrs } = args;
     const backend = args.backend as KernelBackend;
     const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
+    const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
+      attrs as unknown as Conv2DBackpropInputAttrs;
     assertChannelsLast(dataFormat, 'Conv2DBackpropInput');
     const info = tf.backend_util.computeConv2DInfo(
       inputShape as Shape4,
@@ -156,7 +168,9 @@ function makeConv2dBackpropInput(run: Run, original: KernelFunc | undefined): Ke
       let spread = dy;
       if (strideHeight > 1 || strideWidth > 1) {
         // Insert zeros with rank-3 pads: columns first ([N*Ho*Wo, 1, Co] -> [N*Ho*Wo, sw, Co]), then rows.
-        const cells = scratch.keep(run('Reshape', backend, { x: dy }, { shape: [batch * outHeight * outWidth, 1, outChannels] }));
+        const cells = scratch.keep(
+          run('Reshape', backend, { x: dy }, { shape: [batch * outHeight * outWidth, 1, outChannels] }),
+        );
         const paddedCells = scratch.keep(
           run(
             'PadV2',
@@ -173,7 +187,12 @@ function makeConv2dBackpropInput(run: Run, original: KernelFunc | undefined): Ke
           ),
         );
         const rows = scratch.keep(
-          run('Reshape', backend, { x: paddedCells }, { shape: [batch * outHeight, 1, outWidth * strideWidth * outChannels] }),
+          run(
+            'Reshape',
+            backend,
+            { x: paddedCells },
+            { shape: [batch * outHeight, 1, outWidth * strideWidth * outChannels] },
+          ),
         );
         const paddedRows = scratch.keep(
           run(
@@ -199,7 +218,12 @@ function makeConv2dBackpropInput(run: Run, original: KernelFunc | undefined): Ke
           ),
         );
         spread = scratch.keep(
-          run('Slice', backend, { x: image }, { begin: [0, 0, 0, 0], size: [batch, spreadHeight, spreadWidth, outChannels] }),
+          run(
+            'Slice',
+            backend,
+            { x: image },
+            { begin: [0, 0, 0, 0], size: [batch, spreadHeight, spreadWidth, outChannels] },
+          ),
         );
       }
       const reversed = scratch.keep(run('Reverse', backend, { x: filter }, { dims: [0, 1] }));
@@ -230,7 +254,10 @@ function makeConv2dBackpropInput(run: Run, original: KernelFunc | undefined): Ke
 /** Per backend: the kernels we registered, and the ones they replaced, to restore them. */
 const originals = new Map<TrainingKernelBackend, { replaced: string[]; saved: tf.KernelConfig[] }>();
 
-function replaceKernel(config: tf.KernelConfig, state: { replaced: string[]; saved: tf.KernelConfig[] }): void {
+function replaceKernel(
+  config: tf.KernelConfig,
+  state: { replaced: string[]; saved: tf.KernelConfig[] },
+): void {
   const original = tf.getKernel(config.kernelName, config.backendName);
   state.replaced.push(config.kernelName);
   if (original !== undefined) {
@@ -249,11 +276,16 @@ function replaceKernel(config: tf.KernelConfig, state: { replaced: string[]; sav
 export function registerTrainingKernels(backendName: TrainingKernelBackend): void {
   if (originals.has(backendName)) return;
   if (tf.getKernel('Conv2D', backendName) === undefined) {
-    throw new Error(`@litter/model: import the ${backendName} backend package before registering its training kernels`);
+    throw new Error(
+      `@litter/model: import the ${backendName} backend package before registering its training kernels`,
+    );
   }
   const run = runnerFor(backendName);
   const saved = { replaced: [] as string[], saved: [] as tf.KernelConfig[] };
-  replaceKernel({ kernelName: tf.Conv2DBackpropFilter, backendName, kernelFunc: makeConv2dBackpropFilter(run) }, saved);
+  replaceKernel(
+    { kernelName: tf.Conv2DBackpropFilter, backendName, kernelFunc: makeConv2dBackpropFilter(run) },
+    saved,
+  );
   if (backendName === 'wasm') {
     const original = tf.getKernel(tf.Conv2DBackpropInput, backendName);
     replaceKernel(
@@ -271,13 +303,22 @@ export function registerTrainingKernels(backendName: TrainingKernelBackend): voi
 }
 
 /**
- * Puts back the backend's own convolution gradient kernels (removes the wasm Conv2DBackpropFilter). For
- * tests and benchmarks that compare against them.
+ * Puts back the backend's own convolution gradient kernels (all, or only those named), for tests and
+ * benchmarks that compare against them. Without a Conv2DBackpropFilter of its own, wasm then has none.
  */
-export function restoreOriginalKernels(backendName: TrainingKernelBackend): void {
+export function restoreOriginalKernels(
+  backendName: TrainingKernelBackend,
+  kernelNames?: readonly string[],
+): void {
   const state = originals.get(backendName);
   if (state === undefined) return;
-  for (const kernelName of state.replaced) tf.unregisterKernel(kernelName, backendName);
-  for (const config of state.saved) tf.registerKernel(config);
-  originals.delete(backendName);
+  const restore = state.replaced.filter((name) => kernelNames === undefined || kernelNames.includes(name));
+  for (const kernelName of restore) {
+    tf.unregisterKernel(kernelName, backendName);
+    const original = state.saved.find((config) => config.kernelName === kernelName);
+    if (original !== undefined) tf.registerKernel(original);
+  }
+  state.replaced = state.replaced.filter((name) => !restore.includes(name));
+  state.saved = state.saved.filter((config) => !restore.includes(config.kernelName));
+  if (state.replaced.length === 0) originals.delete(backendName);
 }

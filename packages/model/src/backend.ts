@@ -97,15 +97,15 @@ function nativeReason(candidate: Candidate, error: unknown): string {
     reason = `${pkg} is installed but its native binding was not built: libtensorflow could not be downloaded at install time`;
   } else if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && message.includes(pkg)) {
     reason =
-      `${pkg} is not installed: it is an optional dependency whose install downloads libtensorflow, and that ` +
-      'download failed or was skipped, so the install left it out';
+      `${pkg} is not installed: it is an optional dependency whose install script downloads libtensorflow, ` +
+      'and that download failed (no network?), so the install skipped it';
   } else if (/lib(cudart|cudnn|cublas|cufft|curand|cusolver|cusparse)|CUDA/i.test(message)) {
     reason = `${pkg} could not load the CUDA libraries (${firstLine(error)})`;
   } else {
     reason = `${pkg} failed to load (${firstLine(error)})`;
   }
   if (candidate.gpu) reason += '; tfjs-node-gpu 4.x needs an NVIDIA GPU with CUDA 11.2 and cuDNN 8.1';
-  return `${reason}. To use it, reinstall with network access (\`pnpm rebuild ${pkg}\`).`;
+  return `${reason}. To use it, install again with network access (\`pnpm install\`, or \`pnpm rebuild ${pkg}\`).`;
 }
 
 /**
@@ -136,7 +136,9 @@ async function setBackendOrReason(name: BackendName): Promise<string | undefined
   const detail = warnings
     .flatMap((w) => w.split('\n'))
     .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('at ') && !/^Initialization of backend .* failed$/.test(line));
+    .filter(
+      (line) => line !== '' && !line.startsWith('at ') && !/^Initialization of backend .* failed$/.test(line),
+    );
   return detail[0] ?? `tf.setBackend('${name}') failed`;
 }
 
@@ -174,7 +176,11 @@ async function activate(candidate: Candidate, importModule: ModuleImporter): Pro
       }
       // In Node the wasm package finds its .wasm files next to its own script; setting the directory
       // explicitly keeps that true when the script is loaded from elsewhere (bundled, or through a loader).
-      if (!wasmPathsSet && typeof wasm.setWasmPaths === 'function' && tf.engine().registry.wasm === undefined) {
+      if (
+        !wasmPathsSet &&
+        typeof wasm.setWasmPaths === 'function' &&
+        tf.engine().registry.wasm === undefined
+      ) {
         const directory = wasmBinaryDirectory();
         if (directory !== undefined) wasm.setWasmPaths(directory);
         wasmPathsSet = true;
@@ -269,14 +275,18 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
  * @example
  * for (const probe of await probeBackends()) console.log(probe.package, probe.available ? 'ok' : probe.reason);
  */
-export async function probeBackends(options: Pick<InitBackendOptions, 'importModule'> = {}): Promise<BackendProbe[]> {
+export async function probeBackends(
+  options: Pick<InitBackendOptions, 'importModule'> = {},
+): Promise<BackendProbe[]> {
   const importModule = options.importModule ?? defaultImporter;
   silenceTfjs();
   const previous = tf.engine().backendName as string | null;
   const probes: BackendProbe[] = [];
   for (const candidate of CANDIDATES) {
     const reason = await activate(candidate, importModule);
-    probes.push(reason === undefined ? { ...candidate, available: true } : { ...candidate, available: false, reason });
+    probes.push(
+      reason === undefined ? { ...candidate, available: true } : { ...candidate, available: false, reason },
+    );
   }
   if (previous) await tf.setBackend(previous);
   return probes;

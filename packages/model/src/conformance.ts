@@ -34,7 +34,10 @@ function tinyBatch(
 ): { images: tf.Tensor4D; labels: tf.Tensor2D } {
   return tf.tidy(() => {
     const images = tf.randomUniform([batch, height, width, 3], 0, 1, 'float32', seed) as tf.Tensor4D;
-    const labels = tf.cast(tf.greater(tf.randomUniform([batch, classes], 0, 1, 'float32', seed + 1), 0.5), 'float32');
+    const labels = tf.cast(
+      tf.greater(tf.randomUniform([batch, classes], 0, 1, 'float32', seed + 1), 0.5),
+      'float32',
+    );
     return { images, labels: labels as tf.Tensor2D };
   });
 }
@@ -115,7 +118,12 @@ export function testModelFactory(factory: ModelFactory, options: ConformanceOpti
 
         if (factory.supportsBoxes) {
           it('with boxes outputs [B, 5C]: logits, then box values in [0, 1]', () => {
-            const model = factory.create({ inputShape: [trainHeight, trainWidth, 3], classes, boxes: true, seed: 1 });
+            const model = factory.create({
+              inputShape: [trainHeight, trainWidth, 3],
+              classes,
+              boxes: true,
+              seed: 1,
+            });
             try {
               expect(model.outputs[0]?.shape).toEqual([null, 5 * classes]);
               const { images } = tinyBatch(batchSize, trainHeight, trainWidth, classes, 4);
@@ -140,7 +148,8 @@ export function testModelFactory(factory: ModelFactory, options: ConformanceOpti
           try {
             const step = () => {
               const loss = optimizer.minimize(
-                () => tf.losses.sigmoidCrossEntropy(labels, model.apply(images, { training: true }) as tf.Tensor),
+                () =>
+                  tf.losses.sigmoidCrossEntropy(labels, model.apply(images, { training: true }) as tf.Tensor),
                 true,
               ) as tf.Scalar;
               const value = loss.dataSync()[0]!;

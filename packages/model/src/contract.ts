@@ -57,7 +57,9 @@ const CONTRACT_MEMBERS: readonly [keyof ModelFactory, string, (value: unknown) =
 function isSize(value: unknown): boolean {
   if (typeof value !== 'object' || value === null) return false;
   const { width, height } = value as { width?: unknown; height?: unknown };
-  return Number.isInteger(width) && Number.isInteger(height) && (width as number) > 0 && (height as number) > 0;
+  return (
+    Number.isInteger(width) && Number.isInteger(height) && (width as number) > 0 && (height as number) > 0
+  );
 }
 
 /** The contract members `value` lacks or has with the wrong type, as readable strings; empty when it conforms. */
@@ -91,18 +93,30 @@ export function isModelFactory(value: unknown): value is ModelFactory {
  * @throws {ModelError} `invalid-options` for a bad shape or class count, `unsupported` for `boxes: true` on a
  *   factory without a box head.
  */
-export function checkCreateOptions(factory: Pick<ModelFactory, 'name' | 'supportsBoxes'>, options: CreateModelOptions): void {
+export function checkCreateOptions(
+  factory: Pick<ModelFactory, 'name' | 'supportsBoxes'>,
+  options: CreateModelOptions,
+): void {
   const { inputShape, classes, boxes } = options ?? ({} as CreateModelOptions);
   const [height, width, channels] = Array.isArray(inputShape) ? inputShape : [];
   const positive = (n: unknown) => Number.isInteger(n) && (n as number) > 0;
-  if (!Array.isArray(inputShape) || inputShape.length !== 3 || !positive(height) || !positive(width) || channels !== 3) {
+  if (
+    !Array.isArray(inputShape) ||
+    inputShape.length !== 3 ||
+    !positive(height) ||
+    !positive(width) ||
+    channels !== 3
+  ) {
     throw new ModelError(
       'invalid-options',
       `${factory.name}: inputShape must be [height, width, 3] with positive integer height and width, got ${JSON.stringify(inputShape)}`,
     );
   }
   if (!positive(classes)) {
-    throw new ModelError('invalid-options', `${factory.name}: classes must be a positive integer, got ${String(classes)}`);
+    throw new ModelError(
+      'invalid-options',
+      `${factory.name}: classes must be a positive integer, got ${String(classes)}`,
+    );
   }
   if (boxes === true && !factory.supportsBoxes) {
     throw new ModelError(

@@ -20,7 +20,14 @@ export {
   type ModelFactory,
 } from './contract.js';
 export { ModelError, type ModelErrorCode } from './errors.js';
-export { loadModel, MODEL_JSON, readModelMetadata, type SaveModelOptions, saveModel, WEIGHTS_BIN } from './io.js';
+export {
+  loadModel,
+  MODEL_JSON,
+  readModelMetadata,
+  type SaveModelOptions,
+  saveModel,
+  WEIGHTS_BIN,
+} from './io.js';
 export { LocalResponseNormalization, type LocalResponseNormalizationArgs } from './lrn.js';
 export { BUILTIN_MODELS, type ResolveModelOptions, resolveModel } from './resolve.js';
 export { classificationHead, seedCnn } from './seed-cnn.js';

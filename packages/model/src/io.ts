@@ -51,7 +51,11 @@ async function carryOver(from: string, to: string): Promise<void> {
  * @example
  * await saveModel(model, 'runs/1/checkpoints/last', { metadata: { vocabulary } });
  */
-export async function saveModel(model: tfl.LayersModel, dir: string, options: SaveModelOptions = {}): Promise<void> {
+export async function saveModel(
+  model: tfl.LayersModel,
+  dir: string,
+  options: SaveModelOptions = {},
+): Promise<void> {
   const target = path.resolve(dir);
   const parent = path.dirname(target);
   const suffix = `${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -61,7 +65,10 @@ export async function saveModel(model: tfl.LayersModel, dir: string, options: Sa
     await mkdir(staging, { recursive: true });
     await model.save(
       tf.io.withSaveHandler(async (artifacts) => {
-        const weightData = artifacts.weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
+        const weightData =
+          artifacts.weightData === undefined
+            ? new ArrayBuffer(0)
+            : tf.io.CompositeArrayBuffer.join(artifacts.weightData);
         const modelJson: tf.io.ModelJSON = {
           modelTopology: artifacts.modelTopology as object,
           format: artifacts.format ?? 'layers-model',
@@ -86,7 +93,9 @@ export async function saveModel(model: tfl.LayersModel, dir: string, options: Sa
     }
   } catch (error) {
     await rm(staging, { recursive: true, force: true });
-    throw new ModelError('model-io', `cannot save the model to ${target}: ${(error as Error).message}`, { cause: error });
+    throw new ModelError('model-io', `cannot save the model to ${target}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 
@@ -109,10 +118,13 @@ async function readModelJson(jsonPath: string): Promise<tf.io.ModelJSON> {
   }
   try {
     const json = JSON.parse(text) as tf.io.ModelJSON;
-    if (typeof json !== 'object' || json === null || json.modelTopology == null) throw new Error('no modelTopology');
+    if (typeof json !== 'object' || json === null || json.modelTopology == null)
+      throw new Error('no modelTopology');
     return json;
   } catch (error) {
-    throw new ModelError('model-io', `${jsonPath} is not a tfjs model.json: ${(error as Error).message}`, { cause: error });
+    throw new ModelError('model-io', `${jsonPath} is not a tfjs model.json: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 
@@ -134,22 +146,29 @@ export async function loadModel(dir: string): Promise<tfl.LayersModel> {
       for (const group of manifest) {
         for (const file of group.paths) {
           const weightsPath = path.resolve(base, file);
-          if (path.relative(base, weightsPath).startsWith('..')) throw new Error(`weights path ${file} leaves the model directory`);
+          if (path.relative(base, weightsPath).startsWith('..'))
+            throw new Error(`weights path ${file} leaves the model directory`);
           const bytes = await readFile(weightsPath);
-          buffers.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+          buffers.push(
+            bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer,
+          );
         }
       }
       const specs = tf.io.getWeightSpecs(manifest);
       const data = tf.io.CompositeArrayBuffer.join(buffers);
       const expected = specs.reduce((sum, spec) => sum + byteSize(spec), 0);
       if (data.byteLength !== expected) {
-        throw new Error(`weights are ${data.byteLength} bytes, model.json describes ${expected}: the save was cut short`);
+        throw new Error(
+          `weights are ${data.byteLength} bytes, model.json describes ${expected}: the save was cut short`,
+        );
       }
       return [specs, data];
     });
     return await tfl.loadLayersModel(tf.io.fromMemory(artifacts));
   } catch (error) {
-    throw new ModelError('model-io', `cannot load the model at ${base}: ${(error as Error).message}`, { cause: error });
+    throw new ModelError('model-io', `cannot load the model at ${base}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 
@@ -157,7 +176,16 @@ export async function loadModel(dir: string): Promise<tfl.LayersModel> {
 function byteSize(spec: tf.io.WeightsManifestEntry): number {
   const count = spec.shape.reduce((a, b) => a * b, 1);
   const dtype = spec.quantization?.dtype ?? spec.dtype;
-  const bytes: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2, int8: 1, int16: 2 };
+  const bytes: Record<string, number> = {
+    float32: 4,
+    int32: 4,
+    bool: 1,
+    uint8: 1,
+    uint16: 2,
+    float16: 2,
+    int8: 1,
+    int16: 2,
+  };
   return count * (bytes[dtype] ?? 4);
 }
 

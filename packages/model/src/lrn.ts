@@ -46,9 +46,17 @@ export class LocalResponseNormalization extends tfl.layers.Layer {
     return tf.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
       if (x === undefined || (x.rank !== 4 && x.rank !== 3)) {
-        throw new Error(`@litter/model: LocalResponseNormalization expects a rank 3 or 4 input, got rank ${x?.rank}`);
+        throw new Error(
+          `@litter/model: LocalResponseNormalization expects a rank 3 or 4 input, got rank ${x?.rank}`,
+        );
       }
-      return tf.localResponseNormalization(x as tf.Tensor4D, this.depthRadius, this.bias, this.alpha, this.beta);
+      return tf.localResponseNormalization(
+        x as tf.Tensor4D,
+        this.depthRadius,
+        this.bias,
+        this.alpha,
+        this.beta,
+      );
     });
   }
 

@@ -9,11 +9,12 @@ import { seedCnn } from './seed-cnn.js';
 
 /**
  * Built-in model names and the package that provides each. `seed-cnn` lives here; the others are separate
- * packages (installed with litter), imported on demand.
+ * packages (installed with litter), imported on demand. `model-lite` is an alias of `lite`.
  */
 export const BUILTIN_MODELS: Readonly<Record<string, string>> = {
   'seed-cnn': '@litter/model',
   lite: '@litter/model-lite',
+  'model-lite': '@litter/model-lite',
 };
 
 export interface ResolveModelOptions {
@@ -45,7 +46,9 @@ function isNotFound(error: unknown, spec: string): boolean {
   const code = (error as { code?: unknown } | undefined)?.code;
   const message = error instanceof Error ? error.message : String(error);
   return (
-    (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND' || /Cannot find (package|module)|Failed to load url/.test(message)) &&
+    (code === 'ERR_MODULE_NOT_FOUND' ||
+      code === 'MODULE_NOT_FOUND' ||
+      /Cannot find (package|module)|Failed to load url/.test(message)) &&
     message.includes(spec)
   );
 }
@@ -82,7 +85,10 @@ function pickFactory(module: unknown): unknown {
 
 function validate(value: unknown, source: string): ModelFactory {
   if (value === undefined) {
-    throw new ModelError('model-invalid', `${source} has no default export and no \`model\` export. ${CONTRACT_HELP}`);
+    throw new ModelError(
+      'model-invalid',
+      `${source} has no default export and no \`model\` export. ${CONTRACT_HELP}`,
+    );
   }
   const problems = contractProblems(value);
   if (problems.length > 0) {
@@ -112,7 +118,9 @@ async function resolvePath(spec: string): Promise<ModelFactory> {
   try {
     module = await import(pathToFileURL(file).href);
   } catch (error) {
-    throw new ModelError('model-invalid', `cannot import the model at ${file}: ${(error as Error).message}`, { cause: error });
+    throw new ModelError('model-invalid', `cannot import the model at ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   return validate(pickFactory(module), file);
 }
@@ -131,7 +139,10 @@ async function resolvePath(spec: string): Promise<ModelFactory> {
  */
 export async function resolveModel(spec: string, options: ResolveModelOptions = {}): Promise<ModelFactory> {
   if (typeof spec !== 'string' || spec.trim() === '') {
-    throw new ModelError('invalid-options', `model must be a name, package or path; built-in: ${Object.keys(BUILTIN_MODELS).join(', ')}`);
+    throw new ModelError(
+      'invalid-options',
+      `model must be a name, package or path; built-in: ${Object.keys(BUILTIN_MODELS).join(', ')}`,
+    );
   }
   if (spec === seedCnn.name) return seedCnn;
   if (isPathSpec(spec) || (!spec.startsWith('@') && spec.includes('/') && (await pathExists(spec)))) {
@@ -144,7 +155,9 @@ export async function resolveModel(spec: string, options: ResolveModelOptions = 
     module = await importPackage(packageName, options.importModule);
   } catch (error) {
     if (isNotFound(error, packageName)) {
-      const what = builtin ? `built-in model '${spec}' needs the package ${packageName}` : `model package ${packageName} is not installed`;
+      const what = builtin
+        ? `built-in model '${spec}' needs the package ${packageName}`
+        : `model package ${packageName} is not installed`;
       throw new ModelError(
         'model-not-found',
         `${what}: install it with \`pnpm add ${packageName}\` (or npm install ${packageName}). ` +
@@ -152,9 +165,13 @@ export async function resolveModel(spec: string, options: ResolveModelOptions = 
         { cause: error },
       );
     }
-    throw new ModelError('model-invalid', `cannot import the model package ${packageName}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new ModelError(
+      'model-invalid',
+      `cannot import the model package ${packageName}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   return validate(pickFactory(module), `model package ${packageName}`);
 }

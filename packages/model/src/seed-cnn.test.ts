@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { testModelFactory } from './conformance.js';
 import { ModelError } from './errors.js';
-import { LocalResponseNormalization } from './lrn.js';
+import type { LocalResponseNormalization } from './lrn.js';
 import { seedCnn } from './seed-cnn.js';
 
 testModelFactory(seedCnn, { backends: ['cpu', 'wasm'] });
@@ -28,9 +28,17 @@ describe('seed-cnn', () => {
       expect(config).toMatchObject({ kernelSize: [5, 5], padding: 'same', activation: 'relu' });
       const lrn = model.getLayer('norm1') as LocalResponseNormalization;
       expect([lrn.depthRadius, lrn.bias, lrn.alpha, lrn.beta]).toEqual([4, 1, 0.001 / 9, 0.75]);
-      expect(model.getLayer('pool1').getConfig()).toMatchObject({ poolSize: [3, 3], strides: [2, 2], padding: 'same' });
+      expect(model.getLayer('pool1').getConfig()).toMatchObject({
+        poolSize: [3, 3],
+        strides: [2, 2],
+        padding: 'same',
+      });
       // Conv biases start at 0.1 as in the seed; logits are linear (sigmoid at prediction, never softmax).
-      expect(Array.from(model.getLayer('conv2').getWeights()[1]!.dataSync()).every((b) => Math.abs(b - 0.1) < 1e-7)).toBe(true);
+      expect(
+        Array.from(model.getLayer('conv2').getWeights()[1]!.dataSync()).every(
+          (b) => Math.abs(b - 0.1) < 1e-7,
+        ),
+      ).toBe(true);
       expect(model.getLayer('logits').getConfig()).toMatchObject({ activation: 'linear' });
     } finally {
       model.dispose();
@@ -39,6 +47,8 @@ describe('seed-cnn', () => {
 
   it('rejects bad options with a ModelError', () => {
     expect(() => seedCnn.create({ inputShape: [32, 32, 1 as 3], classes: 2 })).toThrow(ModelError);
-    expect(() => seedCnn.create({ inputShape: [32, 32, 3], classes: 1.5 })).toThrow(/classes must be a positive integer/);
+    expect(() => seedCnn.create({ inputShape: [32, 32, 3], classes: 1.5 })).toThrow(
+      /classes must be a positive integer/,
+    );
   });
 });

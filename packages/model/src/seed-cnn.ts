@@ -1,5 +1,5 @@
 import * as tfl from '@tensorflow/tfjs-layers';
-import { checkCreateOptions, type CreateModelOptions, type ModelFactory } from './contract.js';
+import { type CreateModelOptions, checkCreateOptions, type ModelFactory } from './contract.js';
 import { LocalResponseNormalization } from './lrn.js';
 
 /** The seed's LRN parameters (TensorFlow CIFAR-10 tutorial): depth radius 4, bias 1, alpha 0.001 / 9, beta 0.75. */
@@ -36,7 +36,9 @@ export function classificationHead(
       kernelInitializer: tfl.initializers.glorotUniform(initialiserSeed()),
     })
     .apply(features) as tfl.SymbolicTensor;
-  return tfl.layers.concatenate({ axis: -1, name: 'logits_and_boxes' }).apply([logits, boxes]) as tfl.SymbolicTensor;
+  return tfl.layers
+    .concatenate({ axis: -1, name: 'logits_and_boxes' })
+    .apply([logits, boxes]) as tfl.SymbolicTensor;
 }
 
 /**
@@ -47,7 +49,8 @@ export function classificationHead(
  */
 export const seedCnn: ModelFactory = {
   name: 'seed-cnn',
-  description: "The seed blog post's CNN: two 5x5 conv + max pool + LRN stages, dense 384 and 192 (slow, accurate)",
+  description:
+    "The seed blog post's CNN: two 5x5 conv + max pool + LRN stages, dense 384 and 192 (slow, accurate)",
   defaultInputSize: { width: 128, height: 128 },
   supportsBoxes: true,
   create(options: CreateModelOptions): tfl.LayersModel {
@@ -63,7 +66,8 @@ export const seedCnn: ModelFactory = {
         kernelInitializer: tfl.initializers.heNormal(seed()),
         biasInitializer: tfl.initializers.constant({ value: 0.1 }),
       });
-    const pool = (name: string) => tfl.layers.maxPooling2d({ name, poolSize: 3, strides: 2, padding: 'same' });
+    const pool = (name: string) =>
+      tfl.layers.maxPooling2d({ name, poolSize: 3, strides: 2, padding: 'same' });
     const dense = (name: string, units: number) =>
       tfl.layers.dense({
         name,

@@ -8,7 +8,8 @@ import { CliError, ExitCode } from '../errors.js';
 export default defineCommand({
   meta: {
     name: 'doctor',
-    description: 'Show which TensorFlow.js backends load here, which one litter would use, and why the others do not',
+    description:
+      'Show which TensorFlow.js backends load here, which one litter would use, and why the others do not',
   },
   args: {
     json: { type: 'boolean', description: 'Print one JSON object: node, platform, cpus, backends, selected' },
@@ -36,10 +37,15 @@ export default defineCommand({
           available,
           ...(reason === undefined ? {} : { reason }),
         })),
-        selected: selected ? { name: selected.name, package: selected.package, description: selected.description } : null,
+        selected: selected
+          ? { name: selected.name, package: selected.package, description: selected.description }
+          : null,
       });
     } else {
-      writeLine(io.stdout, `node ${environment.node} on ${environment.platform}, ${environment.cpus} CPU cores`);
+      writeLine(
+        io.stdout,
+        `node ${environment.node} on ${environment.platform}, ${environment.cpus} CPU cores`,
+      );
       writeLine(io.stdout);
       const rows = probes.map((probe) => [
         probe.name,
@@ -50,7 +56,8 @@ export default defineCommand({
       const problems = probes.filter((probe) => !probe.available);
       if (problems.length > 0) {
         writeLine(io.stdout);
-        for (const probe of problems) writeLine(io.stdout, `${probe.package}: ${probe.reason ?? 'does not load'}`);
+        for (const probe of problems)
+          writeLine(io.stdout, `${probe.package}: ${probe.reason ?? 'does not load'}`);
       }
       writeLine(io.stdout);
       writeLine(

@@ -16,10 +16,16 @@ export default markVariadic(
     args: {
       model: {
         type: 'positional',
+        required: true,
         valueHint: 'MODEL',
         description: 'A run directory (its best checkpoint) or a checkpoint folder with model.json',
       },
-      image: { type: 'positional', valueHint: 'IMAGE...', description: 'One or more image files (PNG, JPEG, ...)' },
+      image: {
+        type: 'positional',
+        required: true,
+        valueHint: 'IMAGE...',
+        description: 'One or more image files (PNG, JPEG, ...)',
+      },
       checkpoint: {
         type: 'string',
         valueHint: 'best|last',
@@ -32,7 +38,8 @@ export default markVariadic(
       },
       json: {
         type: 'boolean',
-        description: 'One JSON object per image and line: {"image", "classes": {NAME: {"probability", "visible", "threshold"}}}',
+        description:
+          'One JSON object per image and line: {"image", "classes": {NAME: {"probability", "visible", "threshold"}}}',
       },
       ...commonArgs,
     },
@@ -42,10 +49,14 @@ export default markVariadic(
       const backend = choiceFlag('backend', args.backend, BACKENDS);
       // citty fills the declared positionals; the rest of the images are in `_`.
       const images = (args._ as string[]).slice(1);
-      if (images.length === 0) throw new CliError('usage', 'give at least one IMAGE; see litter predict --help');
+      if (images.length === 0)
+        throw new CliError('usage', 'give at least one IMAGE; see litter predict --help');
       const modelPath = resolvePath(io, args.model);
       if (!existsSync(modelPath)) {
-        throw new CliError('missing-run', `model ${modelPath} does not exist; give a run directory of litter train`);
+        throw new CliError(
+          'missing-run',
+          `model ${modelPath} does not exist; give a run directory of litter train`,
+        );
       }
       const files = images.map((image) => resolvePath(io, image));
       const missing = files.findIndex((file) => !existsSync(file));

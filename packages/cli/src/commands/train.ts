@@ -2,23 +2,11 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { defineCommand } from 'citty';
 import { choiceFlag, commonArgs, exclusive, intFlag, listFlag, numberFlag, stringFlag } from '../_args.js';
+import { TRAIN_DEFAULTS } from '../_defaults.js';
 import { type Io, ioOf, resolvePath, writeJson, writeLine } from '../_io.js';
 import { datasetPath, defaultRunDir, sampleDataset } from '../_paths.js';
 import { ProgressRenderer, progressMode } from '../_progress.js';
 import { CliError, ExitCode } from '../errors.js';
-
-/** Defaults of `litter train`, chosen so the bundled sample trains in a few minutes on 2 CPU cores. */
-export const TRAIN_DEFAULTS = {
-  model: 'seed-cnn',
-  width: 64,
-  height: 64,
-  batchSize: 32,
-  steps: 300,
-  learningRate: 1e-3,
-  seed: 0,
-  logEvery: 25,
-  validateEvery: 100,
-} as const;
 
 const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
 const SCHEDULES = ['constant', 'cosine'] as const;
@@ -33,7 +21,8 @@ export default defineCommand({
       type: 'positional',
       required: false,
       valueHint: 'DATASET',
-      description: 'Folder with labels.json and the PNGs (default: the bundled sample examples/blender-cube-sphere)',
+      description:
+        'Folder with labels.json and the PNGs (default: the bundled sample examples/blender-cube-sphere)',
     },
     model: {
       type: 'string',
@@ -45,23 +34,88 @@ export default defineCommand({
       valueHint: BACKENDS.join('|'),
       description: 'TensorFlow.js backend (default: the best one that loads here; see litter doctor)',
     },
-    width: { type: 'string', valueHint: 'PX', description: `Training image width (default: ${TRAIN_DEFAULTS.width})` },
-    height: { type: 'string', valueHint: 'PX', description: `Training image height (default: ${TRAIN_DEFAULTS.height})` },
-    'batch-size': { type: 'string', valueHint: 'N', description: `Images per step (default: ${TRAIN_DEFAULTS.batchSize})` },
-    steps: { type: 'string', valueHint: 'N', description: `Training steps (default: ${TRAIN_DEFAULTS.steps})` },
-    epochs: { type: 'string', valueHint: 'N', description: 'Train for N passes over the training split instead of --steps' },
-    lr: { type: 'string', valueHint: 'RATE', description: `Adam learning rate (default: ${TRAIN_DEFAULTS.learningRate})` },
-    schedule: { type: 'string', valueHint: SCHEDULES.join('|'), description: 'Learning-rate schedule (default: constant)' },
-    seed: { type: 'string', valueHint: 'N', description: `Seed of weights, split and shuffling (default: ${TRAIN_DEFAULTS.seed})` },
-    out: { type: 'string', valueHint: 'RUN_DIR', description: 'Run directory (default: runs/<timestamp> under the current directory)' },
-    'val-scenes': { type: 'string', valueHint: 'S1,S2', description: 'Scenes held out for validation (default: by --val-fraction)' },
-    'val-fraction': { type: 'string', valueHint: 'F', description: 'Fraction of scenes held out for validation (default: the split\'s, 0.25)' },
-    resume: { type: 'boolean', description: 'Continue the run in --out from its last checkpoint, with its settings' },
-    overwrite: { type: 'boolean', description: 'Start over in an --out that already holds a run (deletes it)' },
-    'log-every': { type: 'string', valueHint: 'N', description: `Log a step line every N steps (default: ${TRAIN_DEFAULTS.logEvery})` },
-    'validate-every': { type: 'string', valueHint: 'N', description: `Validate every N steps (default: ${TRAIN_DEFAULTS.validateEvery})` },
-    'checkpoint-every': { type: 'string', valueHint: 'N', description: 'Save the last checkpoint every N steps (default: at each validation)' },
-    json: { type: 'boolean', description: 'Print one JSON object per line (events begin, step, validation, checkpoint, end)' },
+    width: {
+      type: 'string',
+      valueHint: 'PX',
+      description: `Training image width (default: ${TRAIN_DEFAULTS.width})`,
+    },
+    height: {
+      type: 'string',
+      valueHint: 'PX',
+      description: `Training image height (default: ${TRAIN_DEFAULTS.height})`,
+    },
+    'batch-size': {
+      type: 'string',
+      valueHint: 'N',
+      description: `Images per step (default: ${TRAIN_DEFAULTS.batchSize})`,
+    },
+    steps: {
+      type: 'string',
+      valueHint: 'N',
+      description: `Training steps (default: ${TRAIN_DEFAULTS.steps})`,
+    },
+    epochs: {
+      type: 'string',
+      valueHint: 'N',
+      description: 'Train for N passes over the training split instead of --steps',
+    },
+    lr: {
+      type: 'string',
+      valueHint: 'RATE',
+      description: `Adam learning rate (default: ${TRAIN_DEFAULTS.learningRate})`,
+    },
+    schedule: {
+      type: 'string',
+      valueHint: SCHEDULES.join('|'),
+      description: 'Learning-rate schedule (default: constant)',
+    },
+    seed: {
+      type: 'string',
+      valueHint: 'N',
+      description: `Seed of weights, split and shuffling (default: ${TRAIN_DEFAULTS.seed})`,
+    },
+    out: {
+      type: 'string',
+      valueHint: 'RUN_DIR',
+      description: 'Run directory (default: runs/<timestamp> under the current directory)',
+    },
+    'val-scenes': {
+      type: 'string',
+      valueHint: 'S1,S2',
+      description: 'Scenes held out for validation (default: by --val-fraction)',
+    },
+    'val-fraction': {
+      type: 'string',
+      valueHint: 'F',
+      description: 'Fraction of the scenes held out for validation, 0 for none (default: 0.2)',
+    },
+    resume: {
+      type: 'boolean',
+      description: 'Continue the run in --out from its last checkpoint, with its settings',
+    },
+    overwrite: {
+      type: 'boolean',
+      description: 'Start over in an --out that already holds a run (deletes it)',
+    },
+    'log-every': {
+      type: 'string',
+      valueHint: 'N',
+      description: `Log a step line every N steps (default: ${TRAIN_DEFAULTS.logEvery})`,
+    },
+    'validate-every': {
+      type: 'string',
+      valueHint: 'N',
+      description: `Validate every N steps (default: ${TRAIN_DEFAULTS.validateEvery})`,
+    },
+    'checkpoint-every': {
+      type: 'string',
+      valueHint: 'N',
+      description: 'Save the last checkpoint every N steps (default: at each validation)',
+    },
+    json: {
+      type: 'boolean',
+      description: 'Print one JSON object per line (events begin, step, validation, checkpoint, end)',
+    },
     ...commonArgs,
   },
   async run({ args, ...context }) {
@@ -83,7 +137,6 @@ export default defineCommand({
       validationFraction: numberFlag('val-fraction', args['val-fraction'], {
         min: 0,
         max: 1,
-        minExclusive: true,
         maxExclusive: true,
       }),
       logEvery: intFlag('log-every', args['log-every']),
@@ -95,7 +148,8 @@ export default defineCommand({
     if (args.resume && flags.out === undefined) {
       throw new CliError('usage', '--resume needs --out RUN_DIR: the run to continue');
     }
-    if (args.resume && args.overwrite) throw new CliError('usage', '--resume and --overwrite cannot be combined');
+    if (args.resume && args.overwrite)
+      throw new CliError('usage', '--resume and --overwrite cannot be combined');
     return train(io, {
       ...flags,
       dataset: args.dataset,
@@ -151,9 +205,13 @@ async function readRunConfig(runDir: string): Promise<SavedConfig> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new CliError('missing-run', `cannot resume: ${file} does not exist; is ${runDir} a run directory?`, {
-      cause: error,
-    });
+    throw new CliError(
+      'missing-run',
+      `cannot resume: ${file} does not exist; is ${runDir} a run directory?`,
+      {
+        cause: error,
+      },
+    );
   }
   try {
     return JSON.parse(text) as SavedConfig;
@@ -227,7 +285,9 @@ async function train(io: Io, flags: Flags): Promise<number> {
     signal = name;
     controller.abort(name);
     renderer.stop();
-    io.stderr.write(`@litter/cli: ${name}: finishing the step and saving a checkpoint (again to quit at once)\n`);
+    io.stderr.write(
+      `@litter/cli: ${name}: finishing the step and saving a checkpoint (again to quit at once)\n`,
+    );
   };
   const onInt = stop('SIGINT');
   const onTerm = stop('SIGTERM');
@@ -295,7 +355,9 @@ async function train(io: Io, flags: Flags): Promise<number> {
   if (result.stopped === 'signal') {
     const datasetPart = flags.dataset === undefined ? '' : ` ${shown(io, dataset)}`;
     const how = `${invocation(io)} train${datasetPart} --resume --out ${shown(io, runDir)}`;
-    io.stderr.write(`@litter/cli: stopped by ${signal ?? 'a signal'} at step ${result.step}; checkpoint saved. Resume with: ${how}\n`);
+    io.stderr.write(
+      `@litter/cli: stopped by ${signal ?? 'a signal'} at step ${result.step}; checkpoint saved. Resume with: ${how}\n`,
+    );
     return signal === 'SIGTERM' ? ExitCode.sigterm : ExitCode.sigint;
   }
   if (result.stopped === 'nan') {

@@ -1,4 +1,4 @@
-import type { Io } from './_io.js';
+import type { Io } from '../src/_io.js';
 
 /** An Io that records what a command writes, for tests. */
 export function memoryIo(options: { cwd?: string; isTTY?: boolean; env?: Record<string, string> } = {}) {

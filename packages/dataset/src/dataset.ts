@@ -1,0 +1,423 @@
+import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { access, constants, mkdir, readFile, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { CACHE_FORMAT_VERSION, type CacheHeader, type CacheKey, openCache, writeCache } from './_cache.js';
+import { type DecodeFailure, type DecodeProgress, decodeImages, defaultConcurrency } from './_decode.js';
+import type { FileStamp } from './_png.js';
+import { encodeLabels } from './encode.js';
+import { DatasetError, problemsError } from './errors.js';
+import { type Background, checkSize, DEFAULT_BACKGROUND, parseBackground } from './images.js';
+import { parseLabels, readLabelsBytes, resolveImagePaths, resolveLabelsPath } from './labels.js';
+import { sceneOf } from './scenes.js';
+import { buildVocabulary, readVocabularyFile } from './vocabulary.js';
+
+export type { DecodeProgress } from './_decode.js';
+
+/** An image left out by `skipBadImages`, and why. */
+export interface SkippedImage {
+  image: string;
+  reason: string;
+}
+
+/**
+ * What happened with the cache, for the caller to tell the user:
+ * - `hit`: the cache matched and was used.
+ * - `build`: there was no cache; `reason` says so.
+ * - `rebuild`: the cache was stale or damaged; `reason` says what changed (e.g. `image 0-3y-2p.png changed`).
+ * - `written`: a new cache was written (`bytes` long).
+ */
+export type CacheEvent =
+  | { action: 'hit'; path: string }
+  | { action: 'build'; path: string; reason: string }
+  | { action: 'rebuild'; path: string; reason: string }
+  | { action: 'written'; path: string; bytes: number };
+
+/** Options of {@link loadDataset}. */
+export interface LoadDatasetOptions {
+  /** Resize every image to this width (give `height` too). @default the first image's width */
+  width?: number;
+  /** Resize every image to this height (give `width` too). @default the first image's height */
+  height?: number;
+  /**
+   * Pin the vocabulary (class index order): an array of names, or the path of a vocabulary file (a JSON
+   * array such as a run's `vocabulary.json`, or one name per line). @default the sorted mesh names
+   */
+  vocabulary?: readonly string[] | string;
+  /** Colour that transparent pixels are flattened onto. @default DEFAULT_BACKGROUND (black) */
+  background?: Background;
+  /** Use a cache file (read it when it matches, write it otherwise). @default true */
+  cache?: boolean;
+  /** Where the cache lives. @default `<labels name>.litter-cache` next to labels.json, e.g. `labels.litter-cache` */
+  cachePath?: string;
+  /**
+   * Fingerprint images by a SHA-256 of their content instead of their size and modification time. Slower to
+   * check (every image is read on every open) but blind to `touch` and sure to notice a same-size edit
+   * within the file system's time resolution. @default false
+   */
+  fullHash?: boolean;
+  /** Leave out images that are missing or cannot be decoded (each is reported) instead of failing. @default false */
+  skipBadImages?: boolean;
+  /** Images decoded at once (threads for built-in PNG decoding, sharp operations in flight). @default os.availableParallelism() */
+  concurrency?: number;
+  /** Decode PNGs on worker threads: always, never, or 'auto' (from 200 images and 2 cores). @default 'auto' */
+  workerThreads?: boolean | 'auto';
+  /** How to find the scene of an image (see {@link sceneOf}). @default the name's prefix before the first '-' */
+  scenePattern?: RegExp | string;
+  /** Called after each image is decoded (only when the cache is built). */
+  onProgress?: (progress: DecodeProgress) => void;
+  /** Told whether the cache was used, and why it was (re)built. */
+  onCache?: (event: CacheEvent) => void;
+  /** Called for each image left out by `skipBadImages`. */
+  onSkip?: (skipped: SkippedImage) => void;
+}
+
+/**
+ * A loaded dataset: pixels and labels in flat typed arrays, image n at index n everywhere.
+ * Pixels are uint8 RGB, height first: pixel (row r, column c) of image n starts at
+ * `((n * height + r) * width + c) * 3`.
+ */
+export interface Dataset {
+  /** The folder of labels.json (absolute). */
+  root: string;
+  labelsPath: string;
+  /** The cache file, or undefined with `cache: false`. */
+  cachePath: string | undefined;
+  /** Class names; index c of labels, boxes and boxMask is `vocabulary[c]`. */
+  vocabulary: readonly string[];
+  width: number;
+  height: number;
+  channels: 3;
+  /** Number of images. */
+  size: number;
+  /** Image file names as in labels.json, in entry order (skipped ones left out). */
+  images: readonly string[];
+  /** The scene of each image. */
+  scenes: readonly string[];
+  /** size * height * width * 3 bytes. */
+  pixels: Uint8Array;
+  /** size * C, multi-hot by vocabulary index. */
+  labels: Float32Array;
+  /** size * C * 4: [x1, y1, x2, y2] normalised to [0, 1], y DOWN (image rows); 0 where absent. */
+  boxes: Float32Array;
+  /** size * C: 1 where the class is visible (its box is valid). */
+  boxMask: Float32Array;
+  /** Images left out by `skipBadImages`. */
+  skipped: readonly SkippedImage[];
+  /** SHA-256 over the labels, options and images the dataset was built from (changes when any does). */
+  fingerprint: string;
+}
+
+/** The default cache file of a labels file: `labels.json` -> `labels.litter-cache` in the same folder. */
+export function defaultCachePath(labelsPath: string): string {
+  const name = basename(labelsPath).replace(/\.json$/i, '');
+  return join(dirname(resolve(labelsPath)), `${name}.litter-cache`);
+}
+
+/**
+ * Loads a Blender render dataset: validates labels.json, decodes every image (or opens the cache when it
+ * matches), encodes labels and boxes. The cache is fingerprinted by the labels file, every image (size and
+ * modification time, or content with `fullHash`), the options that change the result and the cache format;
+ * when any differs it is rebuilt and `onCache` says why.
+ *
+ * @param labelsPathOrDir labels.json or its folder
+ * @throws DatasetError (see {@link DatasetErrorCode})
+ * @example
+ * const dataset = await loadDataset('examples/blender-cube-sphere', {
+ *   width: 64, height: 64,
+ *   onCache: (e) => console.log(e.action, 'reason' in e ? e.reason : ''),
+ * });
+ * console.log(dataset.size, dataset.vocabulary);
+ */
+export async function loadDataset(labelsPathOrDir: string, options: LoadDatasetOptions = {}): Promise<Dataset> {
+  const labelsPath = await resolveLabelsPath(labelsPathOrDir);
+  const root = dirname(labelsPath);
+  const file = basename(labelsPath);
+  const size = checkSize(options.width, options.height);
+  const background = parseBackground(options.background ?? DEFAULT_BACKGROUND);
+  const concurrency = options.concurrency ?? defaultConcurrency();
+  if (!Number.isInteger(concurrency) || concurrency < 1) {
+    throw new DatasetError('OPTIONS_INVALID', `concurrency must be a whole number >= 1, got ${concurrency}`);
+  }
+  const pinned =
+    typeof options.vocabulary === 'string' ? await readVocabularyFile(options.vocabulary) : options.vocabulary;
+  const key: CacheKey = {
+    size: size ? [size.width, size.height] : 'auto',
+    background,
+    vocabulary: pinned ? [...pinned] : 'auto',
+    fullHash: options.fullHash ?? false,
+    skipBadImages: options.skipBadImages ?? false,
+  };
+  const cachePath = options.cache === false ? undefined : resolve(options.cachePath ?? defaultCachePath(labelsPath));
+
+  const labelsBytes = await readLabelsBytes(labelsPath);
+  const labelsHash = createHash('sha256').update(labelsBytes).digest('hex');
+
+  if (cachePath) {
+    const cached = await tryCache(cachePath, root, labelsHash, key);
+    if ('header' in cached) {
+      options.onCache?.({ action: 'hit', path: cachePath });
+      return datasetFromHeader(cached.header, cached.pixels, root, labelsPath, cachePath, options.scenePattern);
+    }
+    options.onCache?.({ action: cached.exists ? 'rebuild' : 'build', path: cachePath, reason: cached.reason });
+  }
+
+  // Build: validate everything before the expensive part.
+  const entries = parseLabels(labelsBytes.toString('utf8'), { file });
+  if (entries.length === 0) {
+    throw new DatasetError('NO_IMAGES', `${labelsPath} lists no images: add entries or pick another dataset`);
+  }
+  const paths = resolveImagePaths(root, entries, file);
+  const vocabulary = buildVocabulary(entries, pinned);
+  if (cachePath) await checkWritable(cachePath);
+
+  const decoded = await decodeImages(
+    entries.map((entry, index) => ({ index, image: entry.image, path: paths[index]! })),
+    {
+      width: size?.width,
+      height: size?.height,
+      background,
+      concurrency,
+      workerThreads: options.workerThreads ?? 'auto',
+      fullHash: key.fullHash,
+      onProgress: options.onProgress,
+    },
+  );
+  const skipped = handleFailures(decoded.failures, key.skipBadImages, labelsPath, size !== undefined);
+  for (const s of skipped) options.onSkip?.({ image: entries[s.index]!.image, reason: s.reason });
+  const skippedSet = new Set(skipped.map((s) => s.index));
+  const kept = entries.filter((_, index) => !skippedSet.has(index));
+  if (kept.length === 0) {
+    throw new DatasetError(
+      'NO_IMAGES',
+      `every image of ${labelsPath} was skipped (${skipped.length}): check the image files`,
+    );
+  }
+
+  // Close the gaps of skipped images, keeping the buffer.
+  const imageBytes = decoded.width * decoded.height * 3;
+  let pixels = decoded.pixels;
+  if (skipped.length > 0) {
+    let to = 0;
+    entries.forEach((_, from) => {
+      if (skippedSet.has(from)) return;
+      if (to !== from) pixels.copyWithin(to * imageBytes, from * imageBytes, (from + 1) * imageBytes);
+      to++;
+    });
+    pixels = pixels.subarray(0, kept.length * imageBytes);
+  }
+
+  const encoded = encodeLabels(kept, vocabulary);
+  const stamps = decoded.stamps.map((stamp) => stamp ?? { size: -1, mtimeMs: -1 });
+  const header: CacheHeader = {
+    magic: 'litter-dataset-cache',
+    formatVersion: CACHE_FORMAT_VERSION,
+    fingerprint: fingerprintOf(labelsHash, key, entries.map((e) => e.image), stamps),
+    createdAt: new Date().toISOString(),
+    labelsHash,
+    key,
+    vocabulary,
+    width: decoded.width,
+    height: decoded.height,
+    channels: 3,
+    count: kept.length,
+    entries: entries.map((e) => e.image),
+    skipped: skipped.map(({ index, reason }) => ({ index, reason })),
+    sizes: Float64Array.from(stamps, (s) => s.size),
+    mtimes: Float64Array.from(stamps, (s) => s.mtimeMs),
+    hashes: key.fullHash ? stamps.map((s) => s.hash ?? '') : null,
+    labels: encoded.labels,
+    boxes: encoded.boxes,
+    boxMask: encoded.boxMask,
+    pixelsByteLength: pixels.length,
+  };
+  if (cachePath) {
+    const bytes = await writeCacheOrExplain(cachePath, header, pixels);
+    options.onCache?.({ action: 'written', path: cachePath, bytes });
+  }
+  return datasetFromHeader(header, pixels, root, labelsPath, cachePath, options.scenePattern);
+}
+
+function datasetFromHeader(
+  header: CacheHeader,
+  pixels: Uint8Array,
+  root: string,
+  labelsPath: string,
+  cachePath: string | undefined,
+  scenePattern: RegExp | string | undefined,
+): Dataset {
+  const skippedSet = new Set(header.skipped.map((s) => s.index));
+  const images = header.entries.filter((_, index) => !skippedSet.has(index));
+  return {
+    root,
+    labelsPath,
+    cachePath,
+    vocabulary: header.vocabulary,
+    width: header.width,
+    height: header.height,
+    channels: 3,
+    size: header.count,
+    images,
+    scenes: images.map((image) => sceneOf(image, scenePattern)),
+    pixels,
+    labels: header.labels,
+    boxes: header.boxes,
+    boxMask: header.boxMask,
+    skipped: header.skipped.map(({ index, reason }) => ({ image: header.entries[index]!, reason })),
+    fingerprint: header.fingerprint,
+  };
+}
+
+type CacheAttempt = { header: CacheHeader; pixels: Uint8Array } | { exists: boolean; reason: string };
+
+/** Opens the cache if it matches the request; otherwise says why not. */
+async function tryCache(cachePath: string, root: string, labelsHash: string, key: CacheKey): Promise<CacheAttempt> {
+  const opened = await openCache(cachePath);
+  if (opened.status === 'missing') return { exists: false, reason: 'no cache file yet' };
+  if (opened.status === 'invalid') return { exists: true, reason: opened.reason };
+  const { header } = opened;
+  const stale = (reason: string) => {
+    void opened.close();
+    return { exists: true, reason };
+  };
+  if (header.formatVersion !== CACHE_FORMAT_VERSION) {
+    return stale(`the cache has format ${header.formatVersion}, now ${CACHE_FORMAT_VERSION}`);
+  }
+  if (header.labelsHash !== labelsHash) return stale('labels.json changed');
+  const keyChange = describeKeyChange(header, key);
+  if (keyChange) return stale(`options changed: ${keyChange}`);
+
+  const imageChange = await describeImageChanges(header, root, key.fullHash);
+  if (imageChange) return stale(imageChange);
+
+  const pixels = await opened.readPixels();
+  if (!(pixels instanceof Uint8Array)) return { exists: true, reason: pixels.reason };
+  return { header, pixels };
+}
+
+function describeKeyChange(header: CacheHeader, key: CacheKey): string | undefined {
+  const was = header.key;
+  if (key.size !== 'auto' && (header.width !== key.size[0] || header.height !== key.size[1])) {
+    return `size ${header.width}x${header.height} -> ${key.size[0]}x${key.size[1]}`;
+  }
+  // A cache resized to WxH may hold images of other sizes: reuse it for 'auto' only if it was built so.
+  if (key.size === 'auto' && was.size !== 'auto') return `size ${header.width}x${header.height} -> the images' own size`;
+  if (was.background.join() !== key.background.join()) {
+    return `background ${was.background.join(',')} -> ${key.background.join(',')}`;
+  }
+  if (JSON.stringify(was.vocabulary) !== JSON.stringify(key.vocabulary)) {
+    return `vocabulary ${was.vocabulary === 'auto' ? 'from the labels' : `[${was.vocabulary.join(', ')}]`} -> ${key.vocabulary === 'auto' ? 'from the labels' : `[${key.vocabulary.join(', ')}]`}`;
+  }
+  if (key.fullHash && !was.fullHash) return 'fullHash (the cache has no content hashes)';
+  if (header.skipped.length > 0 && !key.skipBadImages) return 'skipBadImages is off but the cache skipped images';
+  return undefined;
+}
+
+/** Compares every image's stamp with the cache's; names the first changed images. */
+async function describeImageChanges(header: CacheHeader, root: string, fullHash: boolean): Promise<string | undefined> {
+  const changed: string[] = [];
+  for (let index = 0; index < header.entries.length; index++) {
+    const image = header.entries[index]!;
+    const path = join(root, image);
+    let size = -1;
+    let mtimeMs = -1;
+    try {
+      // Synchronous: thousands of tiny stats are several times faster this way than through the thread pool.
+      const stats = statSync(path);
+      size = stats.size;
+      mtimeMs = stats.mtimeMs;
+    } catch {
+      // Missing now: -1, as a missing file is stamped.
+    }
+    let same = size === header.sizes[index];
+    if (same && fullHash && size >= 0) {
+      const hash = createHash('sha256').update(await readFile(path)).digest('hex');
+      same = hash === header.hashes?.[index];
+    } else if (same && !fullHash) {
+      same = mtimeMs === header.mtimes[index];
+    }
+    if (!same) {
+      changed.push(image);
+      if (changed.length > 3) break;
+    }
+  }
+  if (changed.length === 0) return undefined;
+  const named = changed.slice(0, 3).join(', ');
+  return `image${changed.length > 1 ? 's' : ''} ${named}${changed.length > 3 ? ' and more' : ''} changed (${fullHash ? 'content' : 'size or modification time'})`;
+}
+
+function fingerprintOf(labelsHash: string, key: CacheKey, images: readonly string[], stamps: readonly FileStamp[]): string {
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify({ formatVersion: CACHE_FORMAT_VERSION, labelsHash, key }));
+  images.forEach((image, index) => {
+    const stamp = stamps[index]!;
+    hash.update(`\n${image}\t${stamp.size}\t${key.fullHash ? stamp.hash : stamp.mtimeMs}`);
+  });
+  return hash.digest('hex');
+}
+
+/** Turns decoding failures into an error, or (with skipBadImages) into the list of skipped images. */
+function handleFailures(
+  failures: readonly DecodeFailure[],
+  skipBadImages: boolean,
+  labelsPath: string,
+  resized: boolean,
+): DecodeFailure[] {
+  if (failures.length === 0) return [];
+  const sizes = failures.filter((f) => f.kind === 'size');
+  if (sizes.length > 0) {
+    throw problemsError(
+      'IMAGE_SIZE_MISMATCH',
+      `the images of ${labelsPath} differ in size (${sizes.length} differ from the first):`,
+      sizes.map((f) => `${f.image}: ${f.reason}`),
+      resized
+        ? undefined
+        : 'Pass width and height (e.g. { width: 128, height: 128 }) to resize every image to one size.',
+    );
+  }
+  if (skipBadImages) return [...failures];
+  const code = failures[0]!.kind === 'missing' ? 'IMAGE_MISSING' : 'IMAGE_CORRUPT';
+  throw problemsError(
+    code,
+    `${failures.length} image${failures.length === 1 ? '' : 's'} of ${labelsPath} cannot be loaded:`,
+    failures.map((f) => `${f.image}: ${f.reason}`),
+    'Restore or replace these files, or pass skipBadImages: true to leave them out.',
+  );
+}
+
+/** Fails early, before decoding, when the cache's folder cannot be written. */
+async function checkWritable(cachePath: string): Promise<void> {
+  const folder = dirname(cachePath);
+  try {
+    await mkdir(folder, { recursive: true });
+    await access(folder, constants.W_OK);
+    if (!(await stat(folder)).isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+  } catch (error) {
+    throw notWritable(cachePath, error);
+  }
+}
+
+async function writeCacheOrExplain(cachePath: string, header: CacheHeader, pixels: Uint8Array): Promise<number> {
+  try {
+    return await writeCache(cachePath, header, pixels);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOTDIR') {
+      throw notWritable(cachePath, error);
+    }
+    throw new DatasetError(
+      'CACHE_WRITE_FAILED',
+      `writing the cache ${cachePath} failed (${code ?? (error as Error).message}): free disk space, pass another cachePath, or cache: false`,
+      { cause: error },
+    );
+  }
+}
+
+function notWritable(cachePath: string, error: unknown): DatasetError {
+  const code = (error as NodeJS.ErrnoException).code ?? String(error);
+  return new DatasetError(
+    'CACHE_NOT_WRITABLE',
+    `cannot write the cache ${cachePath}: its folder is not writable (${code}). Pass cachePath: '<a writable folder>/labels.litter-cache' to keep the cache elsewhere, or cache: false to load without one.`,
+    { cause: error },
+  );
+}
