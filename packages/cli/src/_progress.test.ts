@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ProgressRenderer, progressMode } from './_progress.js';
 import { memoryIo } from '../test/_memory-io.js';
+import { ProgressRenderer, progressMode } from './_progress.js';
 
 const begin = {
   runDir: '/tmp/run',

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readSync } from 'node:fs';
-import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Encoder } from 'cbor-x';
 import { z } from 'zod';
@@ -109,7 +109,12 @@ const encoder = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Ar
 export type CacheOpenResult =
   | { status: 'missing' }
   | { status: 'invalid'; reason: string }
-  | { status: 'ok'; header: CacheHeader; readPixels: () => Promise<Uint8Array | { reason: string }>; close: () => Promise<void> };
+  | {
+      status: 'ok';
+      header: CacheHeader;
+      readPixels: () => Promise<Uint8Array | { reason: string }>;
+      close: () => Promise<void>;
+    };
 
 /**
  * Opens a cache and reads its header. The pixels are read (and the whole file's CRC checked) only when
@@ -131,12 +136,20 @@ export async function openCache(path: string): Promise<CacheOpenResult> {
   try {
     const fileSize = (await handle.stat()).size;
     const prefix = await readExactly(handle, 0, PREFIX_BYTES);
-    if (!prefix || prefix[0] !== 0xd9 || prefix[1] !== 0xd9 || prefix[2] !== 0xf7 || prefix[3] !== 0xd8 || prefix[4] !== 0x18 || prefix[5] !== 0x5a) {
+    if (
+      prefix?.[0] !== 0xd9 ||
+      prefix[1] !== 0xd9 ||
+      prefix[2] !== 0xf7 ||
+      prefix[3] !== 0xd8 ||
+      prefix[4] !== 0x18 ||
+      prefix[5] !== 0x5a
+    ) {
       return fail('the cache file is not a litter cache or is damaged (bad magic number)');
     }
     const headerLength = readUint32(prefix, 6);
     const minimum = PREFIX_BYTES + headerLength + PAYLOAD_HEAD_BYTES + TRAILER_BYTES;
-    if (fileSize < minimum) return fail(`the cache is truncated (${fileSize} bytes, at least ${minimum} expected)`);
+    if (fileSize < minimum)
+      return fail(`the cache is truncated (${fileSize} bytes, at least ${minimum} expected)`);
     const headerBytes = await readExactly(handle, PREFIX_BYTES, headerLength);
     if (!headerBytes) return fail('the cache is truncated (header)');
     let decoded: unknown;
@@ -149,7 +162,9 @@ export async function openCache(path: string): Promise<CacheOpenResult> {
     if (!parsed.success) {
       const format = (decoded as { formatVersion?: unknown } | null)?.formatVersion;
       if (typeof format === 'number' && format !== CACHE_FORMAT_VERSION) {
-        return fail(`the cache has format ${format}, this version of @litter/dataset writes format ${CACHE_FORMAT_VERSION}`);
+        return fail(
+          `the cache has format ${format}, this version of @litter/dataset writes format ${CACHE_FORMAT_VERSION}`,
+        );
       }
       return fail('the cache header is damaged (unexpected fields)');
     }
@@ -164,7 +179,7 @@ export async function openCache(path: string): Promise<CacheOpenResult> {
       );
     }
     const payloadHead = await readExactly(handle, payloadAt, PAYLOAD_HEAD_BYTES);
-    if (!payloadHead || payloadHead[0] !== 0x5b || readUint64(payloadHead, 1) !== header.pixelsByteLength) {
+    if (payloadHead?.[0] !== 0x5b || readUint64(payloadHead, 1) !== header.pixelsByteLength) {
       return fail('the cache is damaged (pixel block header)');
     }
     let closed = false;
@@ -194,7 +209,7 @@ export async function openCache(path: string): Promise<CacheOpenResult> {
           offset += bytesRead;
         }
         const trailer = await readExactly(handle, start + pixels.length, TRAILER_BYTES);
-        if (!trailer || trailer[0] !== 0x44) return { reason: 'the cache is damaged (checksum block)' };
+        if (trailer?.[0] !== 0x44) return { reason: 'the cache is damaged (checksum block)' };
         if (readUint32(trailer, 1) !== crc) return { reason: 'the cache is damaged (checksum mismatch)' };
         return pixels;
       } finally {
@@ -307,7 +322,11 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function readExactly(handle: FileHandle, position: number, length: number): Promise<Uint8Array | undefined> {
+async function readExactly(
+  handle: FileHandle,
+  position: number,
+  length: number,
+): Promise<Uint8Array | undefined> {
   const buffer = new Uint8Array(length);
   let offset = 0;
   while (offset < length) {

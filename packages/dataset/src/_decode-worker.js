@@ -11,6 +11,9 @@ const imageBytes = target.width * target.height * 3;
 
 parentPort?.on('message', (/** @type {{ index: number, path: string }[]} */ jobs) => {
   parentPort?.postMessage(
-    jobs.map((job) => ({ index: job.index, ...decodeFileInto(job.path, out, job.index * imageBytes, target, fullHash) })),
+    jobs.map((job) => ({
+      index: job.index,
+      ...decodeFileInto(job.path, out, job.index * imageBytes, target, fullHash),
+    })),
   );
 });

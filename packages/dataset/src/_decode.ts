@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
-import { availableParallelism } from 'node:os';
+import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import pLimit from 'p-limit';
 import {
@@ -72,7 +74,10 @@ export function defaultConcurrency(): number {
  * small jobs), sharp takes the rest with at most `concurrency` images in flight. Failures are collected, not
  * thrown, so that the caller can report them all or skip them.
  */
-export async function decodeImages(jobs: readonly DecodeJob[], options: DecodeOptions): Promise<DecodeOutcome> {
+export async function decodeImages(
+  jobs: readonly DecodeJob[],
+  options: DecodeOptions,
+): Promise<DecodeOutcome> {
   const stamps: (FileStamp | undefined)[] = new Array(jobs.length).fill(undefined);
   const failures: DecodeFailure[] = [];
   const background = options.background;
@@ -121,13 +126,15 @@ export async function decodeImages(jobs: readonly DecodeJob[], options: DecodeOp
         finished(job);
         break;
       case 'fallback':
-        sharpTasks.push(limit(() => decodeOneWithSharp(job, target, options.fullHash, pixels, imageBytes)).then(
-          (outcome) => {
-            if (outcome.stamp) stamps[job.index] = outcome.stamp;
-            if (outcome.failure) fail(job, outcome.failure.kind, outcome.failure.reason);
-            else finished(job);
-          },
-        ));
+        sharpTasks.push(
+          limit(() => decodeOneWithSharp(job, target, options.fullHash, pixels, imageBytes)).then(
+            (outcome) => {
+              if (outcome.stamp) stamps[job.index] = outcome.stamp;
+              if (outcome.failure) fail(job, outcome.failure.kind, outcome.failure.reason);
+              else finished(job);
+            },
+          ),
+        );
         break;
       case 'size':
         fail(job, 'size', sizeReason(result, target));
@@ -153,8 +160,12 @@ export async function decodeImages(jobs: readonly DecodeJob[], options: DecodeOp
   return { pixels, width: size.width, height: size.height, stamps, failures };
 }
 
+/** The worker script, next to this module (in src/ for tests, dist/ once built). */
+const WORKER_URL = new URL('./_decode-worker.js', import.meta.url);
+
 function chooseThreads(count: number, options: DecodeOptions): number {
-  if (options.workerThreads === false) return 0;
+  // A bundler that inlined this module without the worker script: decode in this thread.
+  if (options.workerThreads === false || !existsSync(fileURLToPath(WORKER_URL))) return 0;
   const wanted = Math.min(options.concurrency, Math.ceil(count / CHUNK));
   if (options.workerThreads === true) return Math.max(1, wanted);
   return count >= WORKER_THRESHOLD && options.concurrency >= 2 ? wanted : 0;
@@ -171,7 +182,9 @@ function sizeReason(actual: { width: number; height: number }, target: DecodeTar
 }
 
 /** The size of the first image that can be read, in job order. */
-async function probeFirstSize(jobs: readonly DecodeJob[]): Promise<{ width: number; height: number } | undefined> {
+async function probeFirstSize(
+  jobs: readonly DecodeJob[],
+): Promise<{ width: number; height: number } | undefined> {
   for (const job of jobs) {
     try {
       const handle = await open(job.path, 'r');
@@ -194,7 +207,10 @@ async function probeFailure(path: string): Promise<{ kind: FailureKind; reason: 
     return { kind: 'corrupt', reason: 'it is not an image that can be decoded' };
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    return { kind: 'missing', reason: code === 'ENOENT' ? 'the file does not exist' : `cannot open it (${code})` };
+    return {
+      kind: 'missing',
+      reason: code === 'ENOENT' ? 'the file does not exist' : `cannot open it (${code})`,
+    };
   }
 }
 
@@ -211,7 +227,10 @@ async function decodeOneWithSharp(
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     return {
-      failure: { kind: 'missing', reason: code === 'ENOENT' ? 'the file does not exist' : `cannot open it (${code})` },
+      failure: {
+        kind: 'missing',
+        reason: code === 'ENOENT' ? 'the file does not exist' : `cannot open it (${code})`,
+      },
     };
   }
   let stamp: FileStamp | undefined;
@@ -245,12 +264,11 @@ async function decodeOnThreads(
 ): Promise<void> {
   const byIndex = new Map(jobs.map((job) => [job.index, job]));
   let next = 0;
-  const workerUrl = new URL('./_decode-worker.js', import.meta.url);
   const workers: Worker[] = [];
   try {
     await Promise.all(
       Array.from({ length: threads }, () => {
-        const worker = new Worker(workerUrl, { workerData: { pixels: pixels.buffer, target, fullHash } });
+        const worker = new Worker(WORKER_URL, { workerData: { pixels: pixels.buffer, target, fullHash } });
         workers.push(worker);
         return new Promise<void>((resolve, reject) => {
           const send = () => {
@@ -273,7 +291,8 @@ async function decodeOnThreads(
           });
           worker.on('error', reject);
           worker.on('exit', (code) => {
-            if (next < jobs.length || code !== 0) reject(new Error(`a decoding thread stopped (exit code ${code})`));
+            if (next < jobs.length || code !== 0)
+              reject(new Error(`a decoding thread stopped (exit code ${code})`));
           });
           send();
         });

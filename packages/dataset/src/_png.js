@@ -29,7 +29,16 @@ let crcTable;
  * @returns {number}
  */
 export function crc32(data, initial = 0) {
-  if (typeof zlib.crc32 === 'function') return zlib.crc32(data, initial);
+  return typeof zlib.crc32 === 'function' ? zlib.crc32(data, initial) : portableCrc32(data, initial);
+}
+
+/**
+ * CRC-32 in JavaScript, for Node versions without `zlib.crc32`.
+ * @param {Uint8Array} data
+ * @param {number} [initial]
+ * @returns {number}
+ */
+export function portableCrc32(data, initial = 0) {
   if (!crcTable) {
     crcTable = new Uint32Array(256);
     for (let n = 0; n < 256; n++) {
@@ -38,9 +47,12 @@ export function crc32(data, initial = 0) {
       crcTable[n] = c >>> 0;
     }
   }
-  const table = crcTable;
+  /** @type {any} */
+  const table = crcTable; // untyped: indices are in range (see unfilter)
+  /** @type {any} */
+  const bytes = data;
   let c = ~initial >>> 0;
-  for (let i = 0; i < data.length; i++) c = /** @type {number} */ (table[(c ^ /** @type {number} */ (data[i])) & 0xff]) ^ (c >>> 8);
+  for (let i = 0; i < data.length; i++) c = table[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
   return ~c >>> 0;
 }
 
@@ -106,12 +118,7 @@ export function decodePngInto(bytes, out, offset, target) {
     const length = view.getUint32(pos);
     const end = pos + 12 + length;
     if (end > bytes.length) throw new CorruptImageError('the file is truncated');
-    const type = String.fromCharCode(
-      /** @type {number} */ (bytes[pos + 4]),
-      /** @type {number} */ (bytes[pos + 5]),
-      /** @type {number} */ (bytes[pos + 6]),
-      /** @type {number} */ (bytes[pos + 7]),
-    );
+    const type = String.fromCharCode(...bytes.subarray(pos + 4, pos + 8));
     if (crc32(bytes.subarray(pos + 4, pos + 8 + length)) !== view.getUint32(pos + 8 + length)) {
       throw new CorruptImageError(`the ${type} chunk fails its CRC check`);
     }
@@ -121,15 +128,18 @@ export function decodePngInto(bytes, out, offset, target) {
       if (length !== 13) throw new CorruptImageError('the IHDR chunk has a wrong length');
       width = view.getUint32(pos + 8);
       height = view.getUint32(pos + 12);
-      const bitDepth = /** @type {number} */ (data[8]);
-      colorType = /** @type {number} */ (data[9]);
+      const bitDepth = view.getUint8(pos + 16);
+      colorType = view.getUint8(pos + 17);
       if (width === 0 || height === 0) throw new CorruptImageError('the image is empty');
-      if (data[10] !== 0 || data[11] !== 0) throw new CorruptImageError('unknown compression or filter method');
+      if (data[10] !== 0 || data[11] !== 0)
+        throw new CorruptImageError('unknown compression or filter method');
       if (bitDepth !== 8 || (colorType !== 2 && colorType !== 6) || data[12] !== 0) {
         return { status: 'fallback', reason: 'not 8-bit RGB(A) or interlaced' };
       }
       if (width !== target.width || height !== target.height) {
-        return target.resize ? { status: 'fallback', reason: 'needs resizing' } : { status: 'size', width, height };
+        return target.resize
+          ? { status: 'fallback', reason: 'needs resizing' }
+          : { status: 'size', width, height };
       }
     } else if (type === 'IDAT') {
       idat.push(data);
@@ -170,15 +180,17 @@ export function decodePngInto(bytes, out, offset, target) {
   } else {
     // The same rounding as libvips' flatten (sharp): floor((c * a + bg * (255 - a)) / 255).
     const [r0, g0, b0] = target.background;
+    /** @type {any} */
+    const rgba = raw; // untyped for the same reason as in unfilter
     for (let y = 0; y < height; y++) {
       let i = y * (stride + 1) + 1;
       let o = offset + y * rowBytes;
       for (let x = 0; x < width; x++, i += 4, o += 3) {
-        const a = /** @type {number} */ (raw[i + 3]);
+        const a = rgba[i + 3];
         const na = 255 - a;
-        out[o] = ((/** @type {number} */ (raw[i]) * a + r0 * na) / 255) | 0;
-        out[o + 1] = ((/** @type {number} */ (raw[i + 1]) * a + g0 * na) / 255) | 0;
-        out[o + 2] = ((/** @type {number} */ (raw[i + 2]) * a + b0 * na) / 255) | 0;
+        out[o] = ((rgba[i] * a + r0 * na) / 255) | 0;
+        out[o + 1] = ((rgba[i + 1] * a + g0 * na) / 255) | 0;
+        out[o + 2] = ((rgba[i + 2] * a + b0 * na) / 255) | 0;
       }
     }
   }
@@ -187,12 +199,16 @@ export function decodePngInto(bytes, out, offset, target) {
 
 /**
  * Reverses PNG's per-row filters in place. Row y starts at y * (stride + 1) with its filter type byte.
- * @param {Uint8Array} raw
+ * @param {Uint8Array} bytes
  * @param {number} width
  * @param {number} height
  * @param {number} bpp bytes per pixel
  */
-function unfilter(raw, width, height, bpp) {
+function unfilter(bytes, width, height, bpp) {
+  // Untyped on purpose: every index below is in range, and `noUncheckedIndexedAccess` would otherwise need a
+  // cast on each access of these hot loops.
+  /** @type {any} */
+  const raw = bytes;
   const stride = width * bpp;
   for (let y = 0; y < height; y++) {
     const filterAt = y * (stride + 1);
@@ -203,38 +219,37 @@ function unfilter(raw, width, height, bpp) {
       case 0:
         break;
       case 1: // Sub
-        for (let i = bpp; i < stride; i++) raw[o + i] = (/** @type {number} */ (raw[o + i]) + /** @type {number} */ (raw[o + i - bpp])) & 255;
+        for (let i = bpp; i < stride; i++) raw[o + i] = (raw[o + i] + raw[o + i - bpp]) & 255;
         break;
       case 2: // Up
-        if (y > 0) for (let i = 0; i < stride; i++) raw[o + i] = (/** @type {number} */ (raw[o + i]) + /** @type {number} */ (raw[p + i])) & 255;
+        if (y > 0) for (let i = 0; i < stride; i++) raw[o + i] = (raw[o + i] + raw[p + i]) & 255;
         break;
       case 3: // Average
         if (y === 0) {
-          for (let i = bpp; i < stride; i++) raw[o + i] = (/** @type {number} */ (raw[o + i]) + (/** @type {number} */ (raw[o + i - bpp]) >> 1)) & 255;
+          for (let i = bpp; i < stride; i++) raw[o + i] = (raw[o + i] + (raw[o + i - bpp] >> 1)) & 255;
         } else {
-          for (let i = 0; i < bpp; i++) raw[o + i] = (/** @type {number} */ (raw[o + i]) + (/** @type {number} */ (raw[p + i]) >> 1)) & 255;
-          for (let i = bpp; i < stride; i++) {
-            raw[o + i] = (/** @type {number} */ (raw[o + i]) + ((/** @type {number} */ (raw[o + i - bpp]) + /** @type {number} */ (raw[p + i])) >> 1)) & 255;
-          }
+          for (let i = 0; i < bpp; i++) raw[o + i] = (raw[o + i] + (raw[p + i] >> 1)) & 255;
+          for (let i = bpp; i < stride; i++)
+            raw[o + i] = (raw[o + i] + ((raw[o + i - bpp] + raw[p + i]) >> 1)) & 255;
         }
         break;
       case 4: // Paeth
         if (y === 0) {
           // Paeth with no row above is Sub.
-          for (let i = bpp; i < stride; i++) raw[o + i] = (/** @type {number} */ (raw[o + i]) + /** @type {number} */ (raw[o + i - bpp])) & 255;
+          for (let i = bpp; i < stride; i++) raw[o + i] = (raw[o + i] + raw[o + i - bpp]) & 255;
         } else {
-          for (let i = 0; i < bpp; i++) raw[o + i] = (/** @type {number} */ (raw[o + i]) + /** @type {number} */ (raw[p + i])) & 255;
+          for (let i = 0; i < bpp; i++) raw[o + i] = (raw[o + i] + raw[p + i]) & 255;
           for (let i = bpp; i < stride; i++) {
-            const a = /** @type {number} */ (raw[o + i - bpp]);
-            const b = /** @type {number} */ (raw[p + i]);
-            const c = /** @type {number} */ (raw[p + i - bpp]);
+            const a = raw[o + i - bpp];
+            const b = raw[p + i];
+            const c = raw[p + i - bpp];
             let pa = b - c;
             let pb = a - c;
             let pc = pa + pb;
             if (pa < 0) pa = -pa;
             if (pb < 0) pb = -pb;
             if (pc < 0) pc = -pc;
-            raw[o + i] = (/** @type {number} */ (raw[o + i]) + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c)) & 255;
+            raw[o + i] = (raw[o + i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c)) & 255;
           }
         }
         break;
@@ -274,7 +289,10 @@ export function decodeFileInto(path, out, offset, target, fullHash) {
     fd = openSync(path, 'r');
   } catch (error) {
     const code = /** @type {NodeJS.ErrnoException} */ (error).code;
-    return { status: 'missing', reason: code === 'ENOENT' ? 'the file does not exist' : `cannot open it (${code})` };
+    return {
+      status: 'missing',
+      reason: code === 'ENOENT' ? 'the file does not exist' : `cannot open it (${code})`,
+    };
   }
   /** @type {FileStamp} */
   let stamp = { size: 0, mtimeMs: 0 };

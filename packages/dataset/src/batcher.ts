@@ -48,7 +48,10 @@ export interface Batcher {
   restore(state: SamplerState): void;
 }
 
-type Pixels = Pick<Dataset, 'pixels' | 'labels' | 'boxes' | 'boxMask' | 'width' | 'height' | 'vocabulary' | 'size'>;
+type Pixels = Pick<
+  Dataset,
+  'pixels' | 'labels' | 'boxes' | 'boxMask' | 'width' | 'height' | 'vocabulary' | 'size'
+>;
 
 /** 256 float32 values i / 255 (what a float32 division gives), so conversion is a table lookup. */
 const SCALE = Float32Array.from({ length: 256 }, (_, i) => i / 255);
@@ -68,7 +71,8 @@ class Slot {
   ) {
     const pixels = dataset.height * dataset.width * 3;
     const classes = dataset.vocabulary.length;
-    this.images = format === 'float32' ? new Float32Array(capacity * pixels) : new Uint8Array(capacity * pixels);
+    this.images =
+      format === 'float32' ? new Float32Array(capacity * pixels) : new Uint8Array(capacity * pixels);
     this.labels = new Float32Array(capacity * classes);
     this.boxes = new Float32Array(capacity * classes * 4);
     this.boxMask = new Float32Array(capacity * classes);
@@ -93,17 +97,21 @@ class Slot {
         );
       }
       const from = index * pixels;
+      const to = k * pixels;
       if (this.format === 'uint8') {
-        (this.images as Uint8Array).set(dataset.pixels.subarray(from, from + pixels), k * pixels);
+        (this.images as Uint8Array).set(dataset.pixels.subarray(from, from + pixels), to);
       } else {
-        const out = this.images as Float32Array;
-        const src = dataset.pixels;
-        const to = k * pixels;
-        for (let j = 0; j < pixels; j++) out[to + j] = SCALE[src[from + j]!]!;
+        const source = dataset.pixels.subarray(from, from + pixels);
+        const target = (this.images as Float32Array).subarray(to, to + pixels);
+        for (let j = 0; j < pixels; j++) target[j] = SCALE[source[j]!]!;
       }
-      this.labels.set(dataset.labels.subarray(index * classes, (index + 1) * classes), k * classes);
-      this.boxes.set(dataset.boxes.subarray(index * classes * 4, (index + 1) * classes * 4), k * classes * 4);
-      this.boxMask.set(dataset.boxMask.subarray(index * classes, (index + 1) * classes), k * classes);
+      // A few floats per image: plain loops beat creating subarrays to copy them.
+      for (let c = 0; c < classes; c++) {
+        this.labels[k * classes + c] = dataset.labels[index * classes + c]!;
+        this.boxMask[k * classes + c] = dataset.boxMask[index * classes + c]!;
+      }
+      for (let c = 0; c < classes * 4; c++)
+        this.boxes[k * classes * 4 + c] = dataset.boxes[index * classes * 4 + c]!;
     }
     this.indices.set(indices);
     const full = n === this.capacity;
@@ -133,7 +141,10 @@ export function createBatcher(dataset: Pixels, options: BatcherOptions): Batcher
   const { sampler } = options;
   const format = options.format ?? 'uint8';
   if (format !== 'uint8' && format !== 'float32') {
-    throw new DatasetError('OPTIONS_INVALID', `format must be 'uint8' or 'float32', got ${JSON.stringify(format)}`);
+    throw new DatasetError(
+      'OPTIONS_INVALID',
+      `format must be 'uint8' or 'float32', got ${JSON.stringify(format)}`,
+    );
   }
   const prefetch = options.prefetch ?? 1;
   if (!Number.isInteger(prefetch) || prefetch < 0) {

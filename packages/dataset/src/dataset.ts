@@ -94,7 +94,10 @@ export interface Dataset {
   images: readonly string[];
   /** The scene of each image. */
   scenes: readonly string[];
-  /** size * height * width * 3 bytes. */
+  /**
+   * size * height * width * 3 bytes. Backed by a SharedArrayBuffer when decoding threads wrote it (a cold
+   * build of 200 images or more), by an ArrayBuffer otherwise: copy it before transferring its buffer.
+   */
   pixels: Uint8Array;
   /** size * C, multi-hot by vocabulary index. */
   labels: Float32Array;
@@ -129,7 +132,10 @@ export function defaultCachePath(labelsPath: string): string {
  * });
  * console.log(dataset.size, dataset.vocabulary);
  */
-export async function loadDataset(labelsPathOrDir: string, options: LoadDatasetOptions = {}): Promise<Dataset> {
+export async function loadDataset(
+  labelsPathOrDir: string,
+  options: LoadDatasetOptions = {},
+): Promise<Dataset> {
   const labelsPath = await resolveLabelsPath(labelsPathOrDir);
   const root = dirname(labelsPath);
   const file = basename(labelsPath);
@@ -140,7 +146,9 @@ export async function loadDataset(labelsPathOrDir: string, options: LoadDatasetO
     throw new DatasetError('OPTIONS_INVALID', `concurrency must be a whole number >= 1, got ${concurrency}`);
   }
   const pinned =
-    typeof options.vocabulary === 'string' ? await readVocabularyFile(options.vocabulary) : options.vocabulary;
+    typeof options.vocabulary === 'string'
+      ? await readVocabularyFile(options.vocabulary)
+      : options.vocabulary;
   const key: CacheKey = {
     size: size ? [size.width, size.height] : 'auto',
     background,
@@ -148,7 +156,8 @@ export async function loadDataset(labelsPathOrDir: string, options: LoadDatasetO
     fullHash: options.fullHash ?? false,
     skipBadImages: options.skipBadImages ?? false,
   };
-  const cachePath = options.cache === false ? undefined : resolve(options.cachePath ?? defaultCachePath(labelsPath));
+  const cachePath =
+    options.cache === false ? undefined : resolve(options.cachePath ?? defaultCachePath(labelsPath));
 
   const labelsBytes = await readLabelsBytes(labelsPath);
   const labelsHash = createHash('sha256').update(labelsBytes).digest('hex');
@@ -157,9 +166,20 @@ export async function loadDataset(labelsPathOrDir: string, options: LoadDatasetO
     const cached = await tryCache(cachePath, root, labelsHash, key);
     if ('header' in cached) {
       options.onCache?.({ action: 'hit', path: cachePath });
-      return datasetFromHeader(cached.header, cached.pixels, root, labelsPath, cachePath, options.scenePattern);
+      return datasetFromHeader(
+        cached.header,
+        cached.pixels,
+        root,
+        labelsPath,
+        cachePath,
+        options.scenePattern,
+      );
     }
-    options.onCache?.({ action: cached.exists ? 'rebuild' : 'build', path: cachePath, reason: cached.reason });
+    options.onCache?.({
+      action: cached.exists ? 'rebuild' : 'build',
+      path: cachePath,
+      reason: cached.reason,
+    });
   }
 
   // Build: validate everything before the expensive part.
@@ -212,7 +232,12 @@ export async function loadDataset(labelsPathOrDir: string, options: LoadDatasetO
   const header: CacheHeader = {
     magic: 'litter-dataset-cache',
     formatVersion: CACHE_FORMAT_VERSION,
-    fingerprint: fingerprintOf(labelsHash, key, entries.map((e) => e.image), stamps),
+    fingerprint: fingerprintOf(
+      labelsHash,
+      key,
+      entries.map((e) => e.image),
+      stamps,
+    ),
     createdAt: new Date().toISOString(),
     labelsHash,
     key,
@@ -271,7 +296,12 @@ function datasetFromHeader(
 type CacheAttempt = { header: CacheHeader; pixels: Uint8Array } | { exists: boolean; reason: string };
 
 /** Opens the cache if it matches the request; otherwise says why not. */
-async function tryCache(cachePath: string, root: string, labelsHash: string, key: CacheKey): Promise<CacheAttempt> {
+async function tryCache(
+  cachePath: string,
+  root: string,
+  labelsHash: string,
+  key: CacheKey,
+): Promise<CacheAttempt> {
   const opened = await openCache(cachePath);
   if (opened.status === 'missing') return { exists: false, reason: 'no cache file yet' };
   if (opened.status === 'invalid') return { exists: true, reason: opened.reason };
@@ -301,7 +331,8 @@ function describeKeyChange(header: CacheHeader, key: CacheKey): string | undefin
     return `size ${header.width}x${header.height} -> ${key.size[0]}x${key.size[1]}`;
   }
   // A cache resized to WxH may hold images of other sizes: reuse it for 'auto' only if it was built so.
-  if (key.size === 'auto' && was.size !== 'auto') return `size ${header.width}x${header.height} -> the images' own size`;
+  if (key.size === 'auto' && was.size !== 'auto')
+    return `size ${header.width}x${header.height} -> the images' own size`;
   if (was.background.join() !== key.background.join()) {
     return `background ${was.background.join(',')} -> ${key.background.join(',')}`;
   }
@@ -309,12 +340,17 @@ function describeKeyChange(header: CacheHeader, key: CacheKey): string | undefin
     return `vocabulary ${was.vocabulary === 'auto' ? 'from the labels' : `[${was.vocabulary.join(', ')}]`} -> ${key.vocabulary === 'auto' ? 'from the labels' : `[${key.vocabulary.join(', ')}]`}`;
   }
   if (key.fullHash && !was.fullHash) return 'fullHash (the cache has no content hashes)';
-  if (header.skipped.length > 0 && !key.skipBadImages) return 'skipBadImages is off but the cache skipped images';
+  if (header.skipped.length > 0 && !key.skipBadImages)
+    return 'skipBadImages is off but the cache skipped images';
   return undefined;
 }
 
 /** Compares every image's stamp with the cache's; names the first changed images. */
-async function describeImageChanges(header: CacheHeader, root: string, fullHash: boolean): Promise<string | undefined> {
+async function describeImageChanges(
+  header: CacheHeader,
+  root: string,
+  fullHash: boolean,
+): Promise<string | undefined> {
   const changed: string[] = [];
   for (let index = 0; index < header.entries.length; index++) {
     const image = header.entries[index]!;
@@ -331,7 +367,9 @@ async function describeImageChanges(header: CacheHeader, root: string, fullHash:
     }
     let same = size === header.sizes[index];
     if (same && fullHash && size >= 0) {
-      const hash = createHash('sha256').update(await readFile(path)).digest('hex');
+      const hash = createHash('sha256')
+        .update(await readFile(path))
+        .digest('hex');
       same = hash === header.hashes?.[index];
     } else if (same && !fullHash) {
       same = mtimeMs === header.mtimes[index];
@@ -346,7 +384,12 @@ async function describeImageChanges(header: CacheHeader, root: string, fullHash:
   return `image${changed.length > 1 ? 's' : ''} ${named}${changed.length > 3 ? ' and more' : ''} changed (${fullHash ? 'content' : 'size or modification time'})`;
 }
 
-function fingerprintOf(labelsHash: string, key: CacheKey, images: readonly string[], stamps: readonly FileStamp[]): string {
+function fingerprintOf(
+  labelsHash: string,
+  key: CacheKey,
+  images: readonly string[],
+  stamps: readonly FileStamp[],
+): string {
   const hash = createHash('sha256');
   hash.update(JSON.stringify({ formatVersion: CACHE_FORMAT_VERSION, labelsHash, key }));
   images.forEach((image, index) => {
@@ -391,13 +434,18 @@ async function checkWritable(cachePath: string): Promise<void> {
   try {
     await mkdir(folder, { recursive: true });
     await access(folder, constants.W_OK);
-    if (!(await stat(folder)).isDirectory()) throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
+    if (!(await stat(folder)).isDirectory())
+      throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
   } catch (error) {
     throw notWritable(cachePath, error);
   }
 }
 
-async function writeCacheOrExplain(cachePath: string, header: CacheHeader, pixels: Uint8Array): Promise<number> {
+async function writeCacheOrExplain(
+  cachePath: string,
+  header: CacheHeader,
+  pixels: Uint8Array,
+): Promise<number> {
   try {
     return await writeCache(cachePath, header, pixels);
   } catch (error) {

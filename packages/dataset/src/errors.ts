@@ -75,7 +75,8 @@ export function problemsError(
   advice?: string,
 ): DatasetError {
   const listed = problems.slice(0, MAX_LISTED_PROBLEMS).map((p) => `  - ${p}`);
-  if (problems.length > MAX_LISTED_PROBLEMS) listed.push(`  ... and ${problems.length - MAX_LISTED_PROBLEMS} more`);
+  if (problems.length > MAX_LISTED_PROBLEMS)
+    listed.push(`  ... and ${problems.length - MAX_LISTED_PROBLEMS} more`);
   const body = `${summary}\n${listed.join('\n')}${advice ? `\n${advice}` : ''}`;
   return new DatasetError(code, body, { problems });
 }

@@ -34,7 +34,10 @@ export interface DecodeImageOptions {
  * const pixels = await decodeImage('photo.png', { width: 64, height: 64 });
  * const red = pixels[(row * 64 + column) * 3];
  */
-export async function decodeImage(source: string | Uint8Array, options: DecodeImageOptions = {}): Promise<Uint8Array> {
+export async function decodeImage(
+  source: string | Uint8Array,
+  options: DecodeImageOptions = {},
+): Promise<Uint8Array> {
   const name = typeof source === 'string' ? source : 'the image';
   const bytes = typeof source === 'string' ? await readImageFile(source) : source;
   const size = checkSize(options.width, options.height);
@@ -48,9 +51,13 @@ export async function decodeImage(source: string | Uint8Array, options: DecodeIm
     return (await decodeWithSharp(bytes, target)).data;
   } catch (error) {
     if (error instanceof DatasetError) throw error;
-    throw new DatasetError('IMAGE_CORRUPT', `${name} cannot be decoded (${describe(error)}): replace the file`, {
-      cause: error,
-    });
+    throw new DatasetError(
+      'IMAGE_CORRUPT',
+      `${name} cannot be decoded (${describe(error)}): replace the file`,
+      {
+        cause: error,
+      },
+    );
   }
 }
 
@@ -99,7 +106,11 @@ export async function decodeWithSharp(
   }
   const { data, info } = await pipeline.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   if (info.channels !== 3) throw new CorruptImageError(`sharp gave ${info.channels} channels, 3 expected`);
-  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width: info.width, height: info.height };
+  return {
+    data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    width: info.width,
+    height: info.height,
+  };
 }
 
 /** @internal Parses a {@link Background} into `[r, g, b]`. */
@@ -111,7 +122,12 @@ export function parseBackground(background: Background): [number, number, number
     const long = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(background);
     if (long) return [parseInt(long[1]!, 16), parseInt(long[2]!, 16), parseInt(long[3]!, 16)];
     const short = /^#([0-9a-f])([0-9a-f])([0-9a-f])$/i.exec(background);
-    if (short) return [parseInt(short[1]!.repeat(2), 16), parseInt(short[2]!.repeat(2), 16), parseInt(short[3]!.repeat(2), 16)];
+    if (short)
+      return [
+        parseInt(short[1]!.repeat(2), 16),
+        parseInt(short[2]!.repeat(2), 16),
+        parseInt(short[3]!.repeat(2), 16),
+      ];
   } else if (
     Array.isArray(background) &&
     background.length === 3 &&

@@ -78,7 +78,10 @@ export class SeededRandom {
   /** An unbiased integer in [0, n), for 1 <= n <= 2**32 (rejection sampling). */
   int(n: number): number {
     if (!Number.isInteger(n) || n < 1 || n > 4294967296) {
-      throw new DatasetError('OPTIONS_INVALID', `SeededRandom.int(n) needs an integer n in [1, 2**32], got ${n}`);
+      throw new DatasetError(
+        'OPTIONS_INVALID',
+        `SeededRandom.int(n) needs an integer n in [1, 2**32], got ${n}`,
+      );
     }
     const limit = 4294967296 - (4294967296 % n);
     let x = this.nextUint32();

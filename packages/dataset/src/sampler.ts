@@ -64,7 +64,8 @@ export class EpochSampler {
     if (!Number.isInteger(batchSize) || batchSize < 1) {
       throw new DatasetError('SAMPLER_INVALID', `batchSize must be a whole number >= 1, got ${batchSize}`);
     }
-    if (this.indices.length === 0) throw new DatasetError('SAMPLER_INVALID', 'the sampler has no indices to draw from');
+    if (this.indices.length === 0)
+      throw new DatasetError('SAMPLER_INVALID', 'the sampler has no indices to draw from');
     if (this.dropLast && batchSize > this.indices.length) {
       throw new DatasetError(
         'SAMPLER_INVALID',
@@ -74,7 +75,9 @@ export class EpochSampler {
     this.batchSize = batchSize;
     this.order = new Int32Array(this.indices.length);
     this.random = new SeededRandom(options.seed ?? 0);
-    this.digest = crc32(new Uint8Array(this.indices.buffer, this.indices.byteOffset, this.indices.byteLength));
+    this.digest = crc32(
+      new Uint8Array(this.indices.buffer, this.indices.byteOffset, this.indices.byteLength),
+    );
     this.epochStart = this.random.state();
     this.arrange();
   }
@@ -142,7 +145,8 @@ export class EpochSampler {
       if (state.count !== this.indices.length || state.digest !== this.digest) {
         problems.push(`it was taken over other indices (${state.count} indices, now ${this.indices.length})`);
       }
-      if (state.batchSize !== this.batchSize) problems.push(`batch size ${state.batchSize}, now ${this.batchSize}`);
+      if (state.batchSize !== this.batchSize)
+        problems.push(`batch size ${state.batchSize}, now ${this.batchSize}`);
       if (state.dropLast !== this.dropLast) problems.push(`dropLast ${state.dropLast}, now ${this.dropLast}`);
       if (state.shuffle !== this.shuffle) problems.push(`shuffle ${state.shuffle}, now ${this.shuffle}`);
       if (!Number.isInteger(state.epoch) || state.epoch < 0) problems.push(`bad epoch ${state.epoch}`);

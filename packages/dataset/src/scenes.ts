@@ -38,8 +38,12 @@ export function toRegExp(pattern: RegExp | string): RegExp {
   try {
     return new RegExp(pattern);
   } catch (error) {
-    throw new DatasetError('OPTIONS_INVALID', `the scene pattern "${pattern}" is not a valid regular expression`, {
-      cause: error,
-    });
+    throw new DatasetError(
+      'OPTIONS_INVALID',
+      `the scene pattern "${pattern}" is not a valid regular expression`,
+      {
+        cause: error,
+      },
+    );
   }
 }

@@ -62,7 +62,8 @@ export function splitDataset(
   };
   const fraction = (value: number | undefined, fallback: number, name: string) => {
     const f = value ?? fallback;
-    if (!(f >= 0 && f < 1)) throw new DatasetError('SPLIT_INVALID', `${name} must be in [0, 1), got ${value}`);
+    if (!(f >= 0 && f < 1))
+      throw new DatasetError('SPLIT_INVALID', `${name} must be in [0, 1), got ${value}`);
     return f;
   };
 
@@ -71,7 +72,10 @@ export function splitDataset(
   if (testSet && validationSet) {
     const both = [...testSet].filter((s) => validationSet.has(s));
     if (both.length > 0) {
-      throw new DatasetError('SPLIT_INVALID', `scenes ${both.join(', ')} are in both testScenes and validationScenes`);
+      throw new DatasetError(
+        'SPLIT_INVALID',
+        `scenes ${both.join(', ')} are in both testScenes and validationScenes`,
+      );
     }
   }
   const testFraction = fraction(options.testFraction, 0, 'testFraction');
@@ -93,7 +97,10 @@ export function splitDataset(
     else split.train.push(index);
   });
   if (split.train.length === 0) {
-    throw new DatasetError('SPLIT_INVALID', 'the split leaves no scene for training: name fewer test or validation scenes');
+    throw new DatasetError(
+      'SPLIT_INVALID',
+      'the split leaves no scene for training: name fewer test or validation scenes',
+    );
   }
   return split;
 }

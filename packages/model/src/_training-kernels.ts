@@ -8,6 +8,7 @@ import type {
   TensorInfo,
 } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
+import { makeBatchMatMul, makeLrn, makeLrnGrad, makeMaxPoolGrad, makeSum } from './_wasm-kernels.js';
 
 /*
  * Convolution gradient kernels composed from a backend's own forward kernels.
@@ -270,8 +271,9 @@ function replaceKernel(
 /**
  * Registers the composed convolution gradients for a backend, so conv nets train on it (wasm) or train fast
  * (cpu): on wasm `Conv2DBackpropFilter` (missing there) and `Conv2DBackpropInput` (a scalar loop there); on
- * cpu `Conv2DBackpropFilter`. Idempotent; {@link initBackend} calls it. The backend package must be imported
- * first (its kernels registered).
+ * cpu `Conv2DBackpropFilter`. On wasm also the faster JavaScript `BatchMatMul` (transposed cases), `MaxPoolGrad`,
+ * `LRN`, `LRNGrad` and `Sum` (leading axes) of `_wasm-kernels.ts`. Idempotent; {@link initBackend} calls it.
+ * The backend package must be imported first (its kernels registered).
  */
 export function registerTrainingKernels(backendName: TrainingKernelBackend): void {
   if (originals.has(backendName)) return;
@@ -298,6 +300,27 @@ export function registerTrainingKernels(backendName: TrainingKernelBackend): voi
       },
       saved,
     );
+    // JavaScript kernels on the wasm heap (_wasm-kernels.ts), each falling back to wasm's own.
+    const wrappers: [string, (original: KernelFunc) => KernelFunc][] = [
+      [tf.BatchMatMul, makeBatchMatMul],
+      [tf.MaxPoolGrad, makeMaxPoolGrad],
+      [tf.LRN, makeLrn],
+      [tf.LRNGrad, makeLrnGrad],
+      [tf.Sum, makeSum],
+    ];
+    for (const [kernelName, wrap] of wrappers) {
+      const own = tf.getKernel(kernelName, backendName);
+      if (own === undefined) continue;
+      replaceKernel(
+        {
+          kernelName,
+          backendName,
+          kernelFunc: wrap(own.kernelFunc),
+          ...(own.setupFunc ? { setupFunc: own.setupFunc } : {}),
+        },
+        saved,
+      );
+    }
   }
   originals.set(backendName, saved);
 }

@@ -7,6 +7,7 @@ export interface StepRow {
   event: 'step';
   /** Optimizer steps done (1-based: the row of the first step has step 1). */
   step: number;
+  /** Epochs done, fractional: step / batches per epoch (an epoch is ceil(train images / batch size) steps). */
   epoch: number;
   /** This step's training loss (mean sigmoid cross entropy, plus the box loss when training boxes). */
   loss: number;

@@ -6,8 +6,7 @@ export type TrainerErrorCode =
   | 'resume-mismatch'
   | 'run-not-found'
   | 'checkpoint-corrupt'
-  | 'model-mismatch'
-  | 'non-finite-loss';
+  | 'model-mismatch';
 
 /**
  * The one error class of `@litter/trainer`. Messages start with `@litter/trainer:` and say what to do.

@@ -24,13 +24,13 @@ export {
 export {
   type CheckpointEvent,
   type RunConfig,
-  type Split,
   type StepEndEvent,
   type TrainBeginEvent,
   type TrainEndEvent,
   type TrainerCallbacks,
   type TrainOptions,
   type TrainResult,
+  type TrainSplit,
   train,
   type ValidationEvent,
 } from './train.js';

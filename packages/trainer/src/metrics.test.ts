@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { formatEvaluation } from './format.js';
 import { averagePrecision, computeEvaluation, computeThresholdMetrics, tuneThresholds } from './metrics.js';
 
 // Four images, two classes (A, B). Every expected value below was worked out by hand from this table:
@@ -121,5 +122,24 @@ describe('tuneThresholds', () => {
   it('keeps 0.5 for classes with nothing to tune on', () => {
     const p = new Float32Array([0.1, 0.9, 0.2, 0.8]);
     expect(tuneThresholds(p, new Float32Array([0, 1, 0, 1]), 2)).toEqual([0.5, 0.5]);
+  });
+});
+
+describe('formatEvaluation', () => {
+  it('prints a row per class and the overall figures, for 0.5 and the tuned thresholds', () => {
+    const thresholds = tuneThresholds(probabilities, labels, 2);
+    const text = formatEvaluation(
+      computeEvaluation(probabilities, labels, vocabulary, { thresholds, loss: 0.5 }),
+      {
+        title: 'Validation',
+      },
+    );
+    const lines = text.split('\n');
+    expect(lines[0]).toBe('Validation: 4 images, 2 classes, loss 0.5000, mean average precision 0.708');
+    expect(lines).toContain('At threshold 0.5');
+    expect(text).toMatch(/^A\s+2\/4\s+0\.50\s+0\.500\s+0\.500\s+0\.500\s+0\.833$/m);
+    expect(text).toMatch(/^A\s+2\/4\s+0\.25\s+0\.667\s+1\.000\s+0\.800\s+0\.833$/m);
+    expect(text).toContain('exact match 0.250   Hamming loss 0.500   micro F1 0.500   macro F1 0.500');
+    expect(text).toContain('exact match 0.500   Hamming loss 0.250   micro F1 0.800   macro F1 0.800');
   });
 });

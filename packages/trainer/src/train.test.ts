@@ -3,9 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-
-vi.mock('@litter/dataset', () => import('../test/_dataset-shim.js'));
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { syntheticDataset, tinyModel } from '../test/helpers.js';
 import { TrainerError } from './errors.js';

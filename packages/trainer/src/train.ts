@@ -21,7 +21,7 @@ import { formatEvaluation } from './format.js';
 import { computeEvaluation, type Evaluation, tuneThresholds } from './metrics.js';
 
 /** Indices into the dataset of the images of each split. */
-export interface Split {
+export interface TrainSplit {
   train: number[];
   validation: number[];
   test?: number[];
@@ -48,7 +48,7 @@ export interface TrainOptions {
    */
   overwrite?: boolean;
   /** Image indices of each split. @default splitDataset(dataset, { seed }) (by scene) */
-  split?: Split;
+  split?: TrainSplit;
   /** @default 32 */
   batchSize?: number;
   /** Optimizer steps to train for. Give `steps` or `epochs`, not both. @default 1000 */
@@ -100,6 +100,7 @@ export interface TrainBeginEvent {
 export interface StepEndEvent {
   step: number;
   totalSteps: number;
+  /** Epochs done, fractional (step / batches per epoch). */
   epoch: number;
   /** This step's loss. */
   loss: number;
@@ -193,7 +194,7 @@ export interface RunConfig {
   seed: number;
   boxes: boolean;
   boxLossWeight: number;
-  dataset: { root: string; labelsPath: string; size: number };
+  dataset: { root: string; labelsPath: string; size: number; fingerprint: string };
   split: { train: number[]; validation: number[]; test: number[] };
   createdAt: string;
 }
@@ -224,7 +225,10 @@ function sameIndices(a: readonly number[] | undefined, b: readonly number[] | un
   return x.length === y.length && x.every((v, i) => v === y[i]);
 }
 
-function checkSplit(split: Split, size: number): { train: number[]; validation: number[]; test: number[] } {
+function checkSplit(
+  split: TrainSplit,
+  size: number,
+): { train: number[]; validation: number[]; test: number[] } {
   const parts = { train: split.train, validation: split.validation ?? [], test: split.test ?? [] };
   for (const [name, indices] of Object.entries(parts)) {
     for (const index of indices) {
@@ -407,7 +411,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     split = checkSplit(options.split ?? splitDataset(dataset, { seed }), dataset.size);
   }
 
-  const stepsPerEpoch = Math.ceil(split.train.length / batchSize);
+  const stepsPerEpoch = Math.ceil(split.train.length / batchSize); // EpochSampler without dropLast
   const totalSteps =
     options.epochs !== undefined
       ? positiveInteger(options.epochs, 'epochs', 1) * stepsPerEpoch
@@ -433,7 +437,12 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     seed,
     boxes,
     boxLossWeight,
-    dataset: { root: dataset.root, labelsPath: dataset.labelsPath, size: dataset.size },
+    dataset: {
+      root: dataset.root,
+      labelsPath: dataset.labelsPath,
+      size: dataset.size,
+      fingerprint: dataset.fingerprint,
+    },
     split,
     createdAt,
   };
@@ -443,24 +452,29 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let model: tfl.LayersModel = resumeState
     ? await loadModel(lastDir)
     : factory.create({ inputShape: [dataset.height, dataset.width, 3], classes, boxes, seed });
-  if (hasBoxHead(model, classes) !== boxes) {
-    model.dispose();
-    throw new TrainerError(
-      'model-mismatch',
-      `model ${factory.name} ${boxes ? 'has no box head although boxes were asked for' : 'has a box head although boxes were not asked for'}`,
-    );
-  }
-  checkInputShape(model, dataset.height, dataset.width);
-
   const optimizer = tf.train.adam(learningRate);
   const sampler = new EpochSampler({ indices: split.train, batchSize, seed, dropLast: false, shuffle: true });
   const rng = resumeState ? Rng.restore(resumeState.rng) : new Rng(seed ^ 0x5eed);
-  if (resumeState) {
-    await loadOptimizer(optimizer, lastDir);
-    sampler.restore(resumeState.sampler);
-  }
   const batcher = createBatcher(dataset, { sampler, format: 'float32' });
-  const log = await MetricsLog.open(runDir, resumeState?.step);
+  let log: MetricsLog;
+  try {
+    if (hasBoxHead(model, classes) !== boxes) {
+      throw new TrainerError(
+        'model-mismatch',
+        `model ${factory.name} ${boxes ? 'has no box head although boxes were asked for' : 'has a box head although boxes were not asked for'}`,
+      );
+    }
+    checkInputShape(model, dataset.height, dataset.width);
+    if (resumeState) {
+      await loadOptimizer(optimizer, lastDir);
+      batcher.restore(resumeState.sampler);
+    }
+    log = await MetricsLog.open(runDir, resumeState?.step);
+  } catch (error) {
+    model.dispose();
+    optimizer.dispose();
+    throw error;
+  }
 
   let step = resumeState?.step ?? 0;
   let best: BestRecord | undefined = resumeState?.best;
@@ -476,7 +490,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     format: 1,
     step,
     epoch: epochOf(step),
-    sampler: sampler.state(),
+    sampler: batcher.state(),
     rng: rng.state(),
     best,
     model: factory.name,

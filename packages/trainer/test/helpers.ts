@@ -108,5 +108,6 @@ export function syntheticDataset(size = 48, width = 16, height = 16): Dataset {
     boxes,
     boxMask,
     skipped: [],
-  } as unknown as Dataset;
+    fingerprint: 'synthetic',
+  };
 }

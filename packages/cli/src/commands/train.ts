@@ -6,6 +6,7 @@ import { TRAIN_DEFAULTS } from '../_defaults.js';
 import { type Io, ioOf, resolvePath, writeJson, writeLine } from '../_io.js';
 import { datasetPath, defaultRunDir, sampleDataset } from '../_paths.js';
 import { ProgressRenderer, progressMode } from '../_progress.js';
+import { chooseSplit } from '../_split.js';
 import { CliError, ExitCode } from '../errors.js';
 
 const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
@@ -155,6 +156,8 @@ export default defineCommand({
       dataset: args.dataset,
       resume: args.resume === true,
       overwrite: args.overwrite === true,
+      cache: args.cache !== false,
+      cachePath: stringFlag('cache-path', args['cache-path']),
       json: args.json === true,
     });
   },
@@ -180,6 +183,8 @@ type Flags = {
   checkpointEvery: number | undefined;
   resume: boolean;
   overwrite: boolean;
+  cache: boolean;
+  cachePath: string | undefined;
   json: boolean;
 };
 
@@ -264,15 +269,41 @@ async function train(io: Io, flags: Flags): Promise<number> {
 
   await initBackend({ backend: flags.backend ?? 'auto' });
   const model = await resolveModel(modelSpec(io, settings.model), { importModule: (s) => import(s) });
-  const data = await loadDataset(dataset, { width: settings.width, height: settings.height });
+  const data = await loadDataset(dataset, {
+    width: settings.width,
+    height: settings.height,
+    cache: flags.cache,
+    ...(flags.cachePath !== undefined ? { cachePath: resolvePath(io, flags.cachePath) } : {}),
+  });
   // A resumed run keeps the split it was started with (the trainer reads it from config.json).
-  const split = flags.resume
+  const chosen = flags.resume
     ? undefined
-    : splitDataset(data, {
+    : chooseSplit(splitDataset, data, {
         seed: settings.seed,
         ...(flags.validationScenes ? { validationScenes: flags.validationScenes } : {}),
         ...(flags.validationFraction !== undefined ? { validationFraction: flags.validationFraction } : {}),
       });
+  if (chosen && flags.json) {
+    writeJson(io, {
+      event: 'split',
+      ...chosen.scenes,
+      splitSeed: chosen.splitSeed,
+      balanced: chosen.balanced,
+    });
+  } else if (chosen) {
+    const validation = chosen.scenes.validation.join(', ') || 'none';
+    const note =
+      chosen.split.validation.length === 0
+        ? ' (no validation: nothing will be reported)'
+        : chosen.balanced
+          ? ''
+          : ' (some class is always or never visible in it: its metrics mean little; see --val-scenes)';
+    writeLine(
+      io.stdout,
+      `scenes: training ${chosen.scenes.train.join(', ')}; validation ${validation}${note}`,
+    );
+  }
+  const split = chosen?.split;
 
   const renderer = new ProgressRenderer(io, progressMode(io, flags.json));
   const controller = new AbortController();

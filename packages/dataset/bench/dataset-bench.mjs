@@ -1,0 +1,274 @@
+// Benchmark (not a test): @litter/dataset beside the seed's Python data path, on the same labels.json.
+//
+//   pnpm bench:dataset [LABELS] [--runs N] [--copies N]
+//
+// LABELS is a labels.json or its folder (relative paths from the repository root). Default: the bundled
+// sample examples/blender-cube-sphere replicated --copies times (10: 1,960 images of 128x128) in a
+// temporary folder. Each run measures, in one fresh process each, ours (cold cache build, warm cache open,
+// batch assembly of 32) and ../shared/anchors/seed_pipeline.py (PIL decode + pickle dump, pickle load,
+// get_batch + numpy.stack of 32). Figures are the medians over the runs. Runs on the built package (dist/):
+// the package's `bench` script builds it first.
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const repoRoot = resolve(packageDir, '../..');
+const anchor = resolve(repoRoot, '../shared/anchors/seed_pipeline.py');
+const python = '/usr/bin/python3';
+const BATCH = 32;
+const BATCHES = 200;
+
+if (process.argv[2] === '--child') {
+  await child(process.argv[3], process.argv[4]);
+} else {
+  await main();
+}
+
+/** One measurement of ours in this (fresh) process; prints one JSON line. */
+async function child(labelsPath, cachePath) {
+  const { createBatcher, EpochSampler, getBatch, loadDataset, SeededRandom } = await import(
+    '../dist/index.js'
+  );
+  rmSync(cachePath, { force: true });
+  let t = performance.now();
+  const cold = await loadDataset(labelsPath, { cachePath });
+  const coldS = (performance.now() - t) / 1000;
+  t = performance.now();
+  const warm = await loadDataset(labelsPath, {
+    cachePath,
+    onCache: (e) => {
+      if (e.action !== 'hit') throw new Error(`expected a cache hit, got ${JSON.stringify(e)}`);
+    },
+  });
+  const warmS = (performance.now() - t) / 1000;
+  const indices = Array.from({ length: warm.size }, (_, i) => i);
+  const time = (fn) => {
+    for (let i = 0; i < 20; i++) fn(); // warm-up (JIT, buffers)
+    const start = performance.now();
+    for (let i = 0; i < BATCHES; i++) fn();
+    return (performance.now() - start) / BATCHES;
+  };
+  const uint8 = createBatcher(warm, {
+    sampler: new EpochSampler({ indices, batchSize: BATCH, seed: 1 }),
+    prefetch: 0,
+  });
+  const float32 = createBatcher(warm, {
+    sampler: new EpochSampler({ indices, batchSize: BATCH, seed: 1 }),
+    prefetch: 0,
+    format: 'float32',
+  });
+  const random = new SeededRandom(1);
+  const result = {
+    images: warm.size,
+    width: warm.width,
+    height: warm.height,
+    cold_s: coldS,
+    warm_s: warmS,
+    batch_ms: time(() => uint8.next()),
+    batch_float32_ms: time(() => float32.next()),
+    get_batch_ms: time(() => getBatch(warm, BATCH, { random })),
+    cache_bytes: statSync(cachePath).size,
+    same: Buffer.compare(Buffer.from(cold.pixels), Buffer.from(warm.pixels)) === 0,
+  };
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}
+
+async function main() {
+  const args = process.argv.slice(2);
+  const option = (name, fallback) => {
+    const at = args.indexOf(name);
+    if (at < 0) return fallback;
+    const value = Number(args[at + 1]);
+    args.splice(at, 2);
+    return value;
+  };
+  const runs = option('--runs', 3);
+  const copies = option('--copies', 10);
+  const work = mkdtempSync(join(tmpdir(), 'litter-bench-'));
+  try {
+    const labelsPath = args[0]
+      ? labelsFrom(args[0])
+      : replicate(join(repoRoot, 'examples/blender-cube-sphere'), copies, work);
+    const cachePath = join(work, 'bench.litter-cache');
+    const entries = JSON.parse(readFileSync(labelsPath, 'utf8'));
+    console.log(`@litter/dataset benchmark: ${entries.length} images from ${labelsPath}`);
+    console.log(
+      `machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), Node ${process.version}`,
+    );
+    warmPageCache(labelsPath, entries);
+
+    const seedReady = checkPython();
+    const ours = [];
+    const seed = [];
+    for (let run = 1; run <= runs; run++) {
+      const mine = spawnSync(
+        process.execPath,
+        [fileURLToPath(import.meta.url), '--child', labelsPath, cachePath],
+        {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
+      if (mine.status !== 0) throw new Error(`our run failed (exit ${mine.status})`);
+      ours.push(JSON.parse(mine.stdout.trim().split('\n').at(-1)));
+      if (seedReady) {
+        const theirs = spawnSync(
+          python,
+          [anchor, labelsPath, '--batches', String(BATCHES), '--batch-size', String(BATCH)],
+          {
+            encoding: 'utf8',
+            stdio: ['ignore', 'pipe', 'inherit'],
+          },
+        );
+        if (theirs.status !== 0) throw new Error(`the seed's pipeline failed (exit ${theirs.status})`);
+        seed.push(JSON.parse(theirs.stdout.trim().split('\n').at(-1)));
+      }
+      const o = ours.at(-1);
+      const s = seed.at(-1);
+      console.log(
+        `run ${run}: ours cold ${o.cold_s.toFixed(3)} s, warm ${o.warm_s.toFixed(3)} s, batch ${o.batch_ms.toFixed(3)} ms` +
+          (s
+            ? ` | seed cold ${s.cold_s.toFixed(3)} s, warm ${s.warm_s.toFixed(3)} s, batch ${s.batch_ms.toFixed(3)} ms`
+            : ''),
+      );
+      if (!o.same) throw new Error('the warm cache gave other pixels than the cold build');
+    }
+    report(ours, seed, entries.length);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function labelsFrom(given) {
+  const path = isAbsolute(given) ? given : resolve(process.env.INIT_CWD ?? process.cwd(), given);
+  const file = existsSync(path) && statSync(path).isDirectory() ? join(path, 'labels.json') : path;
+  if (!existsSync(file)) throw new Error(`no labels.json at ${file}`);
+  return file;
+}
+
+/** Copies a dataset `copies` times into `dir` with renamed scenes (k<copy>s<scene>-...) and one labels.json. */
+function replicate(source, copies, dir) {
+  const entries = JSON.parse(readFileSync(join(source, 'labels.json'), 'utf8'));
+  const out = [];
+  for (let k = 0; k < copies; k++) {
+    for (const entry of entries) {
+      const image = `k${k}s${entry.image}`;
+      cpSync(join(source, entry.image), join(dir, image));
+      out.push({ image, meshes: entry.meshes });
+    }
+  }
+  const labelsPath = join(dir, 'labels.json');
+  writeFileSync(labelsPath, JSON.stringify(out, null, 1));
+  return labelsPath;
+}
+
+/** Reads every image once, so that neither side pays for the disk (the first would otherwise). */
+function warmPageCache(labelsPath, entries) {
+  const root = dirname(labelsPath);
+  for (const entry of entries) readFileSync(join(root, entry.image));
+  void readdirSync(root);
+}
+
+function checkPython() {
+  if (!existsSync(anchor)) {
+    console.log(`the seed's pipeline is not at ${anchor}: ours only`);
+    return false;
+  }
+  try {
+    execFileSync(python, ['-c', 'import PIL, numpy'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    console.log(
+      `${python} cannot import PIL and numpy, which the seed's pipeline needs: ours only. Install them with\n` +
+        '  apt-get update && apt-get install -y python3-pil python3-numpy',
+    );
+    return false;
+  }
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function report(ours, seed, count) {
+  const m = (list, key) => median(list.map((r) => r[key]));
+  const o = {
+    cold: count / m(ours, 'cold_s'),
+    warm: m(ours, 'warm_s'),
+    batch: m(ours, 'batch_ms'),
+    float32: m(ours, 'batch_float32_ms'),
+    getBatch: m(ours, 'get_batch_ms'),
+    bytes: m(ours, 'cache_bytes'),
+  };
+  const { width, height } = ours[0];
+  console.log(
+    `\nmedians of ${ours.length} run(s), ${count} images of ${width}x${height}, batch of ${BATCH}:`,
+  );
+  const rows = [['', 'ours', 'seed', 'ratio', 'target']];
+  if (seed.length > 0) {
+    const s = {
+      cold: count / m(seed, 'cold_s'),
+      warm: m(seed, 'warm_s'),
+      batch: m(seed, 'batch_ms'),
+      bytes: m(seed, 'cache_bytes'),
+    };
+    const check = (ok) => (ok ? 'met' : 'NOT met');
+    rows.push(
+      [
+        'cold build (images/s)',
+        o.cold.toFixed(0),
+        s.cold.toFixed(0),
+        `${(o.cold / s.cold).toFixed(2)}x`,
+        `>= 2x: ${check(o.cold >= 2 * s.cold)}`,
+      ],
+      [
+        'warm open (s)',
+        o.warm.toFixed(3),
+        s.warm.toFixed(3),
+        `${(s.warm / o.warm).toFixed(2)}x`,
+        `>= 1x: ${check(o.warm <= s.warm)}`,
+      ],
+      [
+        'batch assembly (ms)',
+        o.batch.toFixed(4),
+        s.batch.toFixed(4),
+        `${(s.batch / o.batch).toFixed(1)}x`,
+        `>= 10x: ${check(o.batch * 10 <= s.batch)}`,
+      ],
+      ['  float32 batch (ms)', o.float32.toFixed(4), '', `${(s.batch / o.float32).toFixed(1)}x`, ''],
+      ['  getBatch (ms)', o.getBatch.toFixed(4), '', `${(s.batch / o.getBatch).toFixed(1)}x`, ''],
+      ['cache file (MB)', (o.bytes / 1e6).toFixed(1), (s.bytes / 1e6).toFixed(1), '', ''],
+    );
+  } else {
+    rows.push(
+      ['cold build (images/s)', o.cold.toFixed(0), '', '', ''],
+      ['warm open (s)', o.warm.toFixed(3), '', '', ''],
+      ['batch assembly (ms)', o.batch.toFixed(4), '', '', ''],
+      ['  float32 batch (ms)', o.float32.toFixed(4), '', '', ''],
+      ['  getBatch (ms)', o.getBatch.toFixed(4), '', '', ''],
+      ['cache file (MB)', (o.bytes / 1e6).toFixed(1), '', '', ''],
+    );
+  }
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  for (const row of rows)
+    console.log(
+      row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '),
+    );
+  console.log(
+    '(ratios: how many times better ours is; warm open and batch compare times, cold build throughput)',
+  );
+}

@@ -1,0 +1,304 @@
+import type {
+  BatchMatMulAttrs,
+  DataId,
+  KernelFunc,
+  LRNAttrs,
+  LRNGradAttrs,
+  MaxPoolGradAttrs,
+  SumAttrs,
+  TensorInfo,
+} from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
+
+/*
+ * Training kernels for tfjs-backend-wasm written in JavaScript on the wasm heap, where wasm's own are slow
+ * (measured on seed-cnn at 64x64, batch 32; bench/profile.mjs):
+ *
+ * - MaxPoolGrad: wasm loops over every input cell and searches the windows that cover it; here each window's
+ *   first maximum (the cpu backend's rule) gets its gradient scattered, channels innermost.
+ * - LRN / LRNGrad: wasm recomputes the window sum for every channel; here it is a sliding sum per pixel, and the
+ *   gradient uses the window's symmetry: dx_k = dy_k s_k^-b - 2ab x_k sum_{i in W(k)} dy_i y_i / s_i.
+ * - BatchMatMul with a transposed operand: wasm then leaves XNNPACK for a scalar loop (the dense layers'
+ *   gradients, 30% of a step). Transposing the smaller operands here keeps every product on XNNPACK.
+ * - Sum over leading axes (bias gradients): wasm transposes the reduced axes innermost first.
+ *
+ * A kernel that meets a case it does not cover calls the backend's own.
+ */
+
+/** The parts of tfjs-backend-wasm's backend these kernels use. */
+interface WasmBackend {
+  makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
+  typedArrayFromHeap(info: TensorInfo): tf.TypedArray;
+  disposeData(dataId: DataId): boolean;
+}
+
+/** Float32 view of a tensor on the heap. Take views after allocating outputs: allocation can move the heap. */
+function view(backend: WasmBackend, info: TensorInfo): Float32Array {
+  return backend.typedArrayFromHeap(info) as Float32Array;
+}
+
+const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** `[rows, columns]` -> `[columns, rows]`, in tiles so both sides stay in cache. */
+function transposeInto(source: Float32Array, target: Float32Array, rows: number, columns: number): void {
+  const tile = 32;
+  for (let r0 = 0; r0 < rows; r0 += tile) {
+    const r1 = Math.min(r0 + tile, rows);
+    for (let c0 = 0; c0 < columns; c0 += tile) {
+      const c1 = Math.min(c0 + tile, columns);
+      for (let r = r0; r < r1; r++) {
+        const rowStart = r * columns;
+        for (let c = c0; c < c1; c++) target[c * rows + r] = source[rowStart + c]!;
+      }
+    }
+  }
+}
+
+function transpose2d(backend: WasmBackend, x: TensorInfo, rows: number, columns: number): TensorInfo {
+  const out = backend.makeOutput([columns, rows], 'float32');
+  transposeInto(view(backend, x), view(backend, out), rows, columns);
+  return out;
+}
+
+/** A tensor info that shares `x`'s data with another shape (the data's reference count is not raised). */
+const reshaped = (x: TensorInfo, shape: number[]): TensorInfo => ({ dataId: x.dataId, shape, dtype: x.dtype });
+
+export function makeBatchMatMul(original: KernelFunc): KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+    const { transposeA, transposeB } = args.attrs as unknown as BatchMatMulAttrs;
+    if (
+      (!transposeA && !transposeB) ||
+      a.dtype !== 'float32' ||
+      b.dtype !== 'float32' ||
+      a.shape.length < 2 ||
+      b.shape.length < 2 ||
+      size(a.shape.slice(0, -2)) !== 1 ||
+      size(b.shape.slice(0, -2)) !== 1
+    ) {
+      return original(args);
+    }
+    const [aRows, aColumns] = a.shape.slice(-2) as [number, number];
+    const [bRows, bColumns] = b.shape.slice(-2) as [number, number];
+    const m = transposeA ? aColumns : aRows;
+    const k = transposeA ? aRows : aColumns;
+    const n = transposeB ? bRows : bColumns;
+    if ((transposeB ? bColumns : bRows) !== k) return original(args); // let the original report the mismatch
+    const outShape = [...a.shape.slice(0, -2), m, n];
+    const a2 = reshaped(a, [aRows, aColumns]);
+    const b2 = reshaped(b, [bRows, bColumns]);
+    const plain = { transposeA: false, transposeB: false };
+    const scratch: TensorInfo[] = [];
+    try {
+      // Either op(A) . op(B), transposing the operands given transposed, or (op(B)^T . op(A)^T)^T,
+      // transposing the others and the product: whichever moves fewer elements.
+      const direct = (transposeA ? m * k : 0) + (transposeB ? k * n : 0);
+      const swapped = (transposeA ? 0 : m * k) + (transposeB ? 0 : k * n) + m * n;
+      let out: TensorInfo;
+      if (direct <= swapped) {
+        const left = transposeA ? transpose2d(backend, a2, aRows, aColumns) : a2;
+        const right = transposeB ? transpose2d(backend, b2, bRows, bColumns) : b2;
+        if (left !== a2) scratch.push(left);
+        if (right !== b2) scratch.push(right);
+        out = original({ ...args, inputs: { a: left, b: right }, attrs: plain }) as TensorInfo;
+      } else {
+        const left = transposeB ? b2 : transpose2d(backend, b2, bRows, bColumns); // op(B)^T: [n, k]
+        const right = transposeA ? a2 : transpose2d(backend, a2, aRows, aColumns); // op(A)^T: [k, m]
+        if (left !== b2) scratch.push(left);
+        if (right !== a2) scratch.push(right);
+        const product = original({ ...args, inputs: { a: left, b: right }, attrs: plain }) as TensorInfo;
+        scratch.push(product);
+        out = transpose2d(backend, product, n, m);
+      }
+      return { dataId: out.dataId, shape: outShape, dtype: out.dtype };
+    } finally {
+      for (const info of scratch) backend.disposeData(info.dataId);
+    }
+  };
+}
+
+export function makeMaxPoolGrad(original: KernelFunc): KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+    const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as MaxPoolGradAttrs;
+    if (input.dtype !== 'float32' || dy.dtype !== 'float32') return original(args);
+    const info = tf.backend_util.computePool2DInfo(
+      input.shape as [number, number, number, number],
+      filterSize,
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+    );
+    const { batchSize, inHeight, inWidth, inChannels: channels, outHeight, outWidth } = info;
+    const { strideHeight, strideWidth, filterHeight, filterWidth } = info;
+    const top = info.padInfo.top;
+    const left = info.padInfo.left;
+    const out = backend.makeOutput(input.shape.slice(), 'float32');
+    const x = view(backend, input);
+    const dyValues = view(backend, dy);
+    const dx = view(backend, out);
+    dx.fill(0);
+    const best = new Float32Array(channels);
+    const where = new Int32Array(channels);
+    for (let b = 0; b < batchSize; b++) {
+      const image = b * inHeight * inWidth * channels;
+      for (let r = 0; r < outHeight; r++) {
+        const rowStart = r * strideHeight - top;
+        const rowFrom = Math.max(0, rowStart);
+        const rowTo = Math.min(inHeight, rowStart + filterHeight);
+        for (let c = 0; c < outWidth; c++) {
+          const columnStart = c * strideWidth - left;
+          const columnFrom = Math.max(0, columnStart);
+          const columnTo = Math.min(inWidth, columnStart + filterWidth);
+          best.fill(Number.NEGATIVE_INFINITY);
+          where.fill(-1);
+          // Scan in the cpu backend's order; strict > keeps the first maximum (relu zeros tie often).
+          for (let row = rowFrom; row < rowTo; row++) {
+            for (let column = columnFrom; column < columnTo; column++) {
+              const cell = image + (row * inWidth + column) * channels;
+              for (let d = 0; d < channels; d++) {
+                const value = x[cell + d]!;
+                if (value > best[d]!) {
+                  best[d] = value;
+                  where[d] = cell + d;
+                }
+              }
+            }
+          }
+          const gradient = ((b * outHeight + r) * outWidth + c) * channels;
+          for (let d = 0; d < channels; d++) {
+            const target = where[d]!;
+            if (target >= 0) dx[target] = dx[target]! + dyValues[gradient + d]!;
+          }
+        }
+      }
+    }
+    return out;
+  };
+}
+
+/** `s^-beta`, with the seed's beta (0.75) and 0.5 through square roots, several times faster than `pow`. */
+function negativePower(beta: number): (s: number) => number {
+  if (beta === 0.75) return (s) => 1 / Math.sqrt(s * Math.sqrt(s));
+  if (beta === 0.5) return (s) => 1 / Math.sqrt(s);
+  if (beta === 1) return (s) => 1 / s;
+  return (s) => s ** -beta;
+}
+
+/** For each pixel: `windowSums[d] = sum of values[d - r .. d + r]` (clipped to the channels), in doubles. */
+function windowSums(
+  values: Float64Array,
+  channels: number,
+  radius: number,
+  sums: Float64Array,
+  prefix: Float64Array,
+): void {
+  prefix[0] = 0;
+  for (let d = 0; d < channels; d++) prefix[d + 1] = prefix[d]! + values[d]!;
+  for (let d = 0; d < channels; d++) {
+    const from = d - radius < 0 ? 0 : d - radius;
+    const to = d + radius + 1 > channels ? channels : d + radius + 1;
+    sums[d] = prefix[to]! - prefix[from]!;
+  }
+}
+
+export function makeLrn(original: KernelFunc): KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const { x } = args.inputs as { x: TensorInfo };
+    const { depthRadius, bias, alpha, beta } = args.attrs as unknown as LRNAttrs;
+    if (x.dtype !== 'float32') return original(args);
+    const channels = x.shape[x.shape.length - 1]!;
+    const out = backend.makeOutput(x.shape.slice(), 'float32');
+    const input = view(backend, x);
+    const output = view(backend, out);
+    const power = negativePower(beta);
+    const squares = new Float64Array(channels);
+    const sums = new Float64Array(channels);
+    const prefix = new Float64Array(channels + 1);
+    for (let pixel = 0; pixel < input.length; pixel += channels) {
+      for (let d = 0; d < channels; d++) {
+        const value = input[pixel + d]!;
+        squares[d] = value * value;
+      }
+      windowSums(squares, channels, depthRadius, sums, prefix);
+      for (let d = 0; d < channels; d++) {
+        output[pixel + d] = input[pixel + d]! * power(bias + alpha * sums[d]!);
+      }
+    }
+    return out;
+  };
+}
+
+export function makeLrnGrad(original: KernelFunc): KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const { x, y, dy } = args.inputs as { x: TensorInfo; y: TensorInfo; dy: TensorInfo };
+    const { depthRadius, bias, alpha, beta } = args.attrs as unknown as LRNGradAttrs;
+    if (x.dtype !== 'float32' || y.dtype !== 'float32' || dy.dtype !== 'float32') return original(args);
+    const channels = x.shape[x.shape.length - 1]!;
+    const out = backend.makeOutput(dy.shape.slice(), 'float32');
+    const xs = view(backend, x);
+    const ys = view(backend, y);
+    const dys = view(backend, dy);
+    const dx = view(backend, out);
+    const power = negativePower(beta);
+    const scale = -2 * alpha * beta;
+    const squares = new Float64Array(channels);
+    const norms = new Float64Array(channels);
+    const terms = new Float64Array(channels);
+    const termSums = new Float64Array(channels);
+    const prefix = new Float64Array(channels + 1);
+    for (let pixel = 0; pixel < xs.length; pixel += channels) {
+      for (let d = 0; d < channels; d++) {
+        const value = xs[pixel + d]!;
+        squares[d] = value * value;
+      }
+      windowSums(squares, channels, depthRadius, norms, prefix);
+      for (let d = 0; d < channels; d++) {
+        const norm = bias + alpha * norms[d]!;
+        norms[d] = norm;
+        terms[d] = (dys[pixel + d]! * ys[pixel + d]!) / norm;
+      }
+      windowSums(terms, channels, depthRadius, termSums, prefix);
+      for (let d = 0; d < channels; d++) {
+        dx[pixel + d] = dys[pixel + d]! * power(norms[d]!) + scale * xs[pixel + d]! * termSums[d]!;
+      }
+    }
+    return out;
+  };
+}
+
+export function makeSum(original: KernelFunc): KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const { x } = args.inputs as { x: TensorInfo };
+    const { axis, keepDims } = args.attrs as unknown as SumAttrs;
+    const rank = x.shape.length;
+    const axes = tf.util.parseAxisParam(axis, x.shape).sort((p, q) => p - q);
+    // Only the bias-gradient case: the reduced axes are the leading ones, and some remain.
+    if (
+      x.dtype !== 'float32' ||
+      axes.length === 0 ||
+      axes.length >= rank ||
+      axes.some((value, i) => value !== i)
+    ) {
+      return original(args);
+    }
+    const kept = x.shape.slice(axes.length);
+    const columns = size(kept);
+    const outShape = keepDims ? [...axes.map(() => 1), ...kept] : kept;
+    const out = backend.makeOutput(outShape, 'float32');
+    const input = view(backend, x);
+    const output = view(backend, out);
+    const totals = new Float64Array(columns);
+    for (let start = 0; start < input.length; start += columns) {
+      for (let c = 0; c < columns; c++) totals[c] = totals[c]! + input[start + c]!;
+    }
+    output.set(totals);
+    return out;
+  };
+}
