@@ -94,7 +94,7 @@ export class ProgressRenderer {
         this.#bars = new cliProgress.MultiBar(
           {
             stream: this.#io.stderr as NodeJS.WritableStream,
-            format: 'step {value}/{total} {bar} loss {loss} | {ips} img/s | ETA {eta}',
+            format: 'step {value}/{total} {bar} loss {loss} | {ips} img/s | ETA {remaining}',
             barsize: 24,
             hideCursor: true,
             gracefulExit: false,
@@ -102,7 +102,7 @@ export class ProgressRenderer {
           },
           cliProgress.Presets.shades_classic,
         );
-        this.#bar = this.#bars.create(e.totalSteps, e.step, { loss: '-', ips: '-', eta: '-' });
+        this.#bar = this.#bars.create(e.totalSteps, e.step, { loss: '-', ips: '-', remaining: '-' });
         this.#started = { step: e.step, at: performance.now() };
       }
     },
@@ -115,7 +115,7 @@ export class ProgressRenderer {
         this.#bar.update(e.step, {
           loss: fixed(e.loss, 4),
           ips: fixed(e.imagesPerSecond, 1),
-          eta: duration(seconds),
+          remaining: duration(seconds),
         });
         return;
       }

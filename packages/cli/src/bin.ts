@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { main } from './main.js';
+// citty colours its usage text unless NO_COLOR is set, even into a pipe or a file.
+if (!process.stdout.isTTY) process.env.NO_COLOR ??= '1';
 
 // `litter ... | head`: a closed pipe ends the command quietly, as it would a Unix tool.
 for (const stream of [process.stdout, process.stderr]) {
@@ -9,4 +10,5 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
+const { main } = await import('./main.js');
 process.exitCode = await main(process.argv.slice(2));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { memoryIo } from '../test/_memory-io.js';
 import { ExitCode } from './errors.js';
-import { main } from './main.js';
+import { main, oneLine } from './main.js';
 
 async function run(argv: string[]) {
   const capture = memoryIo();
@@ -56,6 +56,8 @@ describe('litter argument handling', () => {
     [['train', '--resume'], /--resume needs --out RUN_DIR/],
     [['train', '--out'], /--out needs a value/],
     [['predict', 'run'], /Missing required positional argument: IMAGE/],
+    [['train', '--no-cache', '--steps', 'abc'], /--steps must be an integer >= 1, got "abc"/],
+    [['evaluate', 'run', '--split', 'half'], /--split must be one of validation, test, train, all/],
   ])('exits 2 with one line for %j', async (argv, message) => {
     const { code, stderr, stdout } = await run(argv);
     expect(code).toBe(ExitCode.usage);
@@ -70,5 +72,29 @@ describe('litter argument handling', () => {
     const { code, stderr } = await run(['train', '--seed', '-3']);
     expect(code).toBe(ExitCode.usage);
     expect(stderr).toMatch(/--seed must be an integer in \[0, /);
+  });
+});
+
+describe('oneLine', () => {
+  it('keeps a one-line message as it is', () => {
+    expect(oneLine(new Error('@litter/model: no such model'))).toBe('@litter/model: no such model');
+  });
+
+  it('folds a listed error into one line with the first problems and the advice', () => {
+    const error = Object.assign(
+      new Error(
+        '@litter/dataset: labels.json has 5 problems:\n  - entry 1: a\n  - entry 2: b\n  - entry 3: c\n  - entry 4: d\n  - entry 5: e\nFix these entries.',
+      ),
+      { problems: ['a', 'b', 'c', 'd', 'e'] },
+    );
+    expect(oneLine(error)).toBe(
+      '@litter/dataset: labels.json has 5 problems: entry 1: a; entry 2: b; entry 3: c (+2 more; --verbose lists them). Fix these entries.',
+    );
+  });
+
+  it('marks an error that is not ours as unexpected', () => {
+    expect(oneLine(new TypeError('x is undefined'))).toBe(
+      '@litter/cli: unexpected error: x is undefined (run with --verbose for the stack trace)',
+    );
   });
 });

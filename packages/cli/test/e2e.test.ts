@@ -8,6 +8,9 @@ import { checkBuilt, fixture, jsonLines, litter, noTensorflowHook, type Result }
 // End to end: the built `litter` in a child process, on a copy of test/fixtures/blender-three-wide (75 images,
 // 3 classes, 3 scenes) at 24x18 and a few steps of batch 8.
 const SMALL = ['--width', '24', '--height', '18', '--batch-size', '8', '--backend', 'wasm'];
+// A constant learning rate: with the default cosine schedule the rate depends on the total steps, which a
+// resume to more steps changes. Seed 1: see the determinism test for seed 0.
+const EXACT = ['--schedule', 'constant', '--seed', '1'];
 
 let work: string;
 let dataset: string;
@@ -114,6 +117,7 @@ describe('litter inspect and litter cache never load TensorFlow.js', () => {
 
 describe('litter train, evaluate and predict', () => {
   let full: Result;
+  let sigterm: Result;
   const runA = () => path.join(work, 'run-a');
 
   beforeAll(async () => {
@@ -121,6 +125,7 @@ describe('litter train, evaluate and predict', () => {
       'train',
       dataset,
       ...SMALL,
+      ...EXACT,
       '--steps',
       '6',
       '--validate-every',
@@ -169,7 +174,17 @@ describe('litter train, evaluate and predict', () => {
 
   it('prints the validation report without --json', async () => {
     const out = path.join(work, 'run-plain');
-    const result = await litter(['train', dataset, ...SMALL, '--steps', '2', '--out', out]);
+    const result = await litter([
+      'train',
+      dataset,
+      ...SMALL,
+      '--steps',
+      '2',
+      '--log-every',
+      '1',
+      '--out',
+      out,
+    ]);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(
       /^training seed-cnn on wasm: \d+ train \/ \d+ validation images, 2 steps$/m,
@@ -186,6 +201,7 @@ describe('litter train, evaluate and predict', () => {
       'train',
       dataset,
       ...SMALL,
+      ...EXACT,
       '--validate-every',
       '3',
       '--log-every',
@@ -272,6 +288,20 @@ describe('litter train, evaluate and predict', () => {
     expect(result.code, result.stderr).toBe(143);
     expect(result.stderr).toMatch(/stopped by SIGTERM .* --resume --out /);
     expect(existsSync(path.join(out, 'checkpoints/last/model.json'))).toBe(true);
+    sigterm = result;
+  });
+
+  it('starts two runs with the default seed identically (same first loss)', () => {
+    // The SIGTERM run and the plain run share the default seed (0), split, size and batch; the first step's
+    // loss is that of the initial weights on the first batch, whatever the schedule or length.
+    const rows = readFileSync(path.join(work, 'run-plain', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    const plainFirst = rows.find((row) => row.event === 'step' && row.step === 1)?.loss;
+    const jsonFirst = events(sigterm, 'step')[0]?.loss;
+    expect(typeof plainFirst).toBe('number');
+    expect(jsonFirst).toBeCloseTo(plainFirst, 5);
   });
 
   it('evaluates a run on its validation split, as the training run reported', async () => {

@@ -12,29 +12,29 @@ import { crc32 } from './_png.js';
  * items, so any CBOR tool can read it:
  *
  * ```
- * d9 d9 f7                   tag 55799, "self-described CBOR" (the file's magic number)
+ * d9 d9 f7                   tag 55799, "self-described CBOR" (the file's magic number) ...
+ * 5b <u64>                   ... on a byte string with an 8-byte length: the pixels, N * H * W * 3 bytes, HWC
  * d8 18 5a <u32>             tag 24 (embedded CBOR) on a byte string with a 4-byte length ...
  * <header>                   ... holding the CBOR-encoded header map (see CacheHeader)
- * 5b <u64>                   a byte string with an 8-byte length: the pixels, N * H * W * 3 bytes, HWC
  * 44 <u32>                   a 4-byte byte string: CRC-32 of every byte before it
  * ```
  *
- * The header comes first so that a stale cache is recognised without reading the pixels; the pixels are one
- * byte string, read straight into one Uint8Array; the lengths and the final CRC detect a truncated or damaged
- * file, which is then rebuilt.
+ * The pixels come first, at a fixed offset, so that they can be written while images are still being
+ * decoded; the header's position follows from the pixels' length, so a stale cache is still recognised
+ * from a few small reads. The pixels are one byte string, read straight into one Uint8Array; the lengths and
+ * the final CRC detect a truncated or damaged file, which is then rebuilt.
  */
 export const CACHE_FORMAT_VERSION = 1;
 
 const MAGIC = 'litter-dataset-cache';
-const PREFIX_BYTES = 10; // d9 d9 f7 d8 18 5a + u32
-const PAYLOAD_HEAD_BYTES = 9; // 5b + u64
+const PREFIX_BYTES = 12; // d9 d9 f7 5b + u64
+const HEADER_HEAD_BYTES = 7; // d8 18 5a + u32
 const TRAILER_BYTES = 5; // 44 + u32
-/** Written in pieces of this size. */
-const IO_CHUNK = 4 * 1024 * 1024;
+/** Pixels are written in pieces of at least this size (except the last). */
+const WRITE_CHUNK = 4 * 1024 * 1024;
 /** Read in pieces of this size: small enough to stay in the CPU cache between read, CRC and copy. */
 const READ_CHUNK = 256 * 1024;
 
-/** What the cache was built from; a cache is reused only when these match the request. */
 export interface CacheKey {
   /** 'auto': every image had the first image's size; otherwise the requested [width, height]. */
   size: 'auto' | [number, number];
@@ -136,21 +136,28 @@ export async function openCache(path: string): Promise<CacheOpenResult> {
   try {
     const fileSize = (await handle.stat()).size;
     const prefix = await readExactly(handle, 0, PREFIX_BYTES);
-    if (
-      prefix?.[0] !== 0xd9 ||
-      prefix[1] !== 0xd9 ||
-      prefix[2] !== 0xf7 ||
-      prefix[3] !== 0xd8 ||
-      prefix[4] !== 0x18 ||
-      prefix[5] !== 0x5a
-    ) {
+    if (!prefix || !startsWith(prefix, [0xd9, 0xd9, 0xf7, 0x5b])) {
       return fail('the cache file is not a litter cache or is damaged (bad magic number)');
     }
-    const headerLength = readUint32(prefix, 6);
-    const minimum = PREFIX_BYTES + headerLength + PAYLOAD_HEAD_BYTES + TRAILER_BYTES;
-    if (fileSize < minimum)
-      return fail(`the cache is truncated (${fileSize} bytes, at least ${minimum} expected)`);
-    const headerBytes = await readExactly(handle, PREFIX_BYTES, headerLength);
+    const pixelsByteLength = readUint64(prefix, 4);
+    const headerHeadAt = PREFIX_BYTES + pixelsByteLength;
+    if (fileSize < headerHeadAt + HEADER_HEAD_BYTES + TRAILER_BYTES) {
+      return fail(`the cache is truncated (${fileSize} bytes, the pixels alone take ${headerHeadAt})`);
+    }
+    const headerHead = await readExactly(handle, headerHeadAt, HEADER_HEAD_BYTES);
+    if (!headerHead || !startsWith(headerHead, [0xd8, 0x18, 0x5a])) {
+      return fail('the cache is damaged (no header after the pixels)');
+    }
+    const headerLength = readUint32(headerHead, 3);
+    const expectedSize = headerHeadAt + HEADER_HEAD_BYTES + headerLength + TRAILER_BYTES;
+    if (fileSize !== expectedSize) {
+      return fail(
+        fileSize < expectedSize
+          ? `the cache is truncated (${fileSize} of ${expectedSize} bytes)`
+          : `the cache has ${fileSize - expectedSize} unexpected bytes at its end`,
+      );
+    }
+    const headerBytes = await readExactly(handle, headerHeadAt + HEADER_HEAD_BYTES, headerLength);
     if (!headerBytes) return fail('the cache is truncated (header)');
     let decoded: unknown;
     try {
@@ -163,25 +170,14 @@ export async function openCache(path: string): Promise<CacheOpenResult> {
       const format = (decoded as { formatVersion?: unknown } | null)?.formatVersion;
       if (typeof format === 'number' && format !== CACHE_FORMAT_VERSION) {
         return fail(
-          `the cache has format ${format}, this version of @litter/dataset writes format ${CACHE_FORMAT_VERSION}`,
+          `the cache has format ${format}, this version of @litter/dataset reads format ${CACHE_FORMAT_VERSION}`,
         );
       }
       return fail('the cache header is damaged (unexpected fields)');
     }
     const header = parsed.data as CacheHeader;
-    const payloadAt = PREFIX_BYTES + headerLength;
-    const expectedSize = payloadAt + PAYLOAD_HEAD_BYTES + header.pixelsByteLength + TRAILER_BYTES;
-    if (fileSize !== expectedSize) {
-      return fail(
-        fileSize < expectedSize
-          ? `the cache is truncated (${fileSize} of ${expectedSize} bytes)`
-          : `the cache has ${fileSize - expectedSize} unexpected bytes at its end`,
-      );
-    }
-    const payloadHead = await readExactly(handle, payloadAt, PAYLOAD_HEAD_BYTES);
-    if (payloadHead?.[0] !== 0x5b || readUint64(payloadHead, 1) !== header.pixelsByteLength) {
-      return fail('the cache is damaged (pixel block header)');
-    }
+    if (header.pixelsByteLength !== pixelsByteLength) return fail('the cache is damaged (pixel length)');
+
     let closed = false;
     const close = async () => {
       if (!closed) {
@@ -191,24 +187,23 @@ export async function openCache(path: string): Promise<CacheOpenResult> {
     };
     const readPixels = async (): Promise<Uint8Array | { reason: string }> => {
       try {
-        let crc = crc32(payloadHead, crc32(headerBytes, crc32(prefix)));
-        const pixels = new Uint8Array(header.pixelsByteLength);
-        const start = payloadAt + PAYLOAD_HEAD_BYTES;
-        // Read through a small reused buffer rather than straight into `pixels`: the CRC then runs on data
-        // that is still in the CPU cache, and fresh memory is touched once, by the copy (on virtual machines
-        // where page faults are expensive this is markedly faster than letting read() fault the pages in).
-        const bounce = new Uint8Array(Math.min(READ_CHUNK, pixels.length));
-        const fd = handle.fd;
-        for (let offset = 0; offset < pixels.length; ) {
-          const length = Math.min(bounce.length, pixels.length - offset);
-          const bytesRead = readSync(fd, bounce, 0, length, start + offset);
+        const pixels = new Uint8Array(pixelsByteLength);
+        // Through a small reused buffer rather than straight into `pixels`: the CRC then runs on data still in
+        // the CPU cache, and fresh memory is touched once, by the copy. Synchronous reads: one thread-pool
+        // round trip per piece would cost more than the reads.
+        const bounce = new Uint8Array(Math.min(READ_CHUNK, Math.max(1, pixelsByteLength)));
+        let crc = crc32(prefix);
+        for (let offset = 0; offset < pixelsByteLength; ) {
+          const length = Math.min(bounce.length, pixelsByteLength - offset);
+          const bytesRead = readSync(handle.fd, bounce, 0, length, PREFIX_BYTES + offset);
           if (bytesRead === 0) return { reason: 'the cache is truncated (pixels)' };
           const piece = bounce.subarray(0, bytesRead);
           crc = crc32(piece, crc);
           pixels.set(piece, offset);
           offset += bytesRead;
         }
-        const trailer = await readExactly(handle, start + pixels.length, TRAILER_BYTES);
+        crc = crc32(headerBytes, crc32(headerHead, crc));
+        const trailer = await readExactly(handle, expectedSize - TRAILER_BYTES, TRAILER_BYTES);
         if (trailer?.[0] !== 0x44) return { reason: 'the cache is damaged (checksum block)' };
         if (readUint32(trailer, 1) !== crc) return { reason: 'the cache is damaged (checksum mismatch)' };
         return pixels;
@@ -223,63 +218,135 @@ export async function openCache(path: string): Promise<CacheOpenResult> {
 }
 
 /**
- * Writes a cache atomically: into a temporary file next to `path` (`<name>.tmp-<pid>-<random>`), flushed
- * to disk (fsync), then renamed over `path`, and the folder flushed. A crash or SIGKILL at any point leaves
- * either the previous cache or none at `path` (never a partial one), and a damaged file would fail the CRC
- * anyway. Temporary files left by killed processes are removed by the next write.
+ * Writes a cache atomically, pixels first (possibly while they are still being decoded), then the header:
+ * into a temporary file next to `path` (`<name>.tmp-<pid>-<random>`), flushed to disk (fsync), renamed over
+ * `path`, and the folder flushed. A crash or SIGKILL at any point leaves either the previous cache or none at
+ * `path` (never a partial one), and a damaged file would fail the CRC anyway. Temporary files left by killed
+ * processes are removed when the next write starts.
+ *
+ * Use: {@link CacheWriter.begin} once the pixel buffer exists, {@link CacheWriter.advance} as leading images
+ * are done, then {@link CacheWriter.finish} with the header, or {@link CacheWriter.abort}.
  *
  * Test hook: with the environment variable `LITTER_DATASET_TEST_WRITE_PAUSE_MS` set, the pixels are written
  * in 64 KiB pieces with that many milliseconds between them, so that a test can kill a writer mid-way.
- *
- * @returns the number of bytes written
  */
-export async function writeCache(path: string, header: CacheHeader, pixels: Uint8Array): Promise<number> {
-  const folder = dirname(path);
-  await mkdir(folder, { recursive: true });
-  await removeStaleTemporaries(path);
+export class CacheWriter {
+  private pixels: Uint8Array | undefined;
+  private handle: FileHandle | undefined;
+  private readonly temporary: string;
+  /** Pixel bytes handed to the queue so far. */
+  private queued = 0;
+  private crc = 0;
+  /** Writes run one after the other, in file order (the CRC is computed in that order too). */
+  private queue: Promise<void> = Promise.resolve();
+  private error: unknown;
+  private readonly pause = Number(process.env.LITTER_DATASET_TEST_WRITE_PAUSE_MS ?? 0);
 
-  const headerBytes = encoder.encode(header);
-  const head = new Uint8Array(PREFIX_BYTES + headerBytes.length + PAYLOAD_HEAD_BYTES);
-  head.set([0xd9, 0xd9, 0xf7, 0xd8, 0x18, 0x5a], 0);
-  writeUint32(head, 6, headerBytes.length);
-  head.set(headerBytes, PREFIX_BYTES);
-  head[PREFIX_BYTES + headerBytes.length] = 0x5b;
-  writeUint64(head, PREFIX_BYTES + headerBytes.length + 1, pixels.length);
-  const trailer = new Uint8Array(TRAILER_BYTES);
-  trailer[0] = 0x44;
-
-  const pause = Number(process.env.LITTER_DATASET_TEST_WRITE_PAUSE_MS ?? 0);
-  const chunk = pause > 0 ? 64 * 1024 : IO_CHUNK;
-  const temporary = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const handle = await open(temporary, 'wx', 0o644);
-  try {
-    let crc = crc32(head);
-    await writeAll(handle, head);
-    for (let offset = 0; offset < pixels.length; offset += chunk) {
-      const piece = pixels.subarray(offset, Math.min(offset + chunk, pixels.length));
-      crc = crc32(piece, crc);
-      await writeAll(handle, piece);
-      if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause));
-    }
-    writeUint32(trailer, 1, crc);
-    await writeAll(handle, trailer);
-    await handle.sync();
-    await handle.close();
-    await rename(temporary, path);
-  } catch (error) {
-    await handle.close().catch(() => {});
-    await unlink(temporary).catch(() => {});
-    throw error;
+  constructor(readonly path: string) {
+    this.temporary = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
   }
-  await syncFolder(folder);
-  return head.length + pixels.length + trailer.length;
+
+  /** Whether {@link CacheWriter.begin} was called. */
+  get begun(): boolean {
+    return this.pixels !== undefined;
+  }
+
+  /** Opens the temporary file and writes the prefix; the pixels are `pixels` (all of it in the end). */
+  begin(pixels: Uint8Array): void {
+    if (this.pixels) return;
+    this.pixels = pixels;
+    const prefix = new Uint8Array(PREFIX_BYTES);
+    prefix.set([0xd9, 0xd9, 0xf7, 0x5b], 0);
+    writeUint64(prefix, 4, pixels.length);
+    this.enqueue(async () => {
+      await mkdir(dirname(this.path), { recursive: true });
+      await removeStaleTemporaries(this.path);
+      this.handle = await open(this.temporary, 'wx', 0o644);
+      this.crc = crc32(prefix);
+      await this.write(prefix);
+    });
+  }
+
+  /** Queues the pixels up to byte `upTo` (they must be final). Small steps wait to be gathered into bigger ones. */
+  advance(upTo: number, force = false): void {
+    const pixels = this.pixels;
+    if (!pixels || this.error !== undefined) return;
+    const end = Math.min(upTo, pixels.length);
+    if (end <= this.queued || (!force && end - this.queued < WRITE_CHUNK && end < pixels.length)) return;
+    const piece = pixels.subarray(this.queued, end);
+    this.queued = end;
+    this.enqueue(async () => {
+      this.crc = crc32(piece, this.crc);
+      await this.write(piece);
+    });
+  }
+
+  /** Writes the rest, the header and the CRC, flushes and renames into place. Returns the file's size. */
+  async finish(header: CacheHeader): Promise<number> {
+    const pixels = this.pixels;
+    if (!pixels) throw new Error('CacheWriter.finish before begin');
+    this.advance(pixels.length, true);
+    const headerBytes = encoder.encode(header);
+    const tail = new Uint8Array(HEADER_HEAD_BYTES + headerBytes.length + TRAILER_BYTES);
+    tail.set([0xd8, 0x18, 0x5a], 0);
+    writeUint32(tail, 3, headerBytes.length);
+    tail.set(headerBytes, HEADER_HEAD_BYTES);
+    tail[HEADER_HEAD_BYTES + headerBytes.length] = 0x44;
+    this.enqueue(async () => {
+      const crc = crc32(tail.subarray(0, HEADER_HEAD_BYTES + headerBytes.length), this.crc);
+      writeUint32(tail, HEADER_HEAD_BYTES + headerBytes.length + 1, crc);
+      await this.write(tail);
+      const handle = this.handle!;
+      await handle.sync();
+      await handle.close();
+      this.handle = undefined;
+      await rename(this.temporary, this.path);
+    });
+    await this.queue;
+    if (this.error !== undefined) {
+      await this.abort();
+      throw this.error;
+    }
+    await syncFolder(dirname(this.path));
+    return PREFIX_BYTES + pixels.length + tail.length;
+  }
+
+  /** Stops and removes the temporary file. */
+  async abort(): Promise<void> {
+    this.error ??= new Error('aborted');
+    await this.queue;
+    await this.handle?.close().catch(() => {});
+    this.handle = undefined;
+    await unlink(this.temporary).catch(() => {});
+  }
+
+  private enqueue(step: () => Promise<void>): void {
+    this.queue = this.queue.then(async () => {
+      if (this.error !== undefined) return;
+      try {
+        await step();
+      } catch (error) {
+        this.error = error;
+      }
+    });
+  }
+
+  private async write(data: Uint8Array): Promise<void> {
+    const handle = this.handle!;
+    const piece = this.pause > 0 ? 64 * 1024 : data.length;
+    for (let offset = 0; offset < data.length; ) {
+      const { bytesWritten } = await handle.write(data, offset, Math.min(piece, data.length - offset));
+      offset += bytesWritten;
+      if (this.pause > 0) await new Promise((resolve) => setTimeout(resolve, this.pause));
+    }
+  }
 }
 
-async function writeAll(handle: FileHandle, data: Uint8Array): Promise<void> {
-  for (let offset = 0; offset < data.length; ) {
-    const { bytesWritten } = await handle.write(data, offset, data.length - offset);
-    offset += bytesWritten;
-  }
+/** Writes a whole cache at once (see {@link CacheWriter}). Returns the file's size. */
+export async function writeCache(path: string, header: CacheHeader, pixels: Uint8Array): Promise<number> {
+  const writer = new CacheWriter(path);
+  writer.begin(pixels);
+  return writer.finish(header);
 }
 
 /** Makes the rename durable. Some platforms cannot open or fsync a folder; the rename is atomic regardless. */
@@ -294,6 +361,10 @@ async function syncFolder(folder: string): Promise<void> {
   } catch {
     // Best effort.
   }
+}
+
+function startsWith(bytes: Uint8Array, expected: readonly number[]): boolean {
+  return expected.every((value, i) => bytes[i] === value);
 }
 
 /** Deletes `<name>.tmp-<pid>-*` files whose process is gone (killed writers). */

@@ -1,19 +1,35 @@
 // @ts-check
-// A decoding thread: it receives lists of { index, path } and writes pixels straight into the shared output
-// buffer (image `index` at `index * width * height * 3`), answering with each file's result.
-import { parentPort, workerData } from 'node:worker_threads';
+// A decoding thread. It is started early (while the main thread still validates labels.json), then gets
+// { type: 'init', pixels, target, fullHash } once the output exists, then lists of { index, path }: it writes
+// pixels straight into the shared output (image `index` at `index * width * height * 3`) and answers with
+// each file's result.
+import { parentPort } from 'node:worker_threads';
 import { decodeFileInto } from './_png.js';
 
-/** @type {{ pixels: SharedArrayBuffer, target: import('./_png.js').DecodeTarget, fullHash: boolean }} */
-const { pixels, target, fullHash } = workerData;
-const out = new Uint8Array(pixels);
-const imageBytes = target.width * target.height * 3;
+/** @type {{ out: Uint8Array, imageBytes: number, target: import('./_png.js').DecodeTarget, fullHash: boolean } | undefined} */
+let state;
 
-parentPort?.on('message', (/** @type {{ index: number, path: string }[]} */ jobs) => {
-  parentPort?.postMessage(
-    jobs.map((job) => ({
-      index: job.index,
-      ...decodeFileInto(job.path, out, job.index * imageBytes, target, fullHash),
-    })),
-  );
-});
+parentPort?.on(
+  'message',
+  (
+    /** @type {{ type: 'init', pixels: SharedArrayBuffer, target: import('./_png.js').DecodeTarget, fullHash: boolean } | { type: 'jobs', jobs: { index: number, path: string }[] }} */ message,
+  ) => {
+    if (message.type === 'init') {
+      const { target } = message;
+      state = {
+        out: new Uint8Array(message.pixels),
+        imageBytes: target.width * target.height * 3,
+        target,
+        fullHash: message.fullHash,
+      };
+      return;
+    }
+    const { out, imageBytes, target, fullHash } = /** @type {NonNullable<typeof state>} */ (state);
+    parentPort?.postMessage(
+      message.jobs.map((job) => ({
+        index: job.index,
+        ...decodeFileInto(job.path, out, job.index * imageBytes, target, fullHash),
+      })),
+    );
+  },
+);

@@ -1,3 +1,4 @@
+import { constants } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -12,6 +13,7 @@ import {
   type FileResult,
   type FileStamp,
 } from './_png.js';
+import { DatasetError } from './errors.js';
 import { decodeWithSharp, describe, imageSizeOf } from './images.js';
 
 /** One image to decode: `index` is its slot in the output. */
@@ -44,9 +46,15 @@ export interface DecodeOptions {
   height: number | undefined;
   background: [number, number, number];
   concurrency: number;
-  workerThreads: boolean | 'auto';
   fullHash: boolean;
   onProgress?: ((progress: DecodeProgress) => void) | undefined;
+  /**
+   * Called when the run of finished images from the first one grows to `done` (failed ones count as
+   * finished), so that the caller can write them out while the rest is decoded.
+   */
+  onContiguous?: ((pixels: Uint8Array, done: number, imageBytes: number) => void) | undefined;
+  /** Decoding threads started with {@link DecodePool.start} (closed when done); none: decode in this thread. */
+  pool?: DecodePool | undefined;
 }
 
 export interface DecodeOutcome {
@@ -59,28 +67,49 @@ export interface DecodeOutcome {
   failures: DecodeFailure[];
 }
 
+/** The largest typed array this Node can allocate. */
+const MAX_LENGTH = constants.MAX_LENGTH;
 /** Below this many images, threads cost more to start than they save. */
 const WORKER_THRESHOLD = 200;
 /** Images per message to a thread: enough to amortise messaging, few enough to balance the threads. */
 const CHUNK = 16;
+/** The worker script, next to this module (in src/ for tests, dist/ once built). */
+const WORKER_URL = new URL('./_decode-worker.js', import.meta.url);
 
 /** The default number of images decoded at once. */
 export function defaultConcurrency(): number {
   return Math.max(1, availableParallelism());
 }
 
+/** How many decoding threads suit `count` images. */
+export function threadsFor(count: number, concurrency: number, workerThreads: boolean | 'auto'): number {
+  // A bundler that inlined this module without the worker script: decode in this thread.
+  if (workerThreads === false || count === 0 || !existsSync(fileURLToPath(WORKER_URL))) return 0;
+  const wanted = Math.min(concurrency, Math.ceil(count / CHUNK));
+  if (workerThreads === true) return Math.max(1, wanted);
+  return count >= WORKER_THRESHOLD && concurrency >= 2 ? wanted : 0;
+}
+
 /**
- * Decodes every job into one buffer. Built-in PNG decoding runs on worker threads (or in this thread for
- * small jobs), sharp takes the rest with at most `concurrency` images in flight. Failures are collected, not
- * thrown, so that the caller can report them all or skip them.
+ * Decodes every job into one buffer. Built-in PNG decoding runs on the pool's threads (or in this thread
+ * without a pool), sharp takes the rest with at most `concurrency` images in flight. Failures are collected,
+ * not thrown, so that the caller can report them all or skip them.
  */
 export async function decodeImages(
   jobs: readonly DecodeJob[],
   options: DecodeOptions,
 ): Promise<DecodeOutcome> {
+  const { pool } = options;
+  try {
+    return await decode(jobs, options);
+  } finally {
+    await pool?.close();
+  }
+}
+
+async function decode(jobs: readonly DecodeJob[], options: DecodeOptions): Promise<DecodeOutcome> {
   const stamps: (FileStamp | undefined)[] = new Array(jobs.length).fill(undefined);
   const failures: DecodeFailure[] = [];
-  const background = options.background;
 
   let size =
     options.width !== undefined && options.height !== undefined
@@ -100,17 +129,34 @@ export async function decodeImages(
     return { pixels: new Uint8Array(0), width: 0, height: 0, stamps, failures };
   }
 
-  const target: DecodeTarget = { width: size.width, height: size.height, resize, background };
+  const target: DecodeTarget = {
+    width: size.width,
+    height: size.height,
+    resize,
+    background: options.background,
+  };
   const imageBytes = size.width * size.height * 3;
-  const threads = chooseThreads(jobs.length, options);
-  const pixels = new Uint8Array(
-    threads > 0 ? new SharedArrayBuffer(jobs.length * imageBytes) : new ArrayBuffer(jobs.length * imageBytes),
-  );
+  const pool = options.pool;
+  const total = jobs.length * imageBytes;
+  if (total > MAX_LENGTH) {
+    throw new DatasetError(
+      'OPTIONS_INVALID',
+      `${jobs.length} images of ${size.width}x${size.height} need ${(total / 2 ** 30).toFixed(1)} GiB, more than one buffer can hold (${(MAX_LENGTH / 2 ** 30).toFixed(1)} GiB): pass a smaller width and height`,
+    );
+  }
+  const pixels = new Uint8Array(pool ? new SharedArrayBuffer(total) : new ArrayBuffer(total));
 
   let done = 0;
+  const isDone = new Uint8Array(jobs.length);
+  let contiguous = 0;
   const finished = (job: DecodeJob) => {
     done++;
+    isDone[job.index] = 1;
     options.onProgress?.({ done, total: jobs.length, image: job.image });
+    if (job.index === contiguous) {
+      while (contiguous < jobs.length && isDone[contiguous]) contiguous++;
+      options.onContiguous?.(pixels, contiguous, imageBytes);
+    }
   };
   const fail = (job: DecodeJob, kind: FailureKind, reason: string) => {
     failures.push({ index: job.index, image: job.image, kind, reason });
@@ -119,6 +165,8 @@ export async function decodeImages(
 
   const limit = pLimit(options.concurrency);
   const sharpTasks: Promise<void>[] = [];
+  /** An error thrown by a callback (onProgress, onContiguous) from a sharp task, rethrown at the end. */
+  let callbackError: unknown;
   const onResult = (job: DecodeJob, result: FileResult) => {
     if (result.status !== 'missing') stamps[job.index] = stampOf(result);
     switch (result.status) {
@@ -144,31 +192,21 @@ export async function decodeImages(
     }
   };
 
-  if (threads > 0) {
-    await decodeOnThreads(jobs, threads, pixels, target, options.fullHash, onResult);
+  if (pool) {
+    await pool.run(jobs, pixels, target, options.fullHash, onResult);
   } else {
     for (let start = 0; start < jobs.length; start += CHUNK) {
       for (const job of jobs.slice(start, start + CHUNK)) {
         onResult(job, decodeFileInto(job.path, pixels, job.index * imageBytes, target, options.fullHash));
       }
-      // Let sharp's callbacks and the caller's progress rendering run between chunks.
+      // Let sharp's callbacks, cache writes and the caller's progress rendering run between chunks.
       await new Promise((resolve) => setImmediate(resolve));
     }
   }
   await Promise.all(sharpTasks);
+  if (callbackError !== undefined) throw callbackError;
   failures.sort((a, b) => a.index - b.index);
   return { pixels, width: size.width, height: size.height, stamps, failures };
-}
-
-/** The worker script, next to this module (in src/ for tests, dist/ once built). */
-const WORKER_URL = new URL('./_decode-worker.js', import.meta.url);
-
-function chooseThreads(count: number, options: DecodeOptions): number {
-  // A bundler that inlined this module without the worker script: decode in this thread.
-  if (options.workerThreads === false || !existsSync(fileURLToPath(WORKER_URL))) return 0;
-  const wanted = Math.min(options.concurrency, Math.ceil(count / CHUNK));
-  if (options.workerThreads === true) return Math.max(1, wanted);
-  return count >= WORKER_THRESHOLD && options.concurrency >= 2 ? wanted : 0;
 }
 
 function stampOf(result: FileStamp): FileStamp {
@@ -253,52 +291,73 @@ async function decodeOneWithSharp(
   }
 }
 
-/** Runs the built-in decoder on `threads` worker threads that write into the shared `pixels`. */
-async function decodeOnThreads(
-  jobs: readonly DecodeJob[],
-  threads: number,
-  pixels: Uint8Array,
-  target: DecodeTarget,
-  fullHash: boolean,
-  onResult: (job: DecodeJob, result: FileResult) => void,
-): Promise<void> {
-  const byIndex = new Map(jobs.map((job) => [job.index, job]));
-  let next = 0;
-  const workers: Worker[] = [];
-  try {
+/**
+ * Decoding threads. Started before they are needed (they take tens of milliseconds to boot, which the
+ * caller spends validating labels.json), given the output buffer once it exists, closed after one run.
+ */
+export class DecodePool {
+  private readonly workers: Worker[];
+  private failed: unknown;
+
+  private constructor(threads: number) {
+    this.workers = Array.from({ length: threads }, () => {
+      const worker = new Worker(WORKER_URL);
+      worker.on('error', (error) => {
+        this.failed ??= error;
+      });
+      return worker;
+    });
+  }
+
+  /** Starts `threads` threads; none for 0. */
+  static start(threads: number): DecodePool | undefined {
+    return threads > 0 ? new DecodePool(threads) : undefined;
+  }
+
+  /** Decodes `jobs` into the shared `pixels`, handing chunks to whichever thread is free. */
+  async run(
+    jobs: readonly DecodeJob[],
+    pixels: Uint8Array,
+    target: DecodeTarget,
+    fullHash: boolean,
+    onResult: (job: DecodeJob, result: FileResult) => void,
+  ): Promise<void> {
+    const byIndex = new Map(jobs.map((job) => [job.index, job]));
+    let next = 0;
     await Promise.all(
-      Array.from({ length: threads }, () => {
-        const worker = new Worker(WORKER_URL, { workerData: { pixels: pixels.buffer, target, fullHash } });
-        workers.push(worker);
-        return new Promise<void>((resolve, reject) => {
-          const send = () => {
-            if (next >= jobs.length) {
-              resolve();
-              return;
-            }
-            const chunk = jobs.slice(next, next + CHUNK).map(({ index, path }) => ({ index, path }));
-            next += chunk.length;
-            worker.postMessage(chunk);
-          };
-          worker.on('message', (results: (FileResult & { index: number })[]) => {
-            try {
-              for (const result of results) onResult(byIndex.get(result.index)!, result);
-            } catch (error) {
-              reject(error);
-              return;
-            }
+      this.workers.map(
+        (worker) =>
+          new Promise<void>((resolve, reject) => {
+            if (this.failed) reject(this.failed);
+            const send = () => {
+              if (next >= jobs.length) {
+                resolve();
+                return;
+              }
+              const chunk = jobs.slice(next, next + CHUNK).map(({ index, path }) => ({ index, path }));
+              next += chunk.length;
+              worker.postMessage({ type: 'jobs', jobs: chunk });
+            };
+            worker.on('message', (results: (FileResult & { index: number })[]) => {
+              try {
+                for (const result of results) onResult(byIndex.get(result.index)!, result);
+              } catch (error) {
+                reject(error);
+                return;
+              }
+              send();
+            });
+            worker.on('error', reject);
+            worker.on('exit', (code) => reject(new Error(`a decoding thread stopped (exit code ${code})`)));
+            worker.postMessage({ type: 'init', pixels: pixels.buffer, target, fullHash });
             send();
-          });
-          worker.on('error', reject);
-          worker.on('exit', (code) => {
-            if (next < jobs.length || code !== 0)
-              reject(new Error(`a decoding thread stopped (exit code ${code})`));
-          });
-          send();
-        });
-      }),
+          }),
+      ),
     );
-  } finally {
-    await Promise.all(workers.map((worker) => worker.terminate()));
+  }
+
+  /** Stops the threads. */
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((worker) => worker.terminate()));
   }
 }

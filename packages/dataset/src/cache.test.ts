@@ -147,13 +147,14 @@ describe('cache', () => {
 
     const damage: [string, () => Promise<void>, RegExp][] = [
       ['truncated in the pixels', () => truncate(cache, Math.floor(size / 2)), /truncated/],
-      ['truncated in the header', () => truncate(cache, 200), /truncated/],
+      ['truncated in the header', () => truncate(cache, size - 50), /truncated/],
+      ['truncated at the start', () => truncate(cache, 200), /truncated/],
       ['empty', () => truncate(cache, 0), /not a litter cache|truncated/],
       [
         'a flipped pixel byte',
         async () => {
           const bytes = Buffer.from(original);
-          bytes[size - 1000]! ^= 0x40;
+          bytes[1000]! ^= 0x40;
           await writeFile(cache, bytes);
         },
         /checksum mismatch/,
@@ -162,7 +163,7 @@ describe('cache', () => {
         'a flipped header byte',
         async () => {
           const bytes = Buffer.from(original);
-          bytes[300]! ^= 0x01;
+          bytes[size - 100]! ^= 0x01;
           await writeFile(cache, bytes);
         },
         /damaged|changed|checksum|truncated|unexpected/,

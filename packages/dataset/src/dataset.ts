@@ -1,14 +1,34 @@
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
-import { access, constants, mkdir, readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs';
+import { access, constants, mkdir, readFile, stat as statAsync } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { CACHE_FORMAT_VERSION, type CacheHeader, type CacheKey, openCache, writeCache } from './_cache.js';
-import { type DecodeFailure, type DecodeProgress, decodeImages, defaultConcurrency } from './_decode.js';
+import {
+  CACHE_FORMAT_VERSION,
+  type CacheHeader,
+  type CacheKey,
+  CacheWriter,
+  openCache,
+  writeCache,
+} from './_cache.js';
+import {
+  type DecodeFailure,
+  DecodePool,
+  type DecodeProgress,
+  decodeImages,
+  defaultConcurrency,
+  threadsFor,
+} from './_decode.js';
 import type { FileStamp } from './_png.js';
 import { encodeLabels } from './encode.js';
 import { DatasetError, problemsError } from './errors.js';
 import { type Background, checkSize, DEFAULT_BACKGROUND, parseBackground } from './images.js';
-import { parseLabels, readLabelsBytes, resolveImagePaths, resolveLabelsPath } from './labels.js';
+import {
+  parseLabelsJson,
+  readLabelsBytes,
+  resolveImagePaths,
+  resolveLabelsPath,
+  validateLabels,
+} from './labels.js';
 import { sceneOf } from './scenes.js';
 import { buildVocabulary, readVocabularyFile } from './vocabulary.js';
 
@@ -182,85 +202,108 @@ export async function loadDataset(
     });
   }
 
-  // Build: validate everything before the expensive part.
-  const entries = parseLabels(labelsBytes.toString('utf8'), { file });
-  if (entries.length === 0) {
-    throw new DatasetError('NO_IMAGES', `${labelsPath} lists no images: add entries or pick another dataset`);
-  }
-  const paths = resolveImagePaths(root, entries, file);
-  const vocabulary = buildVocabulary(entries, pinned);
-  if (cachePath) await checkWritable(cachePath);
+  // Build. Decoding threads boot while labels.json is validated.
+  const raw = parseLabelsJson(labelsBytes.toString('utf8'), file);
+  const pool = DecodePool.start(threadsFor(raw.length, concurrency, options.workerThreads ?? 'auto'));
+  const writer = cachePath ? new CacheWriter(cachePath) : undefined;
+  try {
+    const entries = validateLabels(raw, file);
+    if (entries.length === 0) {
+      throw new DatasetError(
+        'NO_IMAGES',
+        `${labelsPath} lists no images: add entries or pick another dataset`,
+      );
+    }
+    const paths = resolveImagePaths(root, entries, file);
+    const vocabulary = buildVocabulary(entries, pinned);
+    if (cachePath) await checkWritable(cachePath);
 
-  const decoded = await decodeImages(
-    entries.map((entry, index) => ({ index, image: entry.image, path: paths[index]! })),
-    {
-      width: size?.width,
-      height: size?.height,
-      background,
-      concurrency,
-      workerThreads: options.workerThreads ?? 'auto',
-      fullHash: key.fullHash,
-      onProgress: options.onProgress,
-    },
-  );
-  const skipped = handleFailures(decoded.failures, key.skipBadImages, labelsPath, size !== undefined);
-  for (const s of skipped) options.onSkip?.({ image: entries[s.index]!.image, reason: s.reason });
-  const skippedSet = new Set(skipped.map((s) => s.index));
-  const kept = entries.filter((_, index) => !skippedSet.has(index));
-  if (kept.length === 0) {
-    throw new DatasetError(
-      'NO_IMAGES',
-      `every image of ${labelsPath} was skipped (${skipped.length}): check the image files`,
+    const decoded = await decodeImages(
+      entries.map((entry, index) => ({ index, image: entry.image, path: paths[index]! })),
+      {
+        width: size?.width,
+        height: size?.height,
+        background,
+        concurrency,
+        fullHash: key.fullHash,
+        onProgress: options.onProgress,
+        pool,
+        // Write the cache's pixels while the rest is decoded.
+        onContiguous: writer
+          ? (pixels, done, imageBytes) => {
+              writer.begin(pixels);
+              writer.advance(done * imageBytes);
+            }
+          : undefined,
+      },
     );
-  }
+    // The streamed pixels have gaps where images failed: start over below if some are skipped.
+    if (decoded.failures.length > 0) await writer?.abort();
+    const skipped = handleFailures(decoded.failures, key.skipBadImages, labelsPath, size !== undefined);
+    for (const s of skipped) options.onSkip?.({ image: entries[s.index]!.image, reason: s.reason });
+    const skippedSet = new Set(skipped.map((s) => s.index));
+    const kept = entries.filter((_, index) => !skippedSet.has(index));
+    if (kept.length === 0) {
+      throw new DatasetError(
+        'NO_IMAGES',
+        `every image of ${labelsPath} was skipped (${skipped.length}): check the image files`,
+      );
+    }
 
-  // Close the gaps of skipped images, keeping the buffer.
-  const imageBytes = decoded.width * decoded.height * 3;
-  let pixels = decoded.pixels;
-  if (skipped.length > 0) {
-    let to = 0;
-    entries.forEach((_, from) => {
-      if (skippedSet.has(from)) return;
-      if (to !== from) pixels.copyWithin(to * imageBytes, from * imageBytes, (from + 1) * imageBytes);
-      to++;
-    });
-    pixels = pixels.subarray(0, kept.length * imageBytes);
-  }
+    // Close the gaps of skipped images, keeping the buffer.
+    const imageBytes = decoded.width * decoded.height * 3;
+    let pixels = decoded.pixels;
+    if (skipped.length > 0) {
+      let to = 0;
+      entries.forEach((_, from) => {
+        if (skippedSet.has(from)) return;
+        if (to !== from) pixels.copyWithin(to * imageBytes, from * imageBytes, (from + 1) * imageBytes);
+        to++;
+      });
+      pixels = pixels.subarray(0, kept.length * imageBytes);
+    }
 
-  const encoded = encodeLabels(kept, vocabulary);
-  const stamps = decoded.stamps.map((stamp) => stamp ?? { size: -1, mtimeMs: -1 });
-  const header: CacheHeader = {
-    magic: 'litter-dataset-cache',
-    formatVersion: CACHE_FORMAT_VERSION,
-    fingerprint: fingerprintOf(
+    const encoded = encodeLabels(kept, vocabulary);
+    const stamps = decoded.stamps.map((stamp) => stamp ?? { size: -1, mtimeMs: -1 });
+    const header: CacheHeader = {
+      magic: 'litter-dataset-cache',
+      formatVersion: CACHE_FORMAT_VERSION,
+      fingerprint: fingerprintOf(
+        labelsHash,
+        key,
+        entries.map((e) => e.image),
+        stamps,
+      ),
+      createdAt: new Date().toISOString(),
       labelsHash,
       key,
-      entries.map((e) => e.image),
-      stamps,
-    ),
-    createdAt: new Date().toISOString(),
-    labelsHash,
-    key,
-    vocabulary,
-    width: decoded.width,
-    height: decoded.height,
-    channels: 3,
-    count: kept.length,
-    entries: entries.map((e) => e.image),
-    skipped: skipped.map(({ index, reason }) => ({ index, reason })),
-    sizes: Float64Array.from(stamps, (s) => s.size),
-    mtimes: Float64Array.from(stamps, (s) => s.mtimeMs),
-    hashes: key.fullHash ? stamps.map((s) => s.hash ?? '') : null,
-    labels: encoded.labels,
-    boxes: encoded.boxes,
-    boxMask: encoded.boxMask,
-    pixelsByteLength: pixels.length,
-  };
-  if (cachePath) {
-    const bytes = await writeCacheOrExplain(cachePath, header, pixels);
-    options.onCache?.({ action: 'written', path: cachePath, bytes });
+      vocabulary,
+      width: decoded.width,
+      height: decoded.height,
+      channels: 3,
+      count: kept.length,
+      entries: entries.map((e) => e.image),
+      skipped: skipped.map(({ index, reason }) => ({ index, reason })),
+      sizes: Float64Array.from(stamps, (s) => s.size),
+      mtimes: Float64Array.from(stamps, (s) => s.mtimeMs),
+      hashes: key.fullHash ? stamps.map((s) => s.hash ?? '') : null,
+      labels: encoded.labels,
+      boxes: encoded.boxes,
+      boxMask: encoded.boxMask,
+      pixelsByteLength: pixels.length,
+    };
+    if (cachePath && writer) {
+      const bytes = await explainWriteErrors(cachePath, () =>
+        skipped.length > 0 || !writer.begun ? writeCache(cachePath, header, pixels) : writer.finish(header),
+      );
+      options.onCache?.({ action: 'written', path: cachePath, bytes });
+    }
+    return datasetFromHeader(header, pixels, root, labelsPath, cachePath, options.scenePattern);
+  } catch (error) {
+    await writer?.abort();
+    await pool?.close();
+    throw error;
   }
-  return datasetFromHeader(header, pixels, root, labelsPath, cachePath, options.scenePattern);
 }
 
 function datasetFromHeader(
@@ -317,10 +360,18 @@ async function tryCache(
   const keyChange = describeKeyChange(header, key);
   if (keyChange) return stale(`options changed: ${keyChange}`);
 
-  const imageChange = await describeImageChanges(header, root, key.fullHash);
-  if (imageChange) return stale(imageChange);
-
+  if (key.fullHash) {
+    const change = await describeImageChanges(header, root);
+    if (change) return stale(change);
+  }
+  // Without fullHash, the images are stat'ed on the thread pool while this thread reads the pixels: the
+  // read is wasted only when an image changed, and then the cache is rebuilt anyway.
+  const stamps = key.fullHash ? undefined : statImages(header.entries.map((image) => join(root, image)));
   const pixels = await opened.readPixels();
+  if (stamps) {
+    const change = describeStampChanges(header, await stamps);
+    if (change) return { exists: true, reason: change };
+  }
   if (!(pixels instanceof Uint8Array)) return { exists: true, reason: pixels.reason };
   return { header, pixels };
 }
@@ -345,43 +396,62 @@ function describeKeyChange(header: CacheHeader, key: CacheKey): string | undefin
   return undefined;
 }
 
-/** Compares every image's stamp with the cache's; names the first changed images. */
-async function describeImageChanges(
+/** Size and modification time of each file (-1 for a missing one), through the thread pool. */
+function statImages(paths: readonly string[]): Promise<{ sizes: Float64Array; mtimes: Float64Array }> {
+  const sizes = new Float64Array(paths.length).fill(-1);
+  const mtimes = new Float64Array(paths.length).fill(-1);
+  if (paths.length === 0) return Promise.resolve({ sizes, mtimes });
+  return new Promise((resolve) => {
+    let pending = paths.length;
+    paths.forEach((path, index) => {
+      // The callback API: thousands of promises from fs/promises would cost more than the stats.
+      stat(path, (error, stats) => {
+        if (!error) {
+          sizes[index] = stats.size;
+          mtimes[index] = stats.mtimeMs;
+        }
+        if (--pending === 0) resolve({ sizes, mtimes });
+      });
+    });
+  });
+}
+
+function describeStampChanges(
   header: CacheHeader,
-  root: string,
-  fullHash: boolean,
-): Promise<string | undefined> {
+  now: { sizes: Float64Array; mtimes: Float64Array },
+): string | undefined {
   const changed: string[] = [];
-  for (let index = 0; index < header.entries.length; index++) {
-    const image = header.entries[index]!;
-    const path = join(root, image);
-    let size = -1;
-    let mtimeMs = -1;
-    try {
-      // Synchronous: thousands of tiny stats are several times faster this way than through the thread pool.
-      const stats = statSync(path);
-      size = stats.size;
-      mtimeMs = stats.mtimeMs;
-    } catch {
-      // Missing now: -1, as a missing file is stamped.
-    }
-    let same = size === header.sizes[index];
-    if (same && fullHash && size >= 0) {
-      const hash = createHash('sha256')
-        .update(await readFile(path))
-        .digest('hex');
-      same = hash === header.hashes?.[index];
-    } else if (same && !fullHash) {
-      same = mtimeMs === header.mtimes[index];
-    }
-    if (!same) {
-      changed.push(image);
-      if (changed.length > 3) break;
+  for (let index = 0; index < header.entries.length && changed.length <= 3; index++) {
+    if (now.sizes[index] !== header.sizes[index] || now.mtimes[index] !== header.mtimes[index]) {
+      changed.push(header.entries[index]!);
     }
   }
+  return describeChanged(changed, 'size or modification time');
+}
+
+/** With fullHash: compares every image's size and content hash with the cache's. */
+async function describeImageChanges(header: CacheHeader, root: string): Promise<string | undefined> {
+  const changed: string[] = [];
+  for (let index = 0; index < header.entries.length && changed.length <= 3; index++) {
+    const image = header.entries[index]!;
+    let hash: string | undefined;
+    try {
+      const bytes = await readFile(join(root, image));
+      if (bytes.length === header.sizes[index]) hash = createHash('sha256').update(bytes).digest('hex');
+    } catch {
+      // Missing now.
+    }
+    // A file stamped as missing (-1) that is still missing is unchanged.
+    const unchanged = hash === undefined ? header.sizes[index] === -1 : hash === header.hashes?.[index];
+    if (!unchanged) changed.push(image);
+  }
+  return describeChanged(changed, 'content');
+}
+
+function describeChanged(changed: readonly string[], what: string): string | undefined {
   if (changed.length === 0) return undefined;
   const named = changed.slice(0, 3).join(', ');
-  return `image${changed.length > 1 ? 's' : ''} ${named}${changed.length > 3 ? ' and more' : ''} changed (${fullHash ? 'content' : 'size or modification time'})`;
+  return `image${changed.length > 1 ? 's' : ''} ${named}${changed.length > 3 ? ' and more' : ''} changed (${what})`;
 }
 
 function fingerprintOf(
@@ -434,20 +504,16 @@ async function checkWritable(cachePath: string): Promise<void> {
   try {
     await mkdir(folder, { recursive: true });
     await access(folder, constants.W_OK);
-    if (!(await stat(folder)).isDirectory())
+    if (!(await statAsync(folder)).isDirectory())
       throw Object.assign(new Error('not a folder'), { code: 'ENOTDIR' });
   } catch (error) {
     throw notWritable(cachePath, error);
   }
 }
 
-async function writeCacheOrExplain(
-  cachePath: string,
-  header: CacheHeader,
-  pixels: Uint8Array,
-): Promise<number> {
+async function explainWriteErrors(cachePath: string, write: () => Promise<number>): Promise<number> {
   try {
-    return await writeCache(cachePath, header, pixels);
+    return await write();
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOTDIR') {

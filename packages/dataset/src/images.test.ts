@@ -296,6 +296,12 @@ describe('bad images', () => {
     expect(resized.size).toBe(75);
   });
 
+  it('says when the images cannot fit in memory at the requested size', async () => {
+    const error = await rejectionOf(loadDataset(THREE_WIDE, { cache: false, width: 65535, height: 65535 }));
+    expect(error.code).toBe('OPTIONS_INVALID');
+    expect(error.message).toContain('pass a smaller width and height');
+  });
+
   it('reports progress for every image', async () => {
     const seen: number[] = [];
     await loadDataset(THREE_WIDE, { cache: false, onProgress: (p) => seen.push(p.done) });

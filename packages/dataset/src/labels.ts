@@ -65,6 +65,11 @@ interface Problem {
  */
 export function parseLabels(json: string, options: { file?: string } = {}): LabelEntry[] {
   const file = options.file ?? 'labels.json';
+  return validateLabels(parseLabelsJson(json, file), file);
+}
+
+/** @internal Step 1 of {@link parseLabels}: the JSON, as an array. */
+export function parseLabelsJson(json: string, file: string): unknown[] {
   let raw: unknown;
   try {
     raw = JSON.parse(json.charCodeAt(0) === 0xfeff ? json.slice(1) : json);
@@ -81,7 +86,11 @@ export function parseLabels(json: string, options: { file?: string } = {}): Labe
       `${file} must be a JSON array of { "image": ..., "meshes": { ... } } entries, got ${typeName(raw)}`,
     );
   }
+  return raw;
+}
 
+/** @internal Step 2 of {@link parseLabels}: the schema and the image names. */
+export function validateLabels(raw: unknown[], file: string): LabelEntry[] {
   const problems: Problem[] = [];
   const parsed = labelsSchema.safeParse(raw);
   if (!parsed.success) {

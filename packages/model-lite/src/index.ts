@@ -2,6 +2,7 @@ import {
   type CreateModelOptions,
   checkCreateOptions,
   classificationHead,
+  initializerSeeds,
   type ModelFactory,
 } from '@litter/model';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -28,8 +29,7 @@ export const model: ModelFactory = {
   supportsBoxes: true,
   create(options: CreateModelOptions): tfl.LayersModel {
     checkCreateOptions(model, options);
-    let next = 0;
-    const seed = () => (options.seed === undefined ? {} : { seed: options.seed + 104729 * next++ });
+    const seed = initializerSeeds(options.seed, 104729);
 
     const input = tfl.input({ shape: options.inputShape, name: 'image' });
     let x: tfl.SymbolicTensor = input;

@@ -46,7 +46,10 @@ for (const config of tf.getKernelsForBackend(info.name)) {
         stack.pop();
         const parent = stack[stack.length - 1];
         if (parent) parent.child += total;
-        const shapes = Object.values(args.inputs).filter(Boolean).map((t) => `[${t.shape}]`).join(' ');
+        const shapes = Object.values(args.inputs)
+          .filter(Boolean)
+          .map((t) => `[${t.shape}]`)
+          .join(' ');
         const key = `${config.kernelName} ${shapes}`;
         const entry = stats.get(key) ?? { ms: 0, calls: 0 };
         entry.ms += total - frame.child;
@@ -71,8 +74,12 @@ function step() {
   loss.dispose();
 }
 // Warm-up: kernel set-up, optimizer slots, and JIT of the JavaScript kernels.
-for (let i = 0; i < Number(values.warmup); i++) // Warm-up: kernel set-up, optimizer slots, and JIT of the JavaScript kernels.
-for (let i = 0; i < Number(values.warmup); i++) step();
+for (
+  let i = 0;
+  i < Number(values.warmup);
+  i++ // Warm-up: kernel set-up, optimizer slots, and JIT of the JavaScript kernels.
+)
+  for (let i = 0; i < Number(values.warmup); i++) step();
 // The machine may be shared: per kernel, the fastest of the measured steps (a step's wall time likewise).
 const perStep = [];
 const walls = [];
@@ -105,7 +112,9 @@ console.log(
 );
 console.log('\nby kernel:');
 for (const [name, ms] of [...byName.entries()].sort((a, b) => b[1] - a[1]).slice(0, 20))
-  console.log(`${ms.toFixed(1).padStart(9)} ms ${((100 * ms) / kernelTotal).toFixed(1).padStart(5)}%  ${name}`);
+  console.log(
+    `${ms.toFixed(1).padStart(9)} ms ${((100 * ms) / kernelTotal).toFixed(1).padStart(5)}%  ${name}`,
+  );
 console.log('\nby kernel and shapes:');
 for (const r of rows.slice(0, Number(values.top)))
   console.log(`${r.ms.toFixed(1).padStart(9)} ms x${String(r.calls).padEnd(3)} ${r.key}`);

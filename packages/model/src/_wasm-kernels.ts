@@ -15,7 +15,8 @@ import * as tf from '@tensorflow/tfjs-core';
  * (measured on seed-cnn at 64x64, batch 32; bench/profile.mjs):
  *
  * - MaxPoolGrad: wasm loops over every input cell and searches the windows that cover it; here each window's
- *   first maximum (the cpu backend's rule) gets its gradient scattered, channels innermost.
+ *   first maximum (the cpu backend's rule), found as the first cell equal to the pooled value, gets its
+ *   gradient scattered.
  * - LRN / LRNGrad: wasm recomputes the window sum for every channel; here it is a sliding sum per pixel, and the
  *   gradient uses the window's symmetry: dx_k = dy_k s_k^-b - 2ab x_k sum_{i in W(k)} dy_i y_i / s_i.
  * - BatchMatMul with a transposed operand: wasm then leaves XNNPACK for a scalar loop (the dense layers'
@@ -61,7 +62,11 @@ function transpose2d(backend: WasmBackend, x: TensorInfo, rows: number, columns:
 }
 
 /** A tensor info that shares `x`'s data with another shape (the data's reference count is not raised). */
-const reshaped = (x: TensorInfo, shape: number[]): TensorInfo => ({ dataId: x.dataId, shape, dtype: x.dtype });
+const reshaped = (x: TensorInfo, shape: number[]): TensorInfo => ({
+  dataId: x.dataId,
+  shape,
+  dtype: x.dtype,
+});
 
 export function makeBatchMatMul(original: KernelFunc): KernelFunc {
   return (args) => {
@@ -121,9 +126,11 @@ export function makeBatchMatMul(original: KernelFunc): KernelFunc {
 export function makeMaxPoolGrad(original: KernelFunc): KernelFunc {
   return (args) => {
     const backend = args.backend as unknown as WasmBackend;
-    const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+    const { dy, input, output } = args.inputs as { dy: TensorInfo; input: TensorInfo; output: TensorInfo };
     const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as MaxPoolGradAttrs;
-    if (input.dtype !== 'float32' || dy.dtype !== 'float32') return original(args);
+    if (input.dtype !== 'float32' || dy.dtype !== 'float32' || output?.dtype !== 'float32') {
+      return original(args);
+    }
     const info = tf.backend_util.computePool2DInfo(
       input.shape as [number, number, number, number],
       filterSize,
@@ -138,11 +145,11 @@ export function makeMaxPoolGrad(original: KernelFunc): KernelFunc {
     const left = info.padInfo.left;
     const out = backend.makeOutput(input.shape.slice(), 'float32');
     const x = view(backend, input);
+    const pooled = view(backend, output);
     const dyValues = view(backend, dy);
     const dx = view(backend, out);
     dx.fill(0);
-    const best = new Float32Array(channels);
-    const where = new Int32Array(channels);
+    const cells = new Int32Array(filterHeight * filterWidth);
     for (let b = 0; b < batchSize; b++) {
       const image = b * inHeight * inWidth * channels;
       for (let r = 0; r < outHeight; r++) {
@@ -153,25 +160,34 @@ export function makeMaxPoolGrad(original: KernelFunc): KernelFunc {
           const columnStart = c * strideWidth - left;
           const columnFrom = Math.max(0, columnStart);
           const columnTo = Math.min(inWidth, columnStart + filterWidth);
-          best.fill(Number.NEGATIVE_INFINITY);
-          where.fill(-1);
-          // Scan in the cpu backend's order; strict > keeps the first maximum (relu zeros tie often).
+          // The window's cells inside the image, in the cpu backend's scan order.
+          let count = 0;
           for (let row = rowFrom; row < rowTo; row++) {
             for (let column = columnFrom; column < columnTo; column++) {
-              const cell = image + (row * inWidth + column) * channels;
-              for (let d = 0; d < channels; d++) {
-                const value = x[cell + d]!;
-                if (value > best[d]!) {
-                  best[d] = value;
-                  where[d] = cell + d;
-                }
-              }
+              cells[count++] = image + (row * inWidth + column) * channels;
             }
           }
           const gradient = ((b * outHeight + r) * outWidth + c) * channels;
           for (let d = 0; d < channels; d++) {
-            const target = where[d]!;
-            if (target >= 0) dx[target] = dx[target]! + dyValues[gradient + d]!;
+            // The gradient goes to the window's first maximum, as on the cpu backend (relu zeros tie often).
+            // Looking for the pooled value is one predictable branch per cell, where comparing every cell
+            // with the running maximum mispredicts half the time.
+            const maximum = pooled[gradient + d]!;
+            let k = 0;
+            while (k < count && x[cells[k]! + d] !== maximum) k++;
+            let at = k < count ? cells[k]! + d : -1;
+            if (at < 0) {
+              // Not the pooled value of this input (NaN): search the first maximum.
+              let best = Number.NEGATIVE_INFINITY;
+              for (k = 0; k < count; k++) {
+                const value = x[cells[k]! + d]!;
+                if (value > best) {
+                  best = value;
+                  at = cells[k]! + d;
+                }
+              }
+            }
+            if (at >= 0) dx[at] = dx[at]! + dyValues[gradient + d]!;
           }
         }
       }
@@ -188,20 +204,34 @@ function negativePower(beta: number): (s: number) => number {
   return (s) => s ** -beta;
 }
 
-/** For each pixel: `windowSums[d] = sum of values[d - r .. d + r]` (clipped to the channels), in doubles. */
-function windowSums(
-  values: Float64Array,
+/**
+ * `s[d] = bias + alpha * sum(values[pixel + d - r .. pixel + d + r] ** 2)` (clipped to the channels) for one
+ * pixel, as a sliding sum in doubles.
+ */
+function norms(
+  values: Float32Array,
+  pixel: number,
   channels: number,
   radius: number,
-  sums: Float64Array,
-  prefix: Float64Array,
+  bias: number,
+  alpha: number,
+  s: Float64Array,
 ): void {
-  prefix[0] = 0;
-  for (let d = 0; d < channels; d++) prefix[d + 1] = prefix[d]! + values[d]!;
+  let sum = 0;
+  for (let d = 0; d < radius && d < channels; d++) {
+    const value = values[pixel + d]!;
+    sum += value * value;
+  }
   for (let d = 0; d < channels; d++) {
-    const from = d - radius < 0 ? 0 : d - radius;
-    const to = d + radius + 1 > channels ? channels : d + radius + 1;
-    sums[d] = prefix[to]! - prefix[from]!;
+    if (d + radius < channels) {
+      const value = values[pixel + d + radius]!;
+      sum += value * value;
+    }
+    if (d - radius - 1 >= 0) {
+      const value = values[pixel + d - radius - 1]!;
+      sum -= value * value;
+    }
+    s[d] = bias + alpha * sum;
   }
 }
 
@@ -216,18 +246,10 @@ export function makeLrn(original: KernelFunc): KernelFunc {
     const input = view(backend, x);
     const output = view(backend, out);
     const power = negativePower(beta);
-    const squares = new Float64Array(channels);
-    const sums = new Float64Array(channels);
-    const prefix = new Float64Array(channels + 1);
+    const s = new Float64Array(channels);
     for (let pixel = 0; pixel < input.length; pixel += channels) {
-      for (let d = 0; d < channels; d++) {
-        const value = input[pixel + d]!;
-        squares[d] = value * value;
-      }
-      windowSums(squares, channels, depthRadius, sums, prefix);
-      for (let d = 0; d < channels; d++) {
-        output[pixel + d] = input[pixel + d]! * power(bias + alpha * sums[d]!);
-      }
+      norms(input, pixel, channels, depthRadius, bias, alpha, s);
+      for (let d = 0; d < channels; d++) output[pixel + d] = input[pixel + d]! * power(s[d]!);
     }
     return out;
   };
@@ -237,7 +259,7 @@ export function makeLrnGrad(original: KernelFunc): KernelFunc {
   return (args) => {
     const backend = args.backend as unknown as WasmBackend;
     const { x, y, dy } = args.inputs as { x: TensorInfo; y: TensorInfo; dy: TensorInfo };
-    const { depthRadius, bias, alpha, beta } = args.attrs as unknown as LRNGradAttrs;
+    const { depthRadius: radius, bias, alpha, beta } = args.attrs as unknown as LRNGradAttrs;
     if (x.dtype !== 'float32' || y.dtype !== 'float32' || dy.dtype !== 'float32') return original(args);
     const channels = x.shape[x.shape.length - 1]!;
     const out = backend.makeOutput(dy.shape.slice(), 'float32');
@@ -247,25 +269,18 @@ export function makeLrnGrad(original: KernelFunc): KernelFunc {
     const dx = view(backend, out);
     const power = negativePower(beta);
     const scale = -2 * alpha * beta;
-    const squares = new Float64Array(channels);
-    const norms = new Float64Array(channels);
+    const s = new Float64Array(channels);
     const terms = new Float64Array(channels);
-    const termSums = new Float64Array(channels);
-    const prefix = new Float64Array(channels + 1);
     for (let pixel = 0; pixel < xs.length; pixel += channels) {
+      norms(xs, pixel, channels, radius, bias, alpha, s);
+      for (let d = 0; d < channels; d++) terms[d] = (dys[pixel + d]! * ys[pixel + d]!) / s[d]!;
+      // dx_d = dy_d s_d^-beta - 2 alpha beta x_d sum over the window around d of dy_i y_i / s_i.
+      let sum = 0;
+      for (let d = 0; d < radius && d < channels; d++) sum += terms[d]!;
       for (let d = 0; d < channels; d++) {
-        const value = xs[pixel + d]!;
-        squares[d] = value * value;
-      }
-      windowSums(squares, channels, depthRadius, norms, prefix);
-      for (let d = 0; d < channels; d++) {
-        const norm = bias + alpha * norms[d]!;
-        norms[d] = norm;
-        terms[d] = (dys[pixel + d]! * ys[pixel + d]!) / norm;
-      }
-      windowSums(terms, channels, depthRadius, termSums, prefix);
-      for (let d = 0; d < channels; d++) {
-        dx[pixel + d] = dys[pixel + d]! * power(norms[d]!) + scale * xs[pixel + d]! * termSums[d]!;
+        if (d + radius < channels) sum += terms[d + radius]!;
+        if (d - radius - 1 >= 0) sum -= terms[d - radius - 1]!;
+        dx[pixel + d] = dys[pixel + d]! * power(s[d]!) + scale * xs[pixel + d]! * sum;
       }
     }
     return out;

@@ -30,4 +30,4 @@ export {
 } from './io.js';
 export { LocalResponseNormalization, type LocalResponseNormalizationArgs } from './lrn.js';
 export { BUILTIN_MODELS, type ResolveModelOptions, resolveModel } from './resolve.js';
-export { classificationHead, seedCnn } from './seed-cnn.js';
+export { classificationHead, initializerSeeds, seedCnn } from './seed-cnn.js';

@@ -5,10 +5,19 @@ import { LocalResponseNormalization } from './lrn.js';
 /** The seed's LRN parameters (TensorFlow CIFAR-10 tutorial): depth radius 4, bias 1, alpha 0.001 / 9, beta 0.75. */
 const SEED_LRN = { depthRadius: 4, bias: 1, alpha: 0.001 / 9, beta: 0.75 } as const;
 
-/** A fresh initialiser seed per layer, so one model seed gives distinct but reproducible layers. */
-function seeds(seed: number | undefined): () => { seed?: number } {
+/**
+ * A fresh initialiser seed per layer, so one model seed gives distinct but reproducible layers. Model packages use
+ * it for their `seed` option. The values are never 0: tfjs-core treats a seed of 0 as "no seed" and draws from
+ * `Math.random()`, so model seed 0 (the CLI's default) would otherwise give different weights on every run.
+ *
+ * @example
+ * const seed = initializerSeeds(options.seed);
+ * tfl.layers.conv2d({ filters: 8, kernelSize: 3, kernelInitializer: tfl.initializers.heNormal(seed()) });
+ */
+export function initializerSeeds(seed: number | undefined, stride = 7919): () => { seed?: number } {
   let next = 0;
-  return () => (seed === undefined ? {} : { seed: seed + 7919 * next++ });
+  return () =>
+    seed === undefined ? {} : { seed: ((Math.abs(Math.trunc(seed)) + stride * next++) % 2 ** 31) + 1 };
 }
 
 /**
@@ -55,7 +64,7 @@ export const seedCnn: ModelFactory = {
   supportsBoxes: true,
   create(options: CreateModelOptions): tfl.LayersModel {
     checkCreateOptions(seedCnn, options);
-    const seed = seeds(options.seed);
+    const seed = initializerSeeds(options.seed);
     const conv = (name: string) =>
       tfl.layers.conv2d({
         name,

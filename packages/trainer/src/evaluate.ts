@@ -2,7 +2,7 @@ import type { Dataset } from '@litter/dataset';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { meanSigmoidCrossEntropy, predictRaw, sigmoid } from './_predict.js';
 import { TrainerError } from './errors.js';
-import { computeEvaluation, type Evaluation } from './metrics.js';
+import { type BoxPredictions, computeEvaluation, type Evaluation } from './metrics.js';
 
 /** Options of {@link evaluate}. */
 export interface EvaluateOptions {
@@ -20,6 +20,11 @@ export interface DatasetPredictions {
   labels: Float32Array;
   /** Mean sigmoid cross entropy. */
   loss: number;
+  /**
+   * With a box head: the predicted boxes (images x classes x 4, `[x1, y1, x2, y2]` normalised, y down), the
+   * true ones and the box mask of the same images, as {@link computeEvaluation} takes them.
+   */
+  boxes: BoxPredictions | undefined;
 }
 
 /** Runs `model` on the dataset images at `indices` (inference mode) and gathers probabilities and labels. */
@@ -52,16 +57,28 @@ export function predictDataset(
   indices.forEach((index, k) => {
     labels.set(dataset.labels.subarray(index * classes, (index + 1) * classes), k * classes);
   });
+  let boxes: BoxPredictions | undefined;
+  if (raw.boxes) {
+    const truth = new Float32Array(indices.length * classes * 4);
+    const mask = new Float32Array(indices.length * classes);
+    indices.forEach((index, k) => {
+      truth.set(dataset.boxes.subarray(index * classes * 4, (index + 1) * classes * 4), k * classes * 4);
+      mask.set(dataset.boxMask.subarray(index * classes, (index + 1) * classes), k * classes);
+    });
+    boxes = { predicted: raw.boxes, truth, mask };
+  }
   return {
     probabilities: raw.logits.map(sigmoid),
     labels,
     loss: meanSigmoidCrossEntropy(raw.logits, labels),
+    boxes,
   };
 }
 
 /**
  * Evaluates `model` on the dataset images at `indices`: per class precision, recall, F1 and average precision;
- * overall exact match, Hamming loss, micro and macro F1; at 0.5 and, when given, at `thresholds`.
+ * overall exact match, Hamming loss, micro and macro F1; at 0.5 and, when given, at `thresholds`. With a box
+ * head, also the localisation of the correctly detected classes (mean IoU, share with IoU >= 0.5).
  *
  * @example
  * const evaluation = evaluate(model, dataset, split.validation, { thresholds: run.thresholds });
@@ -73,9 +90,15 @@ export function evaluate(
   indices: readonly number[],
   options: EvaluateOptions = {},
 ): Evaluation {
-  const { probabilities, labels, loss } = predictDataset(model, dataset, indices, options.batchSize ?? 32);
+  const { probabilities, labels, loss, boxes } = predictDataset(
+    model,
+    dataset,
+    indices,
+    options.batchSize ?? 32,
+  );
   return computeEvaluation(probabilities, labels, dataset.vocabulary, {
     loss,
     ...(options.thresholds ? { thresholds: options.thresholds } : {}),
+    ...(boxes ? { boxes } : {}),
   });
 }

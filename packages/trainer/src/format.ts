@@ -1,4 +1,4 @@
-import type { Evaluation, ThresholdMetrics } from './metrics.js';
+import type { BoxMetrics, Evaluation, ThresholdMetrics } from './metrics.js';
 
 const number = (value: number, digits = 3): string => (Number.isFinite(value) ? value.toFixed(digits) : '-');
 
@@ -15,7 +15,10 @@ function table(rows: string[][], alignLeft: readonly boolean[]): string[] {
 }
 
 function section(title: string, metrics: ThresholdMetrics, size: number): string[] {
+  const boxes = metrics.box !== undefined;
   const header = ['class', 'visible', 'threshold', 'precision', 'recall', 'F1', 'AP'];
+  // Localisation columns over the class's true positives: how many, mean IoU, share with IoU >= 0.5.
+  if (boxes) header.push('boxes', 'IoU', 'IoU>=.5');
   const rows = metrics.classes.map((m) => [
     m.name,
     `${m.support}/${size}`,
@@ -24,17 +27,32 @@ function section(title: string, metrics: ThresholdMetrics, size: number): string
     number(m.recall),
     number(m.f1),
     number(m.averagePrecision),
+    ...(boxes ? boxCells(m.box) : []),
   ]);
-  return [
+  const lines = [
     title,
-    ...table([header, ...rows], [true, false, false, false, false, false, false]),
+    ...table([header, ...rows], [true, ...header.slice(1).map(() => false)]),
     `exact match ${number(metrics.exactMatch)}   Hamming loss ${number(metrics.hammingLoss)}   ` +
       `micro F1 ${number(metrics.microF1)}   macro F1 ${number(metrics.macroF1)}`,
   ];
+  if (metrics.box) {
+    const [count, iou, share] = boxCells(metrics.box);
+    lines.push(`boxes of the ${count} correctly detected objects: mean IoU ${iou}   IoU >= 0.5 for ${share}`);
+  }
+  return lines;
+}
+
+/** Count, mean IoU and share with IoU >= 0.5; `-` for the ratios when there is no true positive. */
+function boxCells(box: BoxMetrics | undefined): string[] {
+  if (!box) return ['-', '-', '-'];
+  const none = box.count === 0;
+  return [String(box.count), none ? '-' : number(box.meanIoU), none ? '-' : number(box.shareIoU50)];
 }
 
 /**
- * The evaluation as a readable plain-text table (what `evaluation.txt` holds and the CLI prints).
+ * The evaluation as a readable plain-text table (what `evaluation.txt` holds and the CLI prints). With a box head,
+ * three more columns per class (true positives with a box, their mean IoU, the share with IoU >= 0.5) and a line
+ * for all classes pooled.
  *
  * @example
  * console.log(formatEvaluation(result.evaluation));

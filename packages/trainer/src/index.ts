@@ -4,14 +4,19 @@ export { type DatasetPredictions, type EvaluateOptions, evaluate, predictDataset
 export { formatEvaluation } from './format.js';
 export {
   averagePrecision,
+  type BoxMetrics,
+  type BoxPredictions,
+  boxIoU,
   type ClassMetrics,
   type ComputeEvaluationOptions,
+  computeBoxMetrics,
   computeEvaluation,
   computeThresholdMetrics,
   type Evaluation,
   type ThresholdMetrics,
   tuneThresholds,
 } from './metrics.js';
+export { type RunReport, type WriteRunReportOptions, writeRunReport } from './report.js';
 export {
   type ClassPrediction,
   type LoadedRun,

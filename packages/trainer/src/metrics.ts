@@ -25,6 +25,31 @@ export interface ClassMetrics {
    * as scikit-learn's `average_precision_score`); independent of `threshold`. 0 when the class never occurs.
    */
   averagePrecision: number;
+  /** Localisation of this class's true positives, when the model has a box head. */
+  box?: BoxMetrics;
+}
+
+/**
+ * How well the boxes of correctly detected classes fit: over the true positives at the thresholds (class visible
+ * in the labels and predicted visible) that have a true box, the predicted box against the true one.
+ */
+export interface BoxMetrics {
+  /** True positives with a true box: the boxes the figures below are over. */
+  count: number;
+  /** Mean intersection over union of the predicted and the true box; 0 when `count` is 0. */
+  meanIoU: number;
+  /** Share of these boxes with IoU >= 0.5 (the usual cut for a correct localisation); 0 when `count` is 0. */
+  shareIoU50: number;
+}
+
+/** Predicted and true boxes of a set of images, for the localisation metrics. */
+export interface BoxPredictions {
+  /** images x classes x 4 predicted boxes `[x1, y1, x2, y2]`, normalised, y down (the model's box head). */
+  predicted: Float32Array;
+  /** images x classes x 4 true boxes, same layout (`Dataset.boxes`). */
+  truth: Float32Array;
+  /** images x classes: 1 where the class is visible and its true box valid (`Dataset.boxMask`). */
+  mask: Float32Array;
 }
 
 /** Per-class and overall metrics at one set of per-class thresholds. */
@@ -44,6 +69,8 @@ export interface ThresholdMetrics {
   macroPrecision: number;
   macroRecall: number;
   macroF1: number;
+  /** Localisation over the true positives of every class pooled, when the model has a box head. */
+  box?: BoxMetrics;
 }
 
 /** The evaluation of a model on a set of images. Plain JSON (this is what `evaluation.json` holds). */
@@ -68,6 +95,8 @@ export interface ComputeEvaluationOptions {
   thresholds?: readonly number[];
   /** Mean loss to record in the evaluation. */
   loss?: number;
+  /** Predicted and true boxes (model with a box head): adds {@link ClassMetrics.box} and {@link ThresholdMetrics.box}. */
+  boxes?: BoxPredictions;
 }
 
 function checkShapes(probabilities: Float32Array, labels: Float32Array, classes: number): number {
@@ -250,7 +279,89 @@ export function computeEvaluation(
       averagePrecisions,
     );
   }
+  if (options.boxes) {
+    for (const metrics of [evaluation.fixed, evaluation.tuned]) {
+      if (!metrics) continue;
+      const box = computeBoxMetrics(probabilities, labels, metrics.thresholds, options.boxes);
+      metrics.box = box.overall;
+      metrics.classes.forEach((m, c) => {
+        m.box = box.classes[c]!;
+      });
+    }
+  }
   return evaluation;
+}
+
+/**
+ * Intersection over union of two boxes `[x1, y1, x2, y2]`. A box is the rectangle its two corners span, so
+ * swapped corners (a box head's outputs are not ordered) give the same box. 0 when the union is empty.
+ *
+ * @example boxIoU([0, 0, 0.5, 0.5], [0.25, 0, 0.75, 0.5]) // 0.125 / 0.375 = 1/3
+ */
+export function boxIoU(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const [ax1, ax2] = ordered(a[0]!, a[2]!);
+  const [ay1, ay2] = ordered(a[1]!, a[3]!);
+  const [bx1, bx2] = ordered(b[0]!, b[2]!);
+  const [by1, by2] = ordered(b[1]!, b[3]!);
+  const width = Math.max(0, Math.min(ax2, bx2) - Math.max(ax1, bx1));
+  const height = Math.max(0, Math.min(ay2, by2) - Math.max(ay1, by1));
+  const intersection = width * height;
+  const union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - intersection;
+  return union > 0 ? intersection / union : 0;
+}
+
+const ordered = (p: number, q: number): [number, number] => (p <= q ? [p, q] : [q, p]);
+
+/**
+ * Localisation metrics at per-class thresholds: over the true positives (label visible, probability >= threshold)
+ * that have a true box (`mask`), the IoU of the predicted box with the true one; per class and pooled.
+ *
+ * @param probabilities images x classes, image-major
+ * @param labels images x classes multi-hot, same layout
+ * @param thresholds one per class
+ */
+export function computeBoxMetrics(
+  probabilities: Float32Array,
+  labels: Float32Array,
+  thresholds: readonly number[],
+  boxes: BoxPredictions,
+): { classes: BoxMetrics[]; overall: BoxMetrics } {
+  const classes = thresholds.length;
+  const size = checkShapes(probabilities, labels, classes);
+  if (
+    boxes.predicted.length !== size * classes * 4 ||
+    boxes.truth.length !== size * classes * 4 ||
+    boxes.mask.length !== size * classes
+  ) {
+    throw new TrainerError(
+      'invalid-options',
+      `boxes must hold ${size} images x ${classes} classes (x 4 coordinates): got ${boxes.predicted.length} ` +
+        `predicted, ${boxes.truth.length} true values and ${boxes.mask.length} mask values`,
+    );
+  }
+  const sums = new Array<number>(classes).fill(0);
+  const hits = new Array<number>(classes).fill(0);
+  const counts = new Array<number>(classes).fill(0);
+  for (let i = 0; i < size; i++) {
+    for (let c = 0; c < classes; c++) {
+      const k = i * classes + c;
+      if (!(labels[k]! >= 0.5 && boxes.mask[k]! >= 0.5 && probabilities[k]! >= thresholds[c]!)) continue;
+      const iou = boxIoU(boxes.predicted.subarray(k * 4, k * 4 + 4), boxes.truth.subarray(k * 4, k * 4 + 4));
+      sums[c]! += iou;
+      if (iou >= 0.5) hits[c]!++;
+      counts[c]!++;
+    }
+  }
+  const metrics = (count: number, sum: number, hit: number): BoxMetrics => ({
+    count,
+    meanIoU: ratio(sum, count),
+    shareIoU50: ratio(hit, count),
+  });
+  const total = (values: number[]) => values.reduce((a, b) => a + b, 0);
+  return {
+    classes: counts.map((count, c) => metrics(count, sums[c]!, hits[c]!)),
+    overall: metrics(total(counts), total(sums), total(hits)),
+  };
 }
 
 /**

@@ -13,12 +13,14 @@ import {
 } from './_checkpoint.js';
 import { type HistoryRow, MetricsLog, type StepRow, type ValidationRow } from './_history.js';
 import { exists, readJson, recoverDirectory, writeFileAtomic, writeJsonAtomic } from './_io.js';
+import { batchLoss } from './_loss.js';
 import { checkInputShape, hasBoxHead } from './_predict.js';
 import { Rng, withRandom } from './_rng.js';
 import { TrainerError } from './errors.js';
-import { predictDataset } from './evaluate.js';
+import { type DatasetPredictions, predictDataset } from './evaluate.js';
 import { formatEvaluation } from './format.js';
 import { computeEvaluation, type Evaluation, tuneThresholds } from './metrics.js';
+import { writeReportOf } from './report.js';
 
 /** Indices into the dataset of the images of each split. */
 export interface TrainSplit {
@@ -73,6 +75,12 @@ export interface TrainOptions {
   boxes?: boolean;
   /** Weight of the box loss (masked mean L1 over visible classes) against the classification loss. @default 1 */
   boxLossWeight?: number;
+  /**
+   * When the run is done, write `report.html` and `charts/*.png` into `runDir` (@litter/report): loss curves,
+   * precision-recall per class and the validation images with their boxes. Once, at the end.
+   * @default true
+   */
+  report?: boolean;
   /** On abort, the current step finishes, `checkpoints/last` is saved and `train` returns `stopped: 'signal'`. */
   signal?: AbortSignal;
   /** Event hooks; all optional, may be async (awaited), do nothing by default. */
@@ -142,6 +150,10 @@ export interface TrainEndEvent {
   testEvaluation: Evaluation | undefined;
   /** For `signal` and `nan`: what happened and how to go on, in one sentence. */
   message: string | undefined;
+  /** `RUN_DIR/report.html`, written when the run is `done` (unless `report: false`). */
+  reportPath: string | undefined;
+  /** Why the report could not be written (the run itself is saved). */
+  reportError: string | undefined;
 }
 
 /** Training events, in the style of tfjs-layers callbacks: every hook optional, may be async, awaited in order. */
@@ -171,6 +183,10 @@ export interface TrainResult {
   step: number;
   /** For `signal` and `nan`: what happened and how to go on. */
   message?: string;
+  /** `RUN_DIR/report.html`, when the run is `done` and the report was written. */
+  reportPath?: string;
+  /** Why the report could not be written (the run itself is saved). */
+  reportError?: string;
 }
 
 /** What `config.json` holds. */
@@ -217,6 +233,8 @@ const RUN_FILES = [
   'thresholds.json',
   'evaluation.json',
   'evaluation.txt',
+  'report.html',
+  'charts',
 ];
 
 function sameIndices(a: readonly number[] | undefined, b: readonly number[] | undefined): boolean {
@@ -248,29 +266,6 @@ function checkSplit(
     );
   }
   return parts;
-}
-
-/** The training loss: sigmoid cross entropy on the logits, plus the weighted masked L1 box loss with a box head. */
-function batchLoss(
-  model: tfl.LayersModel,
-  images: tf.Tensor4D,
-  labels: tf.Tensor2D,
-  classes: number,
-  box: { targets: tf.Tensor2D; mask: tf.Tensor2D; weight: number } | undefined,
-): tf.Scalar {
-  const output = model.apply(images, { training: true }) as tf.Tensor2D;
-  if (!box) return tf.losses.sigmoidCrossEntropy(labels, output) as tf.Scalar;
-  const n = output.shape[0];
-  const logits = tf.slice(output, [0, 0], [n, classes]);
-  const predicted = tf.slice(output, [0, classes], [n, classes * 4]);
-  const classification = tf.losses.sigmoidCrossEntropy(labels, logits);
-  // A class's four coordinates count only where the class is visible: an absent object has no box to learn.
-  const mask = tf.reshape(tf.tile(tf.reshape(box.mask, [n, classes, 1]), [1, 1, 4]), [n, classes * 4]);
-  const l1 = tf.div(
-    tf.sum(tf.mul(tf.abs(tf.sub(predicted, box.targets)), mask)),
-    tf.maximum(tf.sum(mask), 1),
-  );
-  return tf.add(classification, tf.mul(l1, box.weight)) as tf.Scalar;
 }
 
 /** Sliding-window throughput, so one slow step (GC, a checkpoint) does not swing the figure. */
@@ -660,6 +655,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   let evaluation: Evaluation | undefined;
   let testEvaluation: Evaluation | undefined;
+  let reportPath: string | undefined;
+  let reportError: string | undefined;
   if (stopped === 'done') {
     if (step > lastSavedStep) await checkpoint('last'); // nothing trained in this call (resumed at the end)
     if (best && best.step !== step && (await exists(join(bestDir, 'model.json')))) {
@@ -668,19 +665,25 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       model.dispose();
       model = bestModel;
     }
+    let validationPredictions: DatasetPredictions | undefined;
+    let testPredictions: DatasetPredictions | undefined;
     if (split.validation.length > 0) {
       const predictions = predictDataset(model, dataset, split.validation, batchSize);
+      validationPredictions = predictions;
       thresholds = tuneThresholds(predictions.probabilities, predictions.labels, classes);
       evaluation = computeEvaluation(predictions.probabilities, predictions.labels, vocabulary, {
         loss: predictions.loss,
         thresholds,
+        ...(predictions.boxes ? { boxes: predictions.boxes } : {}),
       });
     }
     if (split.test.length > 0) {
       const predictions = predictDataset(model, dataset, split.test, batchSize);
+      testPredictions = predictions;
       testEvaluation = computeEvaluation(predictions.probabilities, predictions.labels, vocabulary, {
         loss: predictions.loss,
         thresholds,
+        ...(predictions.boxes ? { boxes: predictions.boxes } : {}),
       });
     }
     await writeJsonAtomic(join(runDir, 'thresholds.json'), thresholds);
@@ -696,12 +699,53 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       .filter((part) => part !== undefined)
       .join('\n');
     await writeFileAtomic(join(runDir, 'evaluation.txt'), text);
+
+    if (options.report ?? true) {
+      // The predictions just made are the report's: drawing it costs no forward pass.
+      const samples = validationPredictions
+        ? { splitName: 'validation' as const, indices: split.validation, predictions: validationPredictions }
+        : testPredictions
+          ? { splitName: 'test' as const, indices: split.test, predictions: testPredictions }
+          : {
+              splitName: 'validation' as const,
+              indices: [],
+              predictions: predictDataset(model, dataset, [], batchSize),
+            };
+      try {
+        const report = await writeReportOf({
+          runDir,
+          config,
+          history: log.rows,
+          dataset,
+          ...samples,
+          thresholds,
+          step: best && split.validation.length > 0 ? best.step : step,
+        });
+        reportPath = report.htmlPath;
+      } catch (error) {
+        // The run is saved; a report that cannot be drawn must not turn it into a failure.
+        reportError =
+          `@litter/trainer: the run is saved, but its report could not be written (${(error as Error).message}); ` +
+          `try again with \`litter report ${runDir}\``;
+      }
+    }
   }
 
-  await emit('onTrainEnd', { runDir, step, stopped, evaluation, testEvaluation, message });
+  await emit('onTrainEnd', {
+    runDir,
+    step,
+    stopped,
+    evaluation,
+    testEvaluation,
+    message,
+    reportPath,
+    reportError,
+  });
   const result: TrainResult = { model, runDir, history: log.rows, thresholds, stopped, step };
   if (evaluation) result.evaluation = evaluation;
   if (testEvaluation) result.testEvaluation = testEvaluation;
   if (message) result.message = message;
+  if (reportPath) result.reportPath = reportPath;
+  if (reportError) result.reportError = reportError;
   return result;
 }

@@ -11,6 +11,7 @@ import { CliError, ExitCode } from '../errors.js';
 
 const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
 const SCHEDULES = ['constant', 'cosine'] as const;
+const BEST_METRICS = ['loss', 'exactMatch', 'macroF1'] as const;
 
 export default defineCommand({
   meta: {
@@ -68,12 +69,17 @@ export default defineCommand({
     schedule: {
       type: 'string',
       valueHint: SCHEDULES.join('|'),
-      description: 'Learning-rate schedule (default: constant)',
+      description: `Learning-rate schedule: cosine decays to 0 over the run (default: ${TRAIN_DEFAULTS.schedule})`,
     },
     seed: {
       type: 'string',
       valueHint: 'N',
-      description: `Seed of weights, split and shuffling (default: ${TRAIN_DEFAULTS.seed})`,
+      description: `Seed of the weights, the shuffling and the scene split (default: ${TRAIN_DEFAULTS.seed})`,
+    },
+    'best-metric': {
+      type: 'string',
+      valueHint: BEST_METRICS.join('|'),
+      description: `Validation metric that picks the best checkpoint, the one reported and used (default: ${TRAIN_DEFAULTS.bestMetric})`,
     },
     out: {
       type: 'string',
@@ -113,9 +119,18 @@ export default defineCommand({
       valueHint: 'N',
       description: 'Save the last checkpoint every N steps (default: at each validation)',
     },
+    cache: {
+      type: 'boolean',
+      description: 'Keep decoded images in the dataset cache (default: on; --no-cache decodes every time)',
+    },
+    'cache-path': {
+      type: 'string',
+      valueHint: 'FILE',
+      description: 'The cache file (default: labels.litter-cache next to labels.json)',
+    },
     json: {
       type: 'boolean',
-      description: 'Print one JSON object per line (events begin, step, validation, checkpoint, end)',
+      description: 'Print one JSON object per line (events split, begin, step, validation, checkpoint, end)',
     },
     ...commonArgs,
   },
@@ -132,6 +147,7 @@ export default defineCommand({
       epochs: intFlag('epochs', args.epochs),
       learningRate: numberFlag('lr', args.lr, { min: 0, minExclusive: true }),
       schedule: choiceFlag('schedule', args.schedule, SCHEDULES),
+      bestMetric: choiceFlag('best-metric', args['best-metric'], BEST_METRICS),
       seed: intFlag('seed', args.seed, { min: 0, max: 2 ** 32 - 1 }),
       out: stringFlag('out', args.out),
       validationScenes: listFlag('val-scenes', args['val-scenes']),
@@ -174,6 +190,7 @@ type Flags = {
   epochs: number | undefined;
   learningRate: number | undefined;
   schedule: (typeof SCHEDULES)[number] | undefined;
+  bestMetric: (typeof BEST_METRICS)[number] | undefined;
   seed: number | undefined;
   out: string | undefined;
   validationScenes: string[] | undefined;
@@ -197,6 +214,7 @@ interface SavedConfig {
   steps?: number;
   learningRate?: number;
   schedule?: 'constant' | 'cosine';
+  bestMetric?: 'loss' | 'exactMatch' | 'macroF1';
   logEvery?: number;
   validateEvery?: number;
   checkpointEvery?: number;
@@ -252,7 +270,8 @@ async function train(io: Io, flags: Flags): Promise<number> {
     height: flags.height ?? saved.height ?? TRAIN_DEFAULTS.height,
     batchSize: flags.batchSize ?? saved.batchSize ?? TRAIN_DEFAULTS.batchSize,
     learningRate: flags.learningRate ?? saved.learningRate ?? TRAIN_DEFAULTS.learningRate,
-    schedule: flags.schedule ?? saved.schedule ?? 'constant',
+    schedule: flags.schedule ?? saved.schedule ?? TRAIN_DEFAULTS.schedule,
+    bestMetric: flags.bestMetric ?? saved.bestMetric ?? TRAIN_DEFAULTS.bestMetric,
     seed: flags.seed ?? saved.seed ?? TRAIN_DEFAULTS.seed,
     logEvery: flags.logEvery ?? saved.logEvery ?? TRAIN_DEFAULTS.logEvery,
     validateEvery: flags.validateEvery ?? saved.validateEvery ?? TRAIN_DEFAULTS.validateEvery,
@@ -338,6 +357,7 @@ async function train(io: Io, flags: Flags): Promise<number> {
       ...settings.length,
       learningRate: settings.learningRate,
       schedule: settings.schedule,
+      bestMetric: settings.bestMetric,
       logEvery: settings.logEvery,
       validateEvery: settings.validateEvery,
       ...(settings.checkpointEvery !== undefined ? { checkpointEvery: settings.checkpointEvery } : {}),

@@ -1,0 +1,215 @@
+// `pnpm bench:train`: seed-cnn training throughput (images/s, batch 32) at 32x32 and 64x64 on every backend that
+// loads, in-process, and in the data-parallel mode (worker threads, wasm), beside PyTorch running the seed's
+// recipe on the same sizes and thread count (../shared/anchors/torch_seed_recipe.py throughput). Not a test.
+//
+//   node packages/trainer/bench/train.mjs [--sizes 32,64] [--backends wasm,cpu] [--workers N] [--steps 5]
+//     [--repeat 1] [--threads N] [--classes 5] [--anchor ../shared/anchors/torch_seed_recipe.py]
+//
+// Runs the built packages (the root script builds them first). The machine may be shared: each figure is the
+// median step time of its run; --repeat runs the whole table again and keeps, per cell, the median of the runs.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs, promisify } from 'node:util';
+import { initBackend, probeBackends, seedCnn } from '@litter/model';
+import * as tf from '@tensorflow/tfjs-core';
+import { createParallelTrainer } from '../dist/parallel/index.js';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const { values } = parseArgs({
+  options: {
+    sizes: { type: 'string', default: '32,64' },
+    backends: { type: 'string', default: '' },
+    workers: { type: 'string', default: String(os.availableParallelism()) },
+    steps: { type: 'string', default: '5' },
+    repeat: { type: 'string', default: '1' },
+    threads: { type: 'string', default: String(os.availableParallelism()) },
+    classes: { type: 'string', default: '5' },
+    batch: { type: 'string', default: '32' },
+    anchor: { type: 'string', default: path.join(root, '../shared/anchors/torch_seed_recipe.py') },
+    python: { type: 'string', default: '/usr/bin/python3' },
+  },
+});
+const sizes = values.sizes.split(',').map(Number);
+const workers = Number(values.workers);
+const steps = Number(values.steps);
+const classes = Number(values.classes);
+const batch = Number(values.batch);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Deterministic pseudo-random floats in [0, 1). */
+function random(count, seed) {
+  const out = new Float32Array(count);
+  let state = seed >>> 0;
+  for (let i = 0; i < count; i++) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    out[i] = state / 4294967296;
+  }
+  return out;
+}
+
+/** Training steps of seed-cnn as train() runs them (variableGrads + Adam), in this process. */
+async function inProcess(backend, size) {
+  await initBackend({ backend });
+  const model = seedCnn.create({ inputShape: [size, size, 3], classes, seed: 1 });
+  const optimizer = tf.train.adam(1e-4);
+  const variables = model.trainableWeights.map((w) => w.read());
+  const images = tf.tensor4d(random(batch * size * size * 3, 1), [batch, size, size, 3]);
+  const labels = tf.tensor2d(
+    random(batch * classes, 2).map((v) => (v < 0.5 ? 1 : 0)),
+    [batch, classes],
+  );
+  const step = () =>
+    tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(
+        () => tf.losses.sigmoidCrossEntropy(labels, model.apply(images, { training: true })),
+        variables,
+      );
+      optimizer.applyGradients(variables.map((v) => ({ name: v.name, tensor: grads[v.name] })));
+      return value.dataSync()[0];
+    });
+  // The cpu backend takes about a minute per 64x64 step: one warm-up and one timed step there.
+  const timed = backend === 'cpu' ? 1 : steps;
+  const warmup = backend === 'cpu' ? 1 : 2;
+  for (let i = 0; i < warmup; i++) step();
+  const times = [];
+  for (let i = 0; i < timed; i++) {
+    const start = performance.now();
+    step();
+    times.push(performance.now() - start);
+  }
+  tf.dispose([images, labels]);
+  optimizer.dispose();
+  model.dispose();
+  return (batch * 1000) / median(times);
+}
+
+/** The same steps on the data-parallel trainer (wasm workers). */
+async function parallel(size) {
+  const trainer = await createParallelTrainer({
+    modelSpec: 'seed-cnn',
+    inputShape: [size, size, 3],
+    classes,
+    workers,
+    backend: 'wasm',
+    learningRate: 1e-4,
+    seed: 1,
+  });
+  try {
+    const images = random(batch * size * size * 3, 1);
+    const labels = random(batch * classes, 2).map((v) => (v < 0.5 ? 1 : 0));
+    for (let i = 0; i < 2; i++) await trainer.step(images, labels, batch);
+    const times = [];
+    for (let i = 0; i < steps; i++) {
+      const start = performance.now();
+      await trainer.step(images, labels, batch);
+      times.push(performance.now() - start);
+    }
+    return (batch * 1000) / median(times);
+  } finally {
+    await trainer.dispose();
+  }
+}
+
+let torchVersion = '';
+async function checkPython() {
+  if (!existsSync(values.anchor)) return `${values.anchor} not found (the anchors live in ../shared/anchors)`;
+  try {
+    const { stdout } = await run(values.python, ['-c', 'import torch, PIL, numpy; print(torch.__version__)']);
+    torchVersion = stdout.trim();
+    return undefined;
+  } catch {
+    return (
+      `${values.python} cannot import torch, PIL and numpy. Install them with:\n` +
+      '  apt-get install -y python3-torch python3-pil python3-numpy'
+    );
+  }
+}
+
+async function torch(size) {
+  const { stdout } = await run(
+    values.python,
+    [
+      values.anchor,
+      'throughput',
+      '--width',
+      String(size),
+      '--height',
+      String(size),
+      '--num-labels',
+      String(classes),
+      '--threads',
+      values.threads,
+      '--batch-size',
+      String(batch),
+    ],
+    { maxBuffer: 1 << 20 },
+  );
+  const line = stdout.trim().split('\n').at(-1);
+  return JSON.parse(line).img_per_s;
+}
+
+const probes = await probeBackends();
+const requested = values.backends ? values.backends.split(',') : undefined;
+const backends = probes
+  .filter((p) => p.available && (!requested || requested.includes(p.name)))
+  .map((p) => p.name)
+  .filter((name, i, all) => all.indexOf(name) === i);
+for (const probe of probes) {
+  if (!probe.available) console.log(`skipped ${probe.package}: ${probe.reason?.split('\n')[0]}`);
+}
+const pythonProblem = await checkPython();
+if (pythonProblem) console.log(`PyTorch anchor skipped: ${pythonProblem}`);
+
+const rows = [
+  ...backends.map((b) => ({ key: b, label: `${b}, 1 thread (in-process)` })),
+  { key: 'parallel', label: `data-parallel: ${workers} wasm workers` },
+];
+const results = new Map(); // `${key}@${size}` -> img/s per repeat
+const record = (key, size, value) => {
+  const id = `${key}@${size}`;
+  results.set(id, [...(results.get(id) ?? []), value]);
+  console.log(`  ${key} ${size}x${size}: ${value.toFixed(1)} img/s`);
+};
+const started = new Date();
+for (let r = 0; r < Number(values.repeat); r++) {
+  for (const size of sizes) {
+    console.log(`run ${r + 1}, ${size}x${size}, batch ${batch}, ${classes} classes:`);
+    if (!pythonProblem) record('torch', size, await torch(size));
+    for (const backend of backends) record(backend, size, await inProcess(backend, size));
+    record('parallel', size, await parallel(size));
+  }
+}
+
+const cell = (key, size) => {
+  const list = results.get(`${key}@${size}`);
+  return list ? median(list) : undefined;
+};
+const format = (value) => (value === undefined ? 'n/a' : value.toFixed(1));
+console.log(
+  `\nseed-cnn training throughput, batch ${batch}, img/s (median of ${steps} steps` +
+    `${Number(values.repeat) > 1 ? `, median of ${values.repeat} runs` : ''}); ${os.cpus()[0]?.model ?? 'CPU'}, ` +
+    `${os.availableParallelism()} cores, Node ${process.versions.node}, ${started.toISOString().slice(0, 10)}\n`,
+);
+const header = ['mode', ...sizes.flatMap((s) => [`${s}x${s}`, `vs PyTorch`])];
+const lines = [
+  `| ${header.join(' | ')} |`,
+  `|${header.map(() => '---').join('|')}|`,
+  `| PyTorch ${torchVersion} CPU, ${values.threads} threads (anchor) | ${sizes
+    .map((s) => `${format(cell('torch', s))} | 1.00x`)
+    .join(' | ')} |`,
+  ...rows.map(
+    (row) =>
+      `| ${row.label} | ${sizes
+        .map((s) => {
+          const ours = cell(row.key, s);
+          const anchor = cell('torch', s);
+          return `${format(ours)} | ${ours !== undefined && anchor ? `${(ours / anchor).toFixed(2)}x` : 'n/a'}`;
+        })
+        .join(' | ')} |`,
+  ),
+];
+console.log(lines.join('\n'));

@@ -1,0 +1,123 @@
+/*
+ * Messages between the parallel trainer (main thread) and its workers. Requests carry an `id`; a worker answers
+ * each with `done` (same id, maybe a payload) or `error`, in order. Images, labels and gradients do not travel in
+ * messages: they sit in SharedArrayBuffers (layouts below).
+ */
+
+/** What a worker needs to build its replica (`workerData`). */
+export interface WorkerInit {
+  index: number;
+  workers: number;
+  modelSpec: string;
+  /** Files from whose folders the model package may also be resolved (besides the trainer's own). */
+  importFrom: string[];
+  inputShape: [number, number, 3];
+  classes: number;
+  boxes: boolean;
+  boxLossWeight: number;
+  backend: 'wasm' | 'cpu';
+  learningRate: number;
+  seed: number;
+}
+
+/** Shape and size of one weight tensor. */
+export interface WeightSpec {
+  shape: number[];
+  size: number;
+}
+
+/** A worker's model layout, reported once it is ready; every replica must report the same. */
+export interface ReplicaLayout {
+  /** `model.getWeights()` order. */
+  weights: WeightSpec[];
+  trainable: WeightSpec[];
+  nonTrainable: WeightSpec[];
+  /** Sum of the trainable sizes: the gradient floats per worker. */
+  trainableSize: number;
+  nonTrainableSize: number;
+  backend: string;
+}
+
+/** One tensor of the optimizer's state, as `tf.Optimizer.getWeights()` names it, with its values copied out. */
+export interface OptimizerWeight {
+  name: string;
+  dtype: 'float32' | 'int32';
+  shape: number[];
+  values: Float32Array | Int32Array;
+}
+
+/**
+ * The input buffer: `capacity` images, then their labels, box targets and box masks, all float32:
+ * `[capacity * H * W * 3 | capacity * C | capacity * C * 4 | capacity * C]` (the last two only with boxes).
+ */
+export interface InputLayout {
+  capacity: number;
+  pixels: number;
+  classes: number;
+  boxes: boolean;
+}
+
+export function inputOffsets(layout: InputLayout): {
+  images: number;
+  labels: number;
+  boxes: number;
+  mask: number;
+  total: number;
+} {
+  const { capacity, pixels, classes, boxes } = layout;
+  const labels = capacity * pixels;
+  const boxTargets = labels + capacity * classes;
+  const mask = boxTargets + (boxes ? capacity * classes * 4 : 0);
+  const total = mask + (boxes ? capacity * classes : 0);
+  return { images: 0, labels, boxes: boxTargets, mask, total };
+}
+
+/**
+ * The gradient buffer: one region per worker of `trainableSize + nonTrainableSize` floats: the gradient of its
+ * shard's share of the loss (trainable weights in order, flattened), then its non-trainable weights after the
+ * forward pass (batch-norm moving statistics).
+ */
+export const regionSize = (layout: ReplicaLayout) => layout.trainableSize + layout.nonTrainableSize;
+
+export type Request =
+  | { type: 'inputs'; id: number; buffer: SharedArrayBuffer; layout: InputLayout }
+  | { type: 'gradients'; id: number; buffer: SharedArrayBuffer }
+  | {
+      type: 'compute';
+      id: number;
+      batchSize: number;
+      start: number;
+      end: number;
+      /** Box values that count in the whole batch (4 per visible class): the box loss divides by it. */
+      maskTotal: number;
+    }
+  | {
+      type: 'apply';
+      id: number;
+      /** Skip the update (non-finite loss): the weights stay as they are. */
+      skip: boolean;
+      learningRate: number;
+      /** Per worker, its shard's share of the batch: how much its non-trainable weights count. */
+      shares: number[];
+    }
+  | { type: 'get-weights'; id: number }
+  | { type: 'set-weights'; id: number; weights: Float32Array[] }
+  | { type: 'get-optimizer'; id: number }
+  | { type: 'set-optimizer'; id: number; state: OptimizerWeight[] };
+
+export type Reply =
+  | { type: 'ready'; layout: ReplicaLayout }
+  | {
+      type: 'done';
+      id: number;
+      /** Milliseconds the worker spent on the request. */
+      ms: number;
+      loss?: number;
+      weights?: Float32Array[];
+      state?: OptimizerWeight[];
+    }
+  | { type: 'error'; id: number | undefined; message: string; stack: string | undefined };
+
+/** A request without its id (the replica numbers them). */
+export type RequestBody = DistributiveOmit<Request, 'id'>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -1,0 +1,489 @@
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { TrainerError, type TrainerErrorCode } from '../errors.js';
+import {
+  type InputLayout,
+  inputOffsets,
+  type OptimizerWeight,
+  type ReplicaLayout,
+  type Reply,
+  type Request,
+  type RequestBody,
+  regionSize,
+  type WorkerInit,
+} from './_protocol.js';
+
+export type { OptimizerWeight } from './_protocol.js';
+
+/** Options of {@link createParallelTrainer}. */
+export interface ParallelTrainerOptions {
+  /** The model, as `resolveModel` takes it: `seed-cnn`, `model-lite`, a package name or a path. */
+  modelSpec: string;
+  /** `[height, width, 3]` of the training images. */
+  inputShape: [number, number, 3];
+  /** Number of classes (the model's logits). */
+  classes: number;
+  /** Train the box head too (as `train({ boxes: true })`). @default false */
+  boxes?: boolean;
+  /** Weight of the masked L1 box loss against the classification loss. @default 1 */
+  boxLossWeight?: number;
+  /** Worker threads, each with a model replica, computing the gradient of a shard of every batch. @default os.availableParallelism() */
+  workers?: number;
+  /** The TensorFlow.js backend of every worker. `tensorflow` uses all cores by itself: train it in-process. @default 'wasm' */
+  backend?: 'wasm' | 'cpu';
+  /** Adam's learning rate (a step may override it, for schedules). @default 1e-4 */
+  learningRate?: number;
+  /** Seed of the model's initial weights (when `initialWeights` is not given). @default 0 */
+  seed?: number;
+  /**
+   * Starting weights, in `model.getWeights()` order (e.g. `model.getWeights().map((t) => t.dataSync())` of the
+   * main thread's model, or `getWeights()` of another trainer). Without them, worker 0's freshly created weights
+   * (from `seed`) are copied to the others.
+   */
+  initialWeights?: readonly Float32Array[];
+  /**
+   * Files (paths or file URLs) from whose folders the workers may also resolve the model package, when the
+   * trainer's own dependencies do not include it (as `resolveModel`'s `importModule` would from the caller).
+   * @default [process.argv[1], `${process.cwd()}/noop.js`]
+   */
+  importFrom?: readonly (string | URL)[];
+  /**
+   * The worker entry. Default: `worker.js` next to this module in `dist/parallel/` (from the sources, as under
+   * vitest, the built `dist/parallel/worker.js` of the package: build it first).
+   */
+  workerUrl?: URL;
+}
+
+/** Per-step options of {@link ParallelTrainer.step}. */
+export interface ParallelStepOptions {
+  /** Box targets, `batchSize * classes * 4` (with `boxes: true`). */
+  boxes?: Float32Array;
+  /** Box mask, `batchSize * classes` (with `boxes: true`). */
+  boxMask?: Float32Array;
+  /** Adam's learning rate for this step. @default the trainer's `learningRate` */
+  learningRate?: number;
+}
+
+/** See {@link ParallelTrainer.lastStepTiming}. */
+export interface StepTiming {
+  wallMs: number;
+  computeMs: number[];
+  applyMs: number[];
+}
+
+/** Data-parallel training of one model on worker threads. Calls are queued: one runs at a time. */
+export interface ParallelTrainer {
+  /** Number of worker threads (model replicas). */
+  readonly workers: number;
+  /** The backend the workers run on. */
+  readonly backend: 'wasm' | 'cpu';
+  /** Shapes of the model's weights, in `model.getWeights()` order. */
+  readonly weightShapes: readonly number[][];
+  /**
+   * One training step on the first `batchSize` images (`batchSize * H * W * 3` floats in [0, 1], HWC) and
+   * labels (`batchSize * classes` multi-hot): every worker computes the gradient on its share of the rows, the
+   * gradients are summed through shared memory and every replica applies the same Adam update. Resolves to the
+   * batch's loss (the same as `train()`'s). A non-finite loss leaves the weights unchanged.
+   */
+  step(
+    images: Float32Array,
+    labels: Float32Array,
+    batchSize: number,
+    options?: ParallelStepOptions,
+  ): Promise<number>;
+  /** The current weights (every replica holds the same), in `model.getWeights()` order. */
+  getWeights(): Promise<Float32Array[]>;
+  /** Replaces the weights of every replica (`model.getWeights()` order). */
+  setWeights(weights: readonly Float32Array[]): Promise<void>;
+  /** Adam's state, as `tf.Optimizer.getWeights()` lists it (iterations, then first and second moments). */
+  getOptimizerState(): Promise<OptimizerWeight[]>;
+  /** Restores Adam's state (from {@link getOptimizerState}, or a single-process optimizer's) on every replica. */
+  setOptimizerState(state: readonly OptimizerWeight[]): Promise<void>;
+  /**
+   * Where the last step's time went: per worker, milliseconds computing its gradient and applying the update
+   * (the rest of `wallMs` is waiting for the slowest worker and messaging).
+   */
+  lastStepTiming(): StepTiming | undefined;
+  /** Terminates the workers; resolves once every thread has exited. Safe to call more than once. */
+  dispose(): Promise<void>;
+  /** Resolves once every worker thread has exited: after {@link dispose}, or after a failure. */
+  readonly closed: Promise<void>;
+}
+
+/** A code for failures of the workers themselves. Not yet in TrainerErrorCode: see the report of issue 5. */
+const WORKER_FAILED = 'worker-failed' as TrainerErrorCode;
+
+/** The built worker entry next to this module; from the TypeScript sources, the package's built one. */
+function defaultWorkerUrl(): URL {
+  const here = import.meta.url;
+  return here.endsWith('.ts') ? new URL('../../dist/parallel/worker.js', here) : new URL('./worker.js', here);
+}
+
+interface Pending {
+  resolve: (reply: Extract<Reply, { type: 'done' }>) => void;
+  reject: (error: Error) => void;
+}
+
+/** One worker thread and its outstanding requests (answered in order). */
+class Replica {
+  readonly worker: Worker;
+  readonly ready: Promise<ReplicaLayout>;
+  readonly exited: Promise<number>;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private onReady: { resolve: (layout: ReplicaLayout) => void; reject: (error: Error) => void } | undefined;
+
+  constructor(
+    readonly index: number,
+    url: URL,
+    init: WorkerInit,
+    private readonly onFailure: (error: Error) => void,
+  ) {
+    this.worker = new Worker(url, { workerData: init });
+    this.ready = new Promise<ReplicaLayout>((resolve, reject) => {
+      this.onReady = { resolve, reject };
+    });
+    this.ready.catch(() => {}); // rejections also go through onFailure
+    this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
+    this.worker.on('message', (reply: Reply) => this.receive(reply));
+    this.worker.on('error', (error) =>
+      this.onFailure(
+        new TrainerError(WORKER_FAILED, `parallel training worker ${index} failed: ${error.message}`, {
+          cause: error,
+        }),
+      ),
+    );
+    this.worker.on('exit', (code) =>
+      this.onFailure(
+        new TrainerError(
+          WORKER_FAILED,
+          `parallel training worker ${index} exited (code ${code}) in the middle of training`,
+        ),
+      ),
+    );
+  }
+
+  private receive(reply: Reply): void {
+    if (reply.type === 'ready') {
+      this.onReady?.resolve(reply.layout);
+      this.onReady = undefined;
+      return;
+    }
+    if (reply.type === 'error') {
+      const cause = Object.assign(new Error(reply.message), { stack: reply.stack });
+      this.onFailure(
+        new TrainerError(WORKER_FAILED, `parallel training worker ${this.index} failed: ${reply.message}`, {
+          cause,
+        }),
+      );
+      return;
+    }
+    const pending = this.pending.get(reply.id);
+    this.pending.delete(reply.id);
+    pending?.resolve(reply);
+  }
+
+  request(message: RequestBody): Promise<Extract<Reply, { type: 'done' }>> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...message, id } as Request);
+    });
+  }
+
+  failAll(error: Error): void {
+    this.onReady?.reject(error);
+    this.onReady = undefined;
+    for (const pending of this.pending.values()) pending.reject(error);
+    this.pending.clear();
+  }
+}
+
+function checkWeights(weights: readonly Float32Array[], shapes: readonly number[][], what: string): void {
+  if (weights.length !== shapes.length) {
+    throw new TrainerError(
+      'invalid-options',
+      `${what}: ${weights.length} arrays for a model with ${shapes.length} weights (give model.getWeights() order)`,
+    );
+  }
+  weights.forEach((values, i) => {
+    const expected = shapes[i]!.reduce((a, b) => a * b, 1);
+    if (!(values instanceof Float32Array) || values.length !== expected) {
+      throw new TrainerError(
+        'invalid-options',
+        `${what}: weight ${i} has ${values?.length} values, the model's has ${expected} (shape ${shapes[i]!.join('x')})`,
+      );
+    }
+  });
+}
+
+/**
+ * Starts data-parallel training on worker threads: each worker has its own TensorFlow.js backend (wasm or cpu)
+ * and a replica of the model, and computes the gradient of its share of every batch; the gradients are summed
+ * through a SharedArrayBuffer in a fixed order and every replica applies the same Adam step, so the replicas
+ * stay identical and the losses follow single-process training (without batch norm: within float rounding; with
+ * batch norm, each shard normalises with its own batch statistics, as PyTorch's DistributedDataParallel does,
+ * and the moving statistics are averaged after each step).
+ *
+ * Workers run the built `dist/parallel/worker.js`. Idle workers do not keep the process alive; still, call
+ * `dispose()` when done. A worker that fails rejects the pending call and terminates all workers.
+ *
+ * @throws {TrainerError} `invalid-options` for bad options, or `worker-failed` when a worker cannot start.
+ * @example
+ * const trainer = await createParallelTrainer({ modelSpec: 'seed-cnn', inputShape: [64, 64, 3], classes: 5 });
+ * try {
+ *   const loss = await trainer.step(batch.images, batch.labels, batch.size);
+ * } finally {
+ *   await trainer.dispose();
+ * }
+ */
+export async function createParallelTrainer(options: ParallelTrainerOptions): Promise<ParallelTrainer> {
+  const backend = options.backend ?? 'wasm';
+  if (backend !== 'wasm' && backend !== 'cpu') {
+    throw new TrainerError(
+      'invalid-options',
+      `parallel training runs on the wasm or cpu backend, not '${String(backend)}': the tensorflow backend ` +
+        'already uses every core, so train in-process there',
+    );
+  }
+  const workers = options.workers ?? os.availableParallelism();
+  if (!Number.isInteger(workers) || workers < 1) {
+    throw new TrainerError('invalid-options', `workers must be a positive integer, got ${String(workers)}`);
+  }
+  const [height, width, channels] = options.inputShape ?? [];
+  if (!Number.isInteger(height) || !Number.isInteger(width) || height! < 1 || width! < 1 || channels !== 3) {
+    throw new TrainerError(
+      'invalid-options',
+      `inputShape must be [height, width, 3], got ${JSON.stringify(options.inputShape)}`,
+    );
+  }
+  if (!Number.isInteger(options.classes) || options.classes < 1) {
+    throw new TrainerError('invalid-options', `classes must be a positive integer, got ${options.classes}`);
+  }
+  const learningRate = options.learningRate ?? 1e-4;
+  if (!(learningRate > 0) || !Number.isFinite(learningRate)) {
+    throw new TrainerError('invalid-options', `learningRate must be a positive number, got ${learningRate}`);
+  }
+  const url = options.workerUrl ?? defaultWorkerUrl();
+  if (url.protocol === 'file:' && !existsSync(fileURLToPath(url))) {
+    throw new TrainerError(
+      'invalid-options',
+      `the parallel training worker ${fileURLToPath(url)} does not exist: build @litter/trainer first ` +
+        '(pnpm --filter @litter/trainer build)',
+    );
+  }
+  const boxes = options.boxes ?? false;
+  const classes = options.classes;
+  const pixels = height! * width! * 3;
+  const importFrom = (options.importFrom ?? [process.argv[1], path.join(process.cwd(), 'noop.js')])
+    .filter((entry): entry is string | URL => entry !== undefined && entry !== '')
+    .map((entry) =>
+      entry instanceof URL || entry.startsWith('file:') ? fileURLToPath(entry) : path.resolve(entry),
+    );
+
+  let failure: Error | undefined;
+  let disposed = false;
+  let inflight = 0;
+  const replicas: Replica[] = [];
+  const fail = (error: Error) => {
+    if (failure || disposed) return;
+    failure = error;
+    for (const replica of replicas) replica.failAll(error);
+    for (const replica of replicas) void replica.worker.terminate();
+  };
+  for (let index = 0; index < workers; index++) {
+    const init: WorkerInit = {
+      index,
+      workers,
+      modelSpec: options.modelSpec,
+      importFrom,
+      inputShape: [height!, width!, 3],
+      classes,
+      boxes,
+      boxLossWeight: options.boxLossWeight ?? 1,
+      backend,
+      learningRate,
+      seed: options.seed ?? 0,
+    };
+    replicas.push(new Replica(index, url, init, fail));
+  }
+  const closed = Promise.all(replicas.map((r) => r.exited)).then(() => undefined);
+
+  // Workers keep the process alive only while a call is in flight.
+  const track = async <T>(work: () => Promise<T>): Promise<T> => {
+    if (failure) throw failure;
+    if (disposed) throw new TrainerError('invalid-options', 'this parallel trainer was disposed');
+    if (inflight++ === 0) for (const replica of replicas) replica.worker.ref();
+    try {
+      return await work();
+    } finally {
+      if (--inflight === 0) for (const replica of replicas) replica.worker.unref();
+    }
+  };
+  // Calls run one at a time (they share the input buffer).
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(work: () => Promise<T>): Promise<T> => {
+    const result = queue.then(() => track(work));
+    queue = result.catch(() => {});
+    return result;
+  };
+  const broadcast = (message: RequestBody) =>
+    Promise.all(replicas.map((replica) => replica.request(message)));
+
+  const dispose = async () => {
+    if (!disposed) {
+      disposed = true;
+      for (const replica of replicas) {
+        replica.failAll(new TrainerError('invalid-options', 'this parallel trainer was disposed'));
+        void replica.worker.terminate();
+      }
+    }
+    await closed;
+  };
+
+  let layout: ReplicaLayout;
+  let inputs: { values: Float32Array; layout: InputLayout } | undefined;
+  try {
+    layout = await track(async () => {
+      const layouts = await Promise.all(replicas.map((replica) => replica.ready));
+      const first = layouts[0]!;
+      if (layouts.some((other) => JSON.stringify(other) !== JSON.stringify(first))) {
+        throw new TrainerError(WORKER_FAILED, 'the workers built different models from the same options');
+      }
+      const gradients = new SharedArrayBuffer(workers * regionSize(first) * 4);
+      await broadcast({ type: 'gradients', buffer: gradients });
+      if (options.initialWeights) {
+        checkWeights(
+          options.initialWeights,
+          first.weights.map((w) => w.shape),
+          'initialWeights',
+        );
+        await broadcast({ type: 'set-weights', weights: [...options.initialWeights] });
+      } else if (workers > 1) {
+        const { weights } = await replicas[0]!.request({ type: 'get-weights' });
+        await Promise.all(
+          replicas.slice(1).map((r) => r.request({ type: 'set-weights', weights: weights! })),
+        );
+      }
+      return first;
+    });
+  } catch (error) {
+    await dispose();
+    throw failure ?? error;
+  }
+  const weightShapes = layout.weights.map((w) => w.shape);
+
+  const ensureCapacity = async (batchSize: number) => {
+    if (inputs && inputs.layout.capacity >= batchSize) return;
+    const inputLayout: InputLayout = { capacity: batchSize, pixels, classes, boxes };
+    const buffer = new SharedArrayBuffer(inputOffsets(inputLayout).total * 4);
+    await broadcast({ type: 'inputs', buffer, layout: inputLayout });
+    inputs = { values: new Float32Array(buffer), layout: inputLayout };
+  };
+
+  let timing: StepTiming | undefined;
+  const step = (
+    images: Float32Array,
+    labels: Float32Array,
+    batchSize: number,
+    stepOptions: ParallelStepOptions = {},
+  ): Promise<number> =>
+    serial(async () => {
+      if (!Number.isInteger(batchSize) || batchSize < 1) {
+        throw new TrainerError('invalid-options', `batchSize must be a positive integer, got ${batchSize}`);
+      }
+      if (images.length < batchSize * pixels || labels.length < batchSize * classes) {
+        throw new TrainerError(
+          'invalid-options',
+          `a batch of ${batchSize} needs ${batchSize * pixels} image values and ${batchSize * classes} labels, ` +
+            `got ${images.length} and ${labels.length}`,
+        );
+      }
+      const boxTargets = stepOptions.boxes;
+      const boxMask = stepOptions.boxMask;
+      if (
+        boxes &&
+        (!boxTargets ||
+          !boxMask ||
+          boxTargets.length < batchSize * classes * 4 ||
+          boxMask.length < batchSize * classes)
+      ) {
+        throw new TrainerError(
+          'invalid-options',
+          `this trainer trains boxes: give boxes (${batchSize * classes * 4} values) and boxMask ` +
+            `(${batchSize * classes}) with every step`,
+        );
+      }
+      const rate = stepOptions.learningRate ?? learningRate;
+      if (!(rate > 0) || !Number.isFinite(rate)) {
+        throw new TrainerError('invalid-options', `learningRate must be a positive number, got ${rate}`);
+      }
+      const started = performance.now();
+      await ensureCapacity(batchSize);
+      const { values } = inputs!;
+      const offsets = inputOffsets(inputs!.layout);
+      values.set(images.subarray(0, batchSize * pixels), offsets.images);
+      values.set(labels.subarray(0, batchSize * classes), offsets.labels);
+      let maskTotal = 0;
+      if (boxes) {
+        values.set(boxTargets!.subarray(0, batchSize * classes * 4), offsets.boxes);
+        const mask = boxMask!.subarray(0, batchSize * classes);
+        values.set(mask, offsets.mask);
+        for (const m of mask) maskTotal += 4 * m; // the box values that count (4 per visible class)
+      }
+      // Rows [start, end) per worker, as even as possible.
+      const base = Math.floor(batchSize / workers);
+      const extra = batchSize % workers;
+      let start = 0;
+      const shards = replicas.map((_, k) => {
+        const rows = base + (k < extra ? 1 : 0);
+        const shard = { start, end: start + rows };
+        start += rows;
+        return shard;
+      });
+      const computed = await Promise.all(
+        replicas.map((replica, k) =>
+          replica.request({ type: 'compute', batchSize, maskTotal, ...shards[k]! }),
+        ),
+      );
+      let loss = 0;
+      for (const reply of computed) loss += reply.loss ?? 0;
+      const applied = await broadcast({
+        type: 'apply',
+        skip: !Number.isFinite(loss),
+        learningRate: rate,
+        shares: shards.map((s) => (s.end - s.start) / batchSize),
+      });
+      timing = {
+        wallMs: performance.now() - started,
+        computeMs: computed.map((reply) => reply.ms),
+        applyMs: applied.map((reply) => reply.ms),
+      };
+      return loss;
+    });
+
+  return {
+    workers,
+    backend,
+    weightShapes,
+    closed,
+    step,
+    lastStepTiming: () => timing,
+    getWeights: () => serial(async () => (await replicas[0]!.request({ type: 'get-weights' })).weights!),
+    setWeights: (weights) =>
+      serial(async () => {
+        checkWeights(weights, weightShapes, 'setWeights');
+        await broadcast({ type: 'set-weights', weights: [...weights] });
+      }),
+    getOptimizerState: () =>
+      serial(async () => (await replicas[0]!.request({ type: 'get-optimizer' })).state!),
+    setOptimizerState: (state) =>
+      serial(async () => {
+        await broadcast({ type: 'set-optimizer', state: [...state] });
+      }),
+    dispose,
+  };
+}

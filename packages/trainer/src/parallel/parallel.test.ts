@@ -1,0 +1,342 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { initBackend, resolveModel } from '@litter/model';
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { TrainerError } from '../errors.js';
+import { createParallelTrainer, type ParallelTrainerOptions } from './index.js';
+
+/*
+ * Workers run the built dist/parallel/worker.js (worker threads cannot run TypeScript), which imports the built
+ * @litter/model (and @litter/model-lite). `pnpm test` builds everything first; when run alone, this file
+ * rebuilds the trainer package if its dist is older than src/parallel.
+ */
+const packageDir = fileURLToPath(new URL('../../', import.meta.url));
+const distWorker = `${packageDir}dist/parallel/worker.js`;
+const sourceDir = `${packageDir}src/parallel/`;
+const tripwire = fileURLToPath(new URL('../../test/fixtures/tripwire-model.mjs', import.meta.url));
+
+function ensureBuilt(): void {
+  const newest = Math.max(
+    ...readdirSync(sourceDir)
+      .filter((file) => file.endsWith('.ts') && !file.endsWith('.test.ts'))
+      .map((file) => statSync(sourceDir + file).mtimeMs),
+  );
+  if (existsSync(distWorker) && statSync(distWorker).mtimeMs >= newest) return;
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  try {
+    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: packageDir, stdio: 'pipe' });
+  } catch {
+    // tsc still writes its output when another file has type errors; what matters is the worker below.
+  }
+  if (!existsSync(distWorker) || statSync(distWorker).mtimeMs < newest) {
+    throw new Error(`could not build ${distWorker}: run pnpm --filter @litter/trainer build`);
+  }
+}
+
+/** Deterministic values in [0, 1) (mulberry32). */
+function random(count: number, seed: number): Float32Array {
+  let state = seed >>> 0;
+  const values = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    values[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  return values;
+}
+
+interface Batch {
+  images: Float32Array;
+  labels: Float32Array;
+  boxes: Float32Array;
+  boxMask: Float32Array;
+  size: number;
+}
+
+const SIZE = 16;
+const CLASSES = 3;
+const PIXELS = SIZE * SIZE * 3;
+
+function makeBatch(size: number, seed: number): Batch {
+  const mask = random(size * CLASSES, seed + 3).map((v) => (v < 0.6 ? 1 : 0));
+  return {
+    images: random(size * PIXELS, seed),
+    labels: random(size * CLASSES, seed + 1).map((v) => (v < 0.5 ? 1 : 0)),
+    boxes: random(size * CLASSES * 4, seed + 2),
+    boxMask: mask,
+    size,
+  };
+}
+
+/** Uneven batches on purpose: 7 splits 4 + 3 over two workers, 1 leaves a worker without rows. */
+const batches = [8, 7, 8, 1, 8].map((size, i) => makeBatch(size, 100 * i + 1));
+
+/**
+ * Single-process training, as train() does it: tf.variableGrads of the loss (sigmoid cross entropy, plus the
+ * masked L1 box loss with boxes) and Adam's applyGradients.
+ */
+async function reference(options: {
+  modelSpec: string;
+  backend: 'wasm' | 'cpu';
+  weights: Float32Array[];
+  learningRate: number;
+  boxLossWeight?: number;
+  batches: Batch[];
+}): Promise<{ losses: number[]; weights: Float32Array[] }> {
+  await initBackend({ backend: options.backend });
+  const factory = await resolveModel(options.modelSpec, { importModule: (s) => import(s) });
+  const boxes = options.boxLossWeight !== undefined;
+  const model = factory.create({ inputShape: [SIZE, SIZE, 3], classes: CLASSES, boxes, seed: 5 });
+  model.setWeights(
+    options.weights.map((values, i) => tf.tensor(values, model.weights[i]!.shape as number[])),
+  );
+  const optimizer = tf.train.adam(options.learningRate);
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const losses: number[] = [];
+  for (const batch of options.batches) {
+    const n = batch.size;
+    losses.push(
+      tf.tidy(() => {
+        const images = tf.tensor4d(batch.images, [n, SIZE, SIZE, 3]);
+        const labels = tf.tensor2d(batch.labels, [n, CLASSES]);
+        const loss = () => {
+          const output = model.apply(images, { training: true }) as tf.Tensor2D;
+          if (!boxes) return tf.losses.sigmoidCrossEntropy(labels, output) as tf.Scalar;
+          const logits = tf.slice(output, [0, 0], [n, CLASSES]);
+          const predicted = tf.slice(output, [0, CLASSES], [n, CLASSES * 4]);
+          const targets = tf.tensor2d(batch.boxes, [n, CLASSES * 4]);
+          const mask = tf.reshape(
+            tf.tile(tf.reshape(tf.tensor2d(batch.boxMask, [n, CLASSES]), [n, CLASSES, 1]), [1, 1, 4]),
+            [n, CLASSES * 4],
+          );
+          const l1 = tf.div(
+            tf.sum(tf.mul(tf.abs(tf.sub(predicted, targets)), mask)),
+            tf.maximum(tf.sum(mask), 1),
+          );
+          return tf.add(
+            tf.losses.sigmoidCrossEntropy(labels, logits),
+            tf.mul(l1, options.boxLossWeight!),
+          ) as tf.Scalar;
+        };
+        const { value, grads } = tf.variableGrads(loss, variables);
+        optimizer.applyGradients(variables.map((v) => ({ name: v.name, tensor: grads[v.name]! })));
+        return value.dataSync()[0]!;
+      }),
+    );
+  }
+  const weights = model.getWeights().map((w) => Float32Array.from(w.dataSync()));
+  optimizer.dispose();
+  model.dispose();
+  return { losses, weights };
+}
+
+function maxRelativeDifference(actual: readonly number[], expected: readonly number[]): number {
+  expect(actual).toHaveLength(expected.length);
+  return Math.max(
+    ...actual.map((a, i) => Math.abs(a - expected[i]!) / Math.max(Math.abs(expected[i]!), 1e-12)),
+  );
+}
+
+function maxWeightDifference(actual: Float32Array[], expected: Float32Array[]): number {
+  let diff = 0;
+  actual.forEach((values, i) => {
+    values.forEach((v, j) => {
+      diff = Math.max(diff, Math.abs(v - expected[i]![j]!));
+    });
+  });
+  return diff;
+}
+
+async function train(options: ParallelTrainerOptions, steps: Batch[]) {
+  const trainer = await createParallelTrainer(options);
+  try {
+    const initial = await trainer.getWeights();
+    const losses: number[] = [];
+    for (const batch of steps) {
+      losses.push(
+        await trainer.step(batch.images, batch.labels, batch.size, {
+          boxes: batch.boxes,
+          boxMask: batch.boxMask,
+        }),
+      );
+    }
+    return { initial, losses, weights: await trainer.getWeights() };
+  } finally {
+    await trainer.dispose();
+  }
+}
+
+const base = {
+  inputShape: [SIZE, SIZE, 3] as [number, number, 3],
+  classes: CLASSES,
+  seed: 5,
+  learningRate: 1e-3,
+};
+
+describe('createParallelTrainer', () => {
+  beforeAll(() => ensureBuilt(), 120_000);
+
+  it.each(['wasm', 'cpu'] as const)(
+    'seed-cnn on two %s workers follows single-process training (losses within 1e-4 relative)',
+    async (backend) => {
+      const parallel = await train({ ...base, modelSpec: 'seed-cnn', backend, workers: 2 }, batches);
+      const single = await reference({
+        modelSpec: 'seed-cnn',
+        backend,
+        weights: parallel.initial,
+        learningRate: base.learningRate,
+        batches,
+      });
+      // The losses move, so equal lists mean something.
+      expect(new Set(single.losses.map((l) => l.toFixed(4))).size).toBeGreaterThan(3);
+      expect(maxRelativeDifference(parallel.losses, single.losses)).toBeLessThan(1e-4);
+      expect(maxWeightDifference(parallel.weights, single.weights)).toBeLessThan(1e-4);
+    },
+  );
+
+  it('trains the box head with the same loss as train()', async () => {
+    const parallel = await train(
+      { ...base, modelSpec: 'seed-cnn', workers: 2, boxes: true, boxLossWeight: 0.5 },
+      batches.slice(0, 3),
+    );
+    const single = await reference({
+      modelSpec: 'seed-cnn',
+      backend: 'wasm',
+      weights: parallel.initial,
+      learningRate: base.learningRate,
+      boxLossWeight: 0.5,
+      batches: batches.slice(0, 3),
+    });
+    expect(maxRelativeDifference(parallel.losses, single.losses)).toBeLessThan(1e-4);
+  });
+
+  it('averages batch-norm moving means over the shards (model-lite)', async () => {
+    const steps = batches.slice(0, 1);
+    const parallel = await train({ ...base, modelSpec: 'model-lite', workers: 2 }, steps);
+    const single = await reference({
+      modelSpec: 'model-lite',
+      backend: 'wasm',
+      weights: parallel.initial,
+      learningRate: base.learningRate,
+      batches: steps,
+    });
+    await initBackend({ backend: 'wasm' });
+    const factory = await resolveModel('model-lite', { importModule: (s) => import(s) });
+    const model = factory.create({ inputShape: [SIZE, SIZE, 3], classes: CLASSES });
+    const names = model.weights.map((w) => w.name);
+    model.dispose();
+    const means = names.flatMap((name, i) => (name.includes('moving_mean') ? [i] : []));
+    expect(means.length).toBe(6);
+    // A moving mean moves linearly in the batch mean, so the average of the shards' moves the first batch norm's
+    // as the whole batch would. Deeper layers see inputs normalised with each shard's own statistics (as in
+    // PyTorch's DistributedDataParallel), so theirs only come close.
+    expect(maxWeightDifference([parallel.weights[means[0]!]!], [single.weights[means[0]!]!])).toBeLessThan(
+      1e-6,
+    );
+    for (const i of means) {
+      expect(maxWeightDifference([parallel.weights[i]!], [single.weights[i]!])).toBeLessThan(1e-3);
+      expect(maxWeightDifference([parallel.weights[i]!], [parallel.initial[i]!])).toBeGreaterThan(1e-4);
+    }
+  });
+
+  it('saves and restores the optimizer state exactly', async () => {
+    const options = { ...base, modelSpec: 'seed-cnn', workers: 2 };
+    const first = await createParallelTrainer(options);
+    const straight: number[] = [];
+    let saved: { weights: Float32Array[]; state: Awaited<ReturnType<typeof first.getOptimizerState>> };
+    try {
+      for (const batch of batches.slice(0, 2))
+        straight.push(await first.step(batch.images, batch.labels, batch.size));
+      saved = { weights: await first.getWeights(), state: await first.getOptimizerState() };
+      for (const batch of batches.slice(2))
+        straight.push(await first.step(batch.images, batch.labels, batch.size));
+    } finally {
+      await first.dispose();
+    }
+    // iterations, then a first and a second moment per trainable weight
+    expect(saved.state[0]!.name).toBe('iter');
+    expect(Array.from(saved.state[0]!.values)).toEqual([2]);
+    expect(saved.state.length).toBe(1 + 2 * 10);
+
+    const second = await createParallelTrainer({ ...options, workers: 1, initialWeights: saved.weights });
+    const resumed: number[] = [];
+    try {
+      await second.setOptimizerState(saved.state);
+      const restored = await second.getOptimizerState();
+      expect(restored.map((w) => w.name)).toEqual(saved.state.map((w) => w.name));
+      restored.forEach((w, i) => expect(w.values).toEqual(saved.state[i]!.values));
+      for (const batch of batches.slice(2))
+        resumed.push(await second.step(batch.images, batch.labels, batch.size));
+    } finally {
+      await second.dispose();
+    }
+    // One worker against two: the same updates up to float rounding of the gradient sums, and Adam's
+    // recomputed bias correction (tfjs's setWeights takes beta^t by pow, training multiplies it up).
+    expect(maxRelativeDifference(resumed, straight.slice(2))).toBeLessThan(1e-5);
+  });
+
+  it('rejects when a worker throws, and terminates every worker', async () => {
+    const trainer = await createParallelTrainer({ ...base, modelSpec: tripwire, workers: 2 });
+    const batch = makeBatch(4, 9);
+    await expect(trainer.step(batch.images, batch.labels, 4)).resolves.toBeGreaterThan(0);
+    const poisoned = batch.images.slice();
+    poisoned[2 * PIXELS] = 42; // the first pixel of worker 1's rows
+    const failure = trainer.step(poisoned, batch.labels, 4);
+    await expect(failure).rejects.toThrow(/worker 1 failed: tripwire/);
+    await expect(failure).rejects.toMatchObject({ code: 'worker-failed' } satisfies Partial<TrainerError>);
+    // All threads end without dispose(); later calls reject.
+    await trainer.closed;
+    await expect(trainer.step(batch.images, batch.labels, 4)).rejects.toThrow(/worker 1 failed/);
+    await trainer.dispose();
+  });
+
+  it('rejects when a worker thread exits', async () => {
+    const trainer = await createParallelTrainer({ ...base, modelSpec: tripwire, workers: 2 });
+    const batch = makeBatch(4, 10);
+    batch.images[0] = 43; // worker 0 calls process.exit
+    await expect(trainer.step(batch.images, batch.labels, 4)).rejects.toThrow(/worker 0 exited \(code 3\)/);
+    await trainer.closed;
+    await trainer.dispose();
+  });
+
+  it('dispose() ends every thread and later calls reject', async () => {
+    const trainer = await createParallelTrainer({ ...base, modelSpec: tripwire, workers: 2 });
+    let exited = false;
+    void trainer.closed.then(() => {
+      exited = true;
+    });
+    await trainer.dispose();
+    expect(exited).toBe(true);
+    const batch = makeBatch(2, 11);
+    await expect(trainer.step(batch.images, batch.labels, 2)).rejects.toThrow(/disposed/);
+    await trainer.dispose(); // again: no error
+  });
+
+  it('checks its options', async () => {
+    const reject = (options: Partial<ParallelTrainerOptions>, pattern: RegExp) =>
+      expect(
+        createParallelTrainer({
+          ...base,
+          modelSpec: tripwire,
+          workers: 1,
+          ...options,
+        } as ParallelTrainerOptions),
+      ).rejects.toThrow(pattern);
+    await reject({ backend: 'tensorflow' as 'wasm' }, /wasm or cpu backend/);
+    await reject({ workers: 0 }, /workers must be a positive integer/);
+    await reject({ workerUrl: new URL('file:///nowhere/worker.js') }, /build @litter\/trainer/);
+    await reject({ modelSpec: 'no-such-model-package' }, /worker 0 failed: .*no-such-model-package/);
+    await reject({ initialWeights: [new Float32Array(3)] }, /initialWeights: 1 arrays/);
+    const trainer = await createParallelTrainer({ ...base, modelSpec: tripwire, workers: 1 });
+    try {
+      await expect(trainer.step(new Float32Array(10), new Float32Array(3), 1)).rejects.toThrow(/needs 768/);
+    } finally {
+      await trainer.dispose();
+    }
+  });
+});

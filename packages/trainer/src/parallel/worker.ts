@@ -1,0 +1,317 @@
+/*
+ * A data-parallel training worker: one model replica on its own TensorFlow.js backend (wasm or cpu) in a
+ * worker thread. Started by createParallelTrainer from the built file (dist/parallel/worker.js): worker threads
+ * run plain JavaScript.
+ *
+ * Per step: `compute` takes the worker's rows of the batch from the shared input buffer and writes the gradient
+ * of its share of the loss into its region of the shared gradient buffer; once every worker has done so, `apply`
+ * sums the regions in worker order (the same float operations on every replica), applies the same Adam update
+ * and averages the non-trainable weights, so all replicas stay identical.
+ */
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { parentPort, workerData } from 'node:worker_threads';
+import { initBackend, resolveModel } from '@litter/model';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import {
+  type InputLayout,
+  inputOffsets,
+  type OptimizerWeight,
+  type ReplicaLayout,
+  type Reply,
+  type Request,
+  regionSize,
+  type WorkerInit,
+} from './_protocol.js';
+
+const init = workerData as WorkerInit;
+const port = parentPort!;
+
+function isNotFound(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
+}
+
+/** Imports a model package as seen from this package, else from each `importFrom` file's folder. */
+async function importModule(specifier: string): Promise<unknown> {
+  try {
+    return await import(specifier);
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+    for (const base of init.importFrom) {
+      let file: string;
+      try {
+        file = createRequire(base).resolve(specifier);
+      } catch {
+        continue;
+      }
+      return import(pathToFileURL(file).href);
+    }
+    throw error;
+  }
+}
+
+/**
+ * The training loss of `train()` (sigmoid cross entropy on the logits, plus the weighted masked L1 box loss),
+ * split so that the shards' losses add up to the whole batch's: the cross entropy is a mean over the shard,
+ * weighted by the shard's share of the batch; the box loss divides by the whole batch's mask sum.
+ */
+function shardLoss(
+  model: tfl.LayersModel,
+  images: tf.Tensor4D,
+  labels: tf.Tensor2D,
+  share: number,
+  box: { targets: tf.Tensor2D; mask: tf.Tensor2D; maskTotal: number } | undefined,
+): tf.Scalar {
+  const output = model.apply(images, { training: true }) as tf.Tensor2D;
+  if (!box) return tf.mul(tf.losses.sigmoidCrossEntropy(labels, output), share);
+  const n = output.shape[0];
+  const classes = init.classes;
+  const logits = tf.slice(output, [0, 0], [n, classes]);
+  const predicted = tf.slice(output, [0, classes], [n, classes * 4]);
+  const classification = tf.mul(tf.losses.sigmoidCrossEntropy(labels, logits), share);
+  const mask = tf.reshape(tf.tile(tf.reshape(box.mask, [n, classes, 1]), [1, 1, 4]), [n, classes * 4]);
+  // train() divides by the whole batch's count of box values that count; so does every shard.
+  const l1 = tf.div(tf.sum(tf.mul(tf.abs(tf.sub(predicted, box.targets)), mask)), Math.max(box.maskTotal, 1));
+  return tf.add(classification, tf.mul(l1, init.boxLossWeight));
+}
+
+const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+async function start() {
+  const backend = await initBackend({ backend: init.backend });
+  const factory = await resolveModel(init.modelSpec, { importModule });
+  const [height, width] = init.inputShape;
+  const model = factory.create({
+    inputShape: init.inputShape,
+    classes: init.classes,
+    boxes: init.boxes,
+    seed: init.seed,
+  });
+  const optimizer = tf.train.adam(init.learningRate);
+  const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
+  const nonTrainable = model.nonTrainableWeights;
+  const spec = (shape: readonly (number | null)[]) => {
+    const dims = shape.map((d) => d ?? 1);
+    return { shape: dims, size: size(dims) };
+  };
+  const layout: ReplicaLayout = {
+    weights: model.weights.map((w) => spec(w.shape)),
+    trainable: variables.map((v) => spec(v.shape)),
+    nonTrainable: nonTrainable.map((w) => spec(w.shape)),
+    trainableSize: 0,
+    nonTrainableSize: 0,
+    backend: backend.name,
+  };
+  layout.trainableSize = layout.trainable.reduce((sum, w) => sum + w.size, 0);
+  layout.nonTrainableSize = layout.nonTrainable.reduce((sum, w) => sum + w.size, 0);
+  const region = regionSize(layout);
+  // wasm copies a tensor's values into its heap; cpu keeps the array, which must then be ours alone.
+  const copyIn = (values: Float32Array) => (backend.name === 'cpu' ? values.slice() : values);
+
+  let inputs: { values: Float32Array; layout: InputLayout } | undefined;
+  let gradients: Float32Array | undefined;
+  const summed = new Float32Array(layout.trainableSize);
+  const averaged = new Float32Array(layout.nonTrainableSize);
+
+  function compute(request: Extract<Request, { type: 'compute' }>): number {
+    if (!inputs || !gradients) throw new Error('compute before the shared buffers were sent');
+    const own = gradients.subarray(init.index * region, (init.index + 1) * region);
+    const { start, end, batchSize } = request;
+    const n = end - start;
+    let loss = 0;
+    if (n === 0) {
+      own.fill(0, 0, layout.trainableSize);
+    } else {
+      const { values } = inputs;
+      const { classes, boxes } = inputs.layout;
+      const offsets = inputOffsets(inputs.layout);
+      const pixels = height * width * 3;
+      loss = tf.tidy(() => {
+        const images = tf.tensor4d(
+          copyIn(values.subarray(offsets.images + start * pixels, offsets.images + end * pixels)),
+          [n, height, width, 3],
+        );
+        const labels = tf.tensor2d(
+          copyIn(values.subarray(offsets.labels + start * classes, offsets.labels + end * classes)),
+          [n, classes],
+        );
+        const box = boxes
+          ? {
+              targets: tf.tensor2d(
+                copyIn(
+                  values.subarray(offsets.boxes + start * classes * 4, offsets.boxes + end * classes * 4),
+                ),
+                [n, classes * 4],
+              ),
+              mask: tf.tensor2d(
+                copyIn(values.subarray(offsets.mask + start * classes, offsets.mask + end * classes)),
+                [n, classes],
+              ),
+              maskTotal: request.maskTotal,
+            }
+          : undefined;
+        const { value, grads } = tf.variableGrads(
+          () => shardLoss(model, images, labels, n / batchSize, box),
+          variables,
+        );
+        let offset = 0;
+        for (const variable of variables) {
+          own.set(grads[variable.name]!.dataSync() as Float32Array, offset);
+          offset += variable.size;
+        }
+        return value.dataSync()[0]!;
+      });
+    }
+    // The forward pass moved the batch-norm statistics (if any): publish them for averaging.
+    let offset = layout.trainableSize;
+    for (const weight of nonTrainable) {
+      own.set(weight.read().dataSync() as Float32Array, offset);
+      offset += weight.read().size;
+    }
+    return loss;
+  }
+
+  function apply(request: Extract<Request, { type: 'apply' }>): void {
+    if (!gradients) throw new Error('apply before the shared buffers were sent');
+    if (request.skip) return;
+    // Sum in worker order, rounding to float32 after each addition: every replica gets the same bits.
+    summed.set(gradients.subarray(0, layout.trainableSize));
+    for (let k = 1; k < init.workers; k++) {
+      const other = gradients.subarray(k * region, k * region + layout.trainableSize);
+      for (let i = 0; i < summed.length; i++) summed[i] = summed[i]! + other[i]!;
+    }
+    // Adam reads its learning rate on every update; tfjs declares the field protected.
+    (optimizer as unknown as { learningRate: number }).learningRate = request.learningRate;
+    tf.tidy(() => {
+      let offset = 0;
+      const named = variables.map((variable, i) => {
+        const count = layout.trainable[i]!.size;
+        const tensor = tf.tensor(copyIn(summed.subarray(offset, offset + count)), variable.shape);
+        offset += count;
+        return { name: variable.name, tensor };
+      });
+      optimizer.applyGradients(named);
+    });
+    if (layout.nonTrainableSize > 0) {
+      averaged.fill(0);
+      request.shares.forEach((share, k) => {
+        if (share === 0) return;
+        const start = k * region + layout.trainableSize;
+        const theirs = gradients!.subarray(start, start + layout.nonTrainableSize);
+        for (let i = 0; i < averaged.length; i++) averaged[i] = averaged[i]! + share * theirs[i]!;
+      });
+      let offset = 0;
+      nonTrainable.forEach((weight, i) => {
+        const count = layout.nonTrainable[i]!.size;
+        const value = tf.tensor(averaged.slice(offset, offset + count), layout.nonTrainable[i]!.shape);
+        weight.write(value);
+        value.dispose();
+        offset += count;
+      });
+    }
+  }
+
+  async function handle(request: Request): Promise<Omit<Extract<Reply, { type: 'done' }>, 'ms'>> {
+    switch (request.type) {
+      case 'inputs':
+        inputs = { values: new Float32Array(request.buffer), layout: request.layout };
+        return { type: 'done', id: request.id };
+      case 'gradients':
+        gradients = new Float32Array(request.buffer);
+        return { type: 'done', id: request.id };
+      case 'compute':
+        return { type: 'done', id: request.id, loss: compute(request) };
+      case 'apply':
+        apply(request);
+        return { type: 'done', id: request.id };
+      case 'get-weights':
+        return {
+          type: 'done',
+          id: request.id,
+          // Copies: cpu's dataSync is the backend's own array, and these are transferred away.
+          weights: model.getWeights().map((w) => Float32Array.from(w.dataSync() as Float32Array)),
+        };
+      case 'set-weights': {
+        const tensors = request.weights.map((values, i) => tf.tensor(values, layout.weights[i]!.shape));
+        try {
+          model.setWeights(tensors);
+        } finally {
+          tf.dispose(tensors);
+        }
+        return { type: 'done', id: request.id };
+      }
+      case 'get-optimizer': {
+        const weights = await optimizer.getWeights();
+        try {
+          const state: OptimizerWeight[] = weights.map(({ name, tensor }) => ({
+            name,
+            dtype: tensor.dtype === 'int32' ? 'int32' : 'float32',
+            shape: tensor.shape,
+            values:
+              tensor.dtype === 'int32'
+                ? Int32Array.from(tensor.dataSync())
+                : Float32Array.from(tensor.dataSync()),
+          }));
+          return { type: 'done', id: request.id, state };
+        } finally {
+          weights[0]?.tensor.dispose(); // a fresh scalar; the moments are the optimizer's own variables
+        }
+      }
+      case 'set-optimizer': {
+        const named = request.state.map(({ name, dtype, shape, values }) => ({
+          name,
+          tensor: tf.tensor(values, shape, dtype),
+        }));
+        // Adam.setWeights does not free the moments it replaces.
+        const previous = await optimizer.getWeights();
+        try {
+          await optimizer.setWeights(named);
+        } finally {
+          tf.dispose(previous.map((w) => w.tensor));
+          tf.dispose(named.map((w) => w.tensor));
+        }
+        return { type: 'done', id: request.id };
+      }
+    }
+  }
+
+  // One request at a time, in arrival order.
+  let queue: Promise<void> = Promise.resolve();
+  port.on('message', (request: Request) => {
+    queue = queue.then(async () => {
+      let reply: Reply;
+      const started = performance.now();
+      try {
+        reply = { ...(await handle(request)), ms: performance.now() - started };
+      } catch (error) {
+        reply = {
+          type: 'error',
+          id: request.id,
+          message: error instanceof Error ? error.message : String(error),
+          stack: error instanceof Error ? error.stack : undefined,
+        };
+      }
+      const transfer = reply.type === 'done' ? transferables(reply) : [];
+      port.postMessage(reply, transfer);
+    });
+  });
+  port.postMessage({ type: 'ready', layout } satisfies Reply);
+}
+
+function transferables(reply: Pick<Extract<Reply, { type: 'done' }>, 'weights' | 'state'>): ArrayBuffer[] {
+  const buffers: ArrayBuffer[] = [];
+  for (const values of reply.weights ?? []) buffers.push(values.buffer as ArrayBuffer);
+  for (const { values } of reply.state ?? []) buffers.push(values.buffer as ArrayBuffer);
+  return buffers;
+}
+
+start().catch((error: unknown) => {
+  port.postMessage({
+    type: 'error',
+    id: undefined,
+    message: error instanceof Error ? error.message : String(error),
+    stack: error instanceof Error ? error.stack : undefined,
+  } satisfies Reply);
+});
