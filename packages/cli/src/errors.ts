@@ -8,7 +8,8 @@ export type CliErrorCode =
   | 'bad-run'
   | 'cache'
   | 'non-finite-loss'
-  | 'no-backend';
+  | 'no-backend'
+  | 'no-box-head';
 
 /**
  * The one error class of `@litter/cli`. Its message is the one line the user sees: it starts with

@@ -23,6 +23,7 @@ export const litter = defineCommand({
     train: lazy(() => import('./commands/train.js')),
     evaluate: lazy(() => import('./commands/evaluate.js')),
     predict: lazy(() => import('./commands/predict.js')),
+    report: lazy(() => import('./commands/report.js')),
     inspect: lazy(() => import('./commands/inspect.js')),
     cache: lazy(() => import('./commands/cache.js')),
     doctor: lazy(() => import('./commands/doctor.js')),

@@ -19,7 +19,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -146,6 +146,9 @@ async function main() {
       if (!o.same) throw new Error('the warm cache gave other pixels than the cold build');
     }
     report(ours, seed, entries.length);
+    console.log(
+      `load average at the end: ${loadavg()[0].toFixed(2)} (other work on the machine skews every figure)`,
+    );
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

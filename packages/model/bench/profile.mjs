@@ -18,6 +18,7 @@ const { values } = parseArgs({
     classes: { type: 'string', default: '3' },
     top: { type: 'string', default: '30' },
     warmup: { type: 'string', default: '2' },
+    height: { type: 'string' },
   },
 });
 const size = Number(values.size);
@@ -61,9 +62,10 @@ for (const config of tf.getKernelsForBackend(info.name)) {
 }
 
 const factory = await resolveModel(values.model);
-const model = factory.create({ inputShape: [size, size, 3], classes, seed: 1 });
+const height = Number(values.height ?? size);
+const model = factory.create({ inputShape: [height, size, 3], classes, seed: 1 });
 const optimizer = tf.train.adam(1e-3);
-const images = tf.randomUniform([batch, size, size, 3], 0, 1, 'float32', 1);
+const images = tf.randomUniform([batch, height, size, 3], 0, 1, 'float32', 1);
 const labels = tf.cast(tf.greater(tf.randomUniform([batch, classes], 0, 1, 'float32', 2), 0.5), 'float32');
 function step() {
   const loss = optimizer.minimize(

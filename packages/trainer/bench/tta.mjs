@@ -42,6 +42,7 @@ const { values, positionals } = parseArgs({
     batch: { type: 'string' },
     schedule: { type: 'string' },
     augment: { type: 'string' },
+    'precise-bn': { type: 'string' },
     anchor: { type: 'string', default: path.join(root, '../shared/anchors/torch_seed_recipe.py') },
     python: { type: 'string', default: '/usr/bin/python3' },
   },
@@ -65,6 +66,7 @@ const RECIPES = {
     batch: Number(values.batch ?? 32),
     schedule: values.schedule ?? 'warmup-cosine',
     augment: values.augment ?? 'flip',
+    preciseBn: (values['precise-bn'] ?? 'true') === 'true',
   },
 };
 
@@ -92,6 +94,33 @@ function flipHalf(images, count, random) {
           images[a] = images[b];
           images[b] = t;
         }
+      }
+    }
+  }
+}
+
+/**
+ * Shifts each image by up to `fraction` of its size in x and y (edge pixels repeated), so the position of the
+ * objects and of the floor's horizon vary more than the 8 training scenes alone show.
+ */
+function shift(images, count, random, fraction, scratch) {
+  const maxX = Math.round(width * fraction);
+  const maxY = Math.round(height * fraction);
+  for (let n = 0; n < count; n++) {
+    const dx = Math.round((random() * 2 - 1) * maxX);
+    const dy = Math.round((random() * 2 - 1) * maxY);
+    if (dx === 0 && dy === 0) continue;
+    const image = images.subarray(n * pixels, (n + 1) * pixels);
+    scratch.set(image);
+    for (let r = 0; r < height; r++) {
+      const sr = Math.min(height - 1, Math.max(0, r - dy));
+      for (let c = 0; c < width; c++) {
+        const sc = Math.min(width - 1, Math.max(0, c - dx));
+        const to = (r * width + c) * 3;
+        const from = (sr * width + sc) * 3;
+        image[to] = scratch[from];
+        image[to + 1] = scratch[from + 1];
+        image[to + 2] = scratch[from + 2];
       }
     }
   }
@@ -157,6 +186,42 @@ function exactMatch(model) {
   return right / count;
 }
 
+/** Random training images for re-estimating batch-norm statistics before an evaluation. */
+const calibration = (() => {
+  const random = rng(seed + 99);
+  const chosen = [...split.train].sort(() => random() - 0.5).slice(0, 256);
+  const images = new Float32Array(chosen.length * pixels);
+  chosen.forEach((index, i) => {
+    for (let p = 0; p < pixels; p++) images[i * pixels + p] = dataset.pixels[index * pixels + p] / 255;
+  });
+  return { images, count: chosen.length };
+})();
+
+/**
+ * Precise batch norm: replaces the moving statistics by their average over a few training batches run with the
+ * current weights (the moving averages lag behind weights that move fast early in training).
+ */
+function recalibrateBatchNorm(model) {
+  const layers = model.layers.filter((layer) => layer.getClassName() === 'BatchNormalization');
+  if (layers.length === 0) return;
+  const saved = layers.map((layer) => layer.momentum);
+  const batch = 64;
+  for (let k = 0; k * batch < calibration.count; k++) {
+    // momentum k / (k + 1): the k-th batch's statistics count 1 / (k + 1), a running mean over the batches.
+    for (const layer of layers) layer.momentum = k / (k + 1);
+    const n = Math.min(batch, calibration.count - k * batch);
+    tf.tidy(() => {
+      model.apply(
+        tf.tensor4d(calibration.images.subarray(k * batch * pixels, (k * batch + n) * pixels), [n, height, width, 3]),
+        { training: true },
+      );
+    });
+  }
+  layers.forEach((layer, i) => {
+    layer.momentum = saved[i];
+  });
+}
+
 async function runRecipe(name) {
   const recipe = RECIPES[name];
   const factory = await resolveModel(recipe.model, { importModule: (s) => import(s) });
@@ -173,6 +238,7 @@ async function runRecipe(name) {
   const random = rng(seed + 17);
   const images = new Float32Array(recipe.batch * pixels);
   const labels = new Float32Array(recipe.batch * classes);
+  const scratch = new Float32Array(pixels);
   const curve = [];
   let best = 0;
   let reached;
@@ -188,7 +254,8 @@ async function runRecipe(name) {
         for (let p = 0; p < pixels; p++) images[i * pixels + p] = dataset.pixels[index * pixels + p] / 255;
         labels.set(dataset.labels.subarray(index * classes, (index + 1) * classes), i * classes);
       });
-      if (recipe.augment === 'flip') flipHalf(images, indices.length, random);
+      if (recipe.augment.includes('flip')) flipHalf(images, indices.length, random);
+      if (recipe.augment.includes('shift')) shift(images, indices.length, random, 0.1, scratch);
       const loss = await trainer.step(images, labels, indices.length, {
         learningRate: learningRate(recipe, elapsed(), step),
       });
@@ -201,6 +268,7 @@ async function runRecipe(name) {
         const tensors = weights.map((w, i) => tf.tensor(w, trainer.weightShapes[i]));
         evalModel.setWeights(tensors);
         tf.dispose(tensors);
+        if (recipe.preciseBn) recalibrateBatchNorm(evalModel);
         const accuracy = exactMatch(evalModel);
         evalSeconds += (performance.now() - evalStart) / 1000;
         const at = elapsed();

@@ -128,7 +128,10 @@ export interface ClassPrediction {
   visible: boolean;
   /** The class's tuned threshold. */
   threshold: number;
-  /** With a box head: the predicted box, normalised, y down (meaningful only where `visible`). */
+  /**
+   * With a box head: the predicted box, normalised to [0, 1], y down, corners ordered (`x1 <= x2`, `y1 <= y2`);
+   * meaningful only where `visible`.
+   */
   box?: { x1: number; y1: number; x2: number; y2: number };
 }
 
@@ -189,9 +192,20 @@ export async function predictImages(
             threshold,
           };
           if (raw.boxes) {
+            // The head's four outputs are not ordered: the box is the rectangle its two corners span.
             const o = (k * classes + c) * 4;
-            const [x1, y1, x2, y2] = raw.boxes.subarray(o, o + 4);
-            prediction.box = { x1: x1!, y1: y1!, x2: x2!, y2: y2! };
+            const [x1, y1, x2, y2] = raw.boxes.subarray(o, o + 4) as unknown as [
+              number,
+              number,
+              number,
+              number,
+            ];
+            prediction.box = {
+              x1: Math.min(x1, x2),
+              y1: Math.min(y1, y2),
+              x2: Math.max(x1, x2),
+              y2: Math.max(y1, y2),
+            };
           }
           return prediction;
         }),

@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
+import type { ClassPrediction } from '@litter/trainer';
 import { defineCommand } from 'citty';
-import { choiceFlag, commonArgs, markVariadic } from '../_args.js';
+import { type Annotation, annotatedPaths, LabelLookup, toPixels, writeAnnotations } from '../_annotate.js';
+import { choiceFlag, commonArgs, markVariadic, stringFlag } from '../_args.js';
 import { ioOf, resolvePath, writeJson, writeLine } from '../_io.js';
 import { formatTable } from '../_table.js';
 import { CliError, ExitCode } from '../errors.js';
@@ -36,10 +38,22 @@ export default markVariadic(
         valueHint: BACKENDS.join('|'),
         description: 'TensorFlow.js backend (default: the best one that loads here)',
       },
+      annotate: {
+        type: 'string',
+        valueHint: 'DIR',
+        description:
+          'Write each image into DIR as PNG with its predicted boxes and class names (magenta) and the true boxes (cyan, dashed) when labels are known; needs a model trained with --boxes',
+      },
+      labels: {
+        type: 'string',
+        valueHint: 'FILE',
+        description:
+          'labels.json with the true boxes for --annotate (default: a labels.json next to each image)',
+      },
       json: {
         type: 'boolean',
         description:
-          'One JSON object per image and line: {"image", "classes": {NAME: {"probability", "visible", "threshold"}}}',
+          'One JSON object per image and line: {"image", "classes": {NAME: {"probability", "visible", "threshold", "box"?}}, "annotated"?}; box {x1, y1, x2, y2} in pixels of the image, top-left origin',
       },
       ...commonArgs,
     },
@@ -61,6 +75,16 @@ export default markVariadic(
       const files = images.map((image) => resolvePath(io, image));
       const missing = files.findIndex((file) => !existsSync(file));
       if (missing !== -1) throw new CliError('missing-image', `image ${files[missing]} does not exist`);
+      const annotateDir =
+        args.annotate === undefined ? undefined : resolvePath(io, stringFlag('annotate', args.annotate)!);
+      const labelsFile =
+        args.labels === undefined ? undefined : resolvePath(io, stringFlag('labels', args.labels)!);
+      if (labelsFile !== undefined && annotateDir === undefined) {
+        throw new CliError('usage', '--labels is for the true boxes of --annotate: give --annotate DIR too');
+      }
+      if (labelsFile !== undefined && !existsSync(labelsFile)) {
+        throw new CliError('missing-dataset', `labels file ${labelsFile} does not exist`);
+      }
 
       const { initBackend } = await import('@litter/model');
       const { loadRun, predictImages } = await import('@litter/trainer');
@@ -68,9 +92,37 @@ export default markVariadic(
       const run = await loadRun(modelPath, checkpoint ? { checkpoint } : {});
       let predictions: Awaited<ReturnType<typeof predictImages>>;
       try {
+        if (annotateDir !== undefined && !run.boxes) {
+          throw new CliError(
+            'no-box-head',
+            `--annotate draws predicted boxes, but the model in ${run.dir} has no box head: train with --boxes`,
+          );
+        }
         predictions = await predictImages(run, files);
       } finally {
         run.model.dispose();
+      }
+      // Boxes in pixels of each image as it is on disk (the model saw it resized to its input size).
+      const { imageSize } = await import('@litter/dataset');
+      const sizes = run.boxes ? await Promise.all(files.map((file) => imageSize(file))) : [];
+      const pixelBox = (index: number, box: ClassPrediction['box']) =>
+        box === undefined ? undefined : toPixels(box, sizes[index]!);
+      let annotated: string[] | undefined;
+      if (annotateDir !== undefined) {
+        annotated = annotatedPaths(annotateDir, files);
+        const lookup = new LabelLookup(io, labelsFile);
+        const annotations: Annotation[] = [];
+        for (const [index, prediction] of predictions.entries()) {
+          annotations.push({
+            image: files[index]!,
+            out: annotated[index]!,
+            predicted: prediction.classes.flatMap(({ name, probability, visible, box }) =>
+              visible && box ? [{ name, probability, box }] : [],
+            ),
+            truth: await lookup.trueBoxes(files[index]!),
+          });
+        }
+        await writeAnnotations(annotations);
       }
 
       if (args.json) {
@@ -80,9 +132,10 @@ export default markVariadic(
             classes: Object.fromEntries(
               prediction.classes.map(({ name, probability, visible, threshold, box }) => [
                 name,
-                { probability, visible, threshold, ...(box ? { box } : {}) },
+                { probability, visible, threshold, ...(box ? { box: pixelBox(index, box) } : {}) },
               ]),
             ),
+            ...(annotated ? { annotated: annotated[index] } : {}),
           });
         });
         return ExitCode.ok;
@@ -104,6 +157,27 @@ export default markVariadic(
           .map((name, c) => `${name} ${(run.thresholds[c] ?? 0.5).toFixed(2)}`)
           .join(', ')} (model: ${run.dir})`,
       );
+      if (run.boxes) {
+        const boxRows = predictions.flatMap((prediction, index) =>
+          prediction.classes
+            .filter((c) => c.visible && c.box)
+            .map((c) => {
+              const box = pixelBox(index, c.box)!;
+              return [
+                images[index] as string,
+                c.name,
+                ...[box.x1, box.y1, box.x2, box.y2].map((v) => v.toFixed(1)),
+              ];
+            }),
+        );
+        writeLine(io.stdout);
+        if (boxRows.length > 0) {
+          writeLine(io.stdout, formatTable([['image', 'class', 'x1', 'y1', 'x2', 'y2'], ...boxRows]));
+          writeLine(io.stdout);
+          writeLine(io.stdout, 'boxes of the visible classes in pixels of each image, top-left origin');
+        } else writeLine(io.stdout, 'no class visible: no boxes');
+      }
+      if (annotateDir !== undefined) writeLine(io.stdout, `annotated images: ${annotateDir}`);
       return ExitCode.ok;
     },
   }),

@@ -81,6 +81,17 @@ export default defineCommand({
       valueHint: BEST_METRICS.join('|'),
       description: `Validation metric that picks the best checkpoint, the one reported and used (default: ${TRAIN_DEFAULTS.bestMetric})`,
     },
+    boxes: {
+      type: 'boolean',
+      description:
+        'Also learn a box per class (the model needs a box head: seed-cnn and lite have one); predict then prints boxes',
+    },
+    'box-loss-weight': {
+      type: 'string',
+      valueHint: 'W',
+      description:
+        'Weight of the box loss (L1 over visible classes) against the class loss, with --boxes (default: 1)',
+    },
     out: {
       type: 'string',
       valueHint: 'RUN_DIR',
@@ -159,7 +170,12 @@ export default defineCommand({
       logEvery: intFlag('log-every', args['log-every']),
       validateEvery: intFlag('validate-every', args['validate-every']),
       checkpointEvery: intFlag('checkpoint-every', args['checkpoint-every']),
+      boxes: args.boxes === undefined ? undefined : args.boxes === true,
+      boxLossWeight: numberFlag('box-loss-weight', args['box-loss-weight'], { min: 0, minExclusive: true }),
     };
+    if (flags.boxLossWeight !== undefined && flags.boxes !== true && !args.resume) {
+      throw new CliError('usage', '--box-loss-weight needs --boxes');
+    }
     exclusive({ steps: flags.steps, epochs: flags.epochs });
     exclusive({ 'val-scenes': flags.validationScenes, 'val-fraction': flags.validationFraction });
     if (args.resume && flags.out === undefined) {
@@ -198,6 +214,8 @@ type Flags = {
   logEvery: number | undefined;
   validateEvery: number | undefined;
   checkpointEvery: number | undefined;
+  boxes: boolean | undefined;
+  boxLossWeight: number | undefined;
   resume: boolean;
   overwrite: boolean;
   cache: boolean;
@@ -219,6 +237,8 @@ interface SavedConfig {
   validateEvery?: number;
   checkpointEvery?: number;
   seed?: number;
+  boxes?: boolean;
+  boxLossWeight?: number;
   dataset?: { root?: string; labelsPath?: string };
 }
 
@@ -276,6 +296,8 @@ async function train(io: Io, flags: Flags): Promise<number> {
     logEvery: flags.logEvery ?? saved.logEvery ?? TRAIN_DEFAULTS.logEvery,
     validateEvery: flags.validateEvery ?? saved.validateEvery ?? TRAIN_DEFAULTS.validateEvery,
     checkpointEvery: flags.checkpointEvery ?? saved.checkpointEvery,
+    boxes: flags.boxes ?? saved.boxes ?? false,
+    boxLossWeight: flags.boxLossWeight ?? saved.boxLossWeight,
     length:
       flags.epochs !== undefined
         ? { epochs: flags.epochs }
@@ -362,6 +384,8 @@ async function train(io: Io, flags: Flags): Promise<number> {
       validateEvery: settings.validateEvery,
       ...(settings.checkpointEvery !== undefined ? { checkpointEvery: settings.checkpointEvery } : {}),
       seed: settings.seed,
+      boxes: settings.boxes,
+      ...(settings.boxLossWeight !== undefined ? { boxLossWeight: settings.boxLossWeight } : {}),
       signal: controller.signal,
       callbacks: renderer.callbacks,
     });
@@ -386,7 +410,9 @@ async function train(io: Io, flags: Flags): Promise<number> {
       meanAveragePrecision: evaluation?.meanAveragePrecision ?? null,
       tunedExactMatch: evaluation?.tuned?.exactMatch ?? null,
       tunedMacroF1: evaluation?.tuned?.macroF1 ?? null,
+      meanIoU: evaluation?.fixed.box?.meanIoU ?? null,
       thresholds: result.thresholds,
+      report: result.reportPath ?? null,
     });
   } else if (result.stopped === 'done') {
     writeLine(io.stdout);
@@ -402,7 +428,9 @@ async function train(io: Io, flags: Flags): Promise<number> {
     }
     writeLine(io.stdout);
     writeLine(io.stdout, `run directory: ${shown(io, result.runDir)}`);
+    if (result.reportPath) writeLine(io.stdout, `report: ${shown(io, result.reportPath)}`);
   }
+  if (result.reportError) io.stderr.write(`${result.reportError}\n`);
   if (result.stopped === 'signal') {
     const datasetPart = flags.dataset === undefined ? '' : ` ${shown(io, dataset)}`;
     const how = `${invocation(io)} train${datasetPart} --resume --out ${shown(io, runDir)}`;
