@@ -2,12 +2,13 @@
 //
 //   pnpm bench:dataset [LABELS] [--runs N] [--copies N]
 //
-// LABELS is a labels.json or its folder (relative paths from the repository root). Default: the bundled
-// sample examples/blender-cube-sphere replicated --copies times (10: 1,960 images of 128x128) in a
-// temporary folder. Each run measures, in one fresh process each, ours (cold cache build, warm cache open,
-// batch assembly of 32) and ../shared/anchors/seed_pipeline.py (PIL decode + pickle dump, pickle load,
-// get_batch + numpy.stack of 32). Figures are the medians over the runs. Runs on the built package (dist/):
-// the package's `bench` script builds it first.
+// LABELS is a labels.json or its folder (relative paths from the repository root). Default: the test
+// fixture test/fixtures/blender-three-wide replicated 27 times (2,025 images of 96x72) in a temporary
+// folder; --copies N replicates LABELS (or the default fixture) N times. Each run measures, in a fresh
+// process each, ours (cold cache build, warm cache open, batch assembly of 32) and
+// ../shared/anchors/seed_pipeline.py (PIL decode + pickle dump, pickle load, get_batch + numpy.stack of 32).
+// Figures are the medians over the runs. Runs on the built package (dist/): the package's `bench` script
+// builds it first.
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
   cpSync,
@@ -95,12 +96,13 @@ async function main() {
     return value;
   };
   const runs = option('--runs', 3);
-  const copies = option('--copies', 10);
+  const copies = option('--copies', undefined);
   const work = mkdtempSync(join(tmpdir(), 'litter-bench-'));
   try {
-    const labelsPath = args[0]
+    const given = args[0]
       ? labelsFrom(args[0])
-      : replicate(join(repoRoot, 'examples/blender-cube-sphere'), copies, work);
+      : join(repoRoot, 'test/fixtures/blender-three-wide/labels.json');
+    const labelsPath = copies !== undefined || !args[0] ? replicate(given, copies ?? 27, work) : given;
     const cachePath = join(work, 'bench.litter-cache');
     const entries = JSON.parse(readFileSync(labelsPath, 'utf8'));
     console.log(`@litter/dataset benchmark: ${entries.length} images from ${labelsPath}`);
@@ -162,8 +164,9 @@ function labelsFrom(given) {
 }
 
 /** Copies a dataset `copies` times into `dir` with renamed scenes (k<copy>s<scene>-...) and one labels.json. */
-function replicate(source, copies, dir) {
-  const entries = JSON.parse(readFileSync(join(source, 'labels.json'), 'utf8'));
+function replicate(labelsPath, copies, dir) {
+  const source = dirname(labelsPath);
+  const entries = JSON.parse(readFileSync(labelsPath, 'utf8'));
   const out = [];
   for (let k = 0; k < copies; k++) {
     for (const entry of entries) {
@@ -172,9 +175,9 @@ function replicate(source, copies, dir) {
       out.push({ image, meshes: entry.meshes });
     }
   }
-  const labelsPath = join(dir, 'labels.json');
-  writeFileSync(labelsPath, JSON.stringify(out, null, 1));
-  return labelsPath;
+  const replicated = join(dir, 'labels.json');
+  writeFileSync(replicated, JSON.stringify(out, null, 1));
+  return replicated;
 }
 
 /** Reads every image once, so that neither side pays for the disk (the first would otherwise). */

@@ -1,17 +1,20 @@
 import { constants } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, constants as fsConstants } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import pLimit from 'p-limit';
+import { resolveInside } from './_files.js';
 import {
   CorruptImageError,
   type DecodeTarget,
   decodeFileInto,
   type FileResult,
   type FileStamp,
+  openFailure,
 } from './_png.js';
 import { DatasetError } from './errors.js';
 import { decodeWithSharp, describe, imageSizeOf } from './images.js';
@@ -42,6 +45,8 @@ export interface DecodeProgress {
 }
 
 export interface DecodeOptions {
+  /** The real path of the dataset folder: files that links lead out of it are not read. */
+  realRoot: string;
   width: number | undefined;
   height: number | undefined;
   background: [number, number, number];
@@ -55,6 +60,8 @@ export interface DecodeOptions {
   onContiguous?: ((pixels: Uint8Array, done: number, imageBytes: number) => void) | undefined;
   /** Decoding threads started with {@link DecodePool.start} (closed when done); none: decode in this thread. */
   pool?: DecodePool | undefined;
+  /** Stops decoding (the promise then rejects). */
+  signal?: AbortSignal | undefined;
 }
 
 export interface DecodeOutcome {
@@ -65,6 +72,8 @@ export interface DecodeOutcome {
   /** The stamp of each job's file (undefined where the file could not be opened). */
   stamps: (FileStamp | undefined)[];
   failures: DecodeFailure[];
+  /** Images that symbolic links lead out of the dataset folder (not read), with their real path. */
+  outside: { index: number; image: string; path: string }[];
 }
 
 /** The largest typed array this Node can allocate. */
@@ -100,9 +109,13 @@ export async function decodeImages(
   options: DecodeOptions,
 ): Promise<DecodeOutcome> {
   const { pool } = options;
+  // Closing the threads makes their run reject; the in-thread loop checks the signal between chunks.
+  const onAbort = () => void pool?.close();
+  options.signal?.addEventListener('abort', onAbort);
   try {
     return await decode(jobs, options);
   } finally {
+    options.signal?.removeEventListener('abort', onAbort);
     await pool?.close();
   }
 }
@@ -110,23 +123,27 @@ export async function decodeImages(
 async function decode(jobs: readonly DecodeJob[], options: DecodeOptions): Promise<DecodeOutcome> {
   const stamps: (FileStamp | undefined)[] = new Array(jobs.length).fill(undefined);
   const failures: DecodeFailure[] = [];
+  const outside: DecodeOutcome['outside'] = [];
+  const root = { realRoot: options.realRoot, folders: new Map<string, string>() };
 
   let size =
     options.width !== undefined && options.height !== undefined
       ? { width: options.width, height: options.height }
       : undefined;
   const resize = size !== undefined;
-  size ??= await probeFirstSize(jobs);
+  size ??= await probeFirstSize(jobs, root);
   if (!size) {
     // Not a single image could be read: report each one.
     await Promise.all(
       jobs.map(async (job) => {
-        const { kind, reason } = await probeFailure(job.path);
-        failures.push({ index: job.index, image: job.image, kind, reason });
+        const { kind, reason } = await probeFailure(job.path, root);
+        if (kind === 'outside') outside.push({ index: job.index, image: job.image, path: reason });
+        else failures.push({ index: job.index, image: job.image, kind, reason });
       }),
     );
     failures.sort((a, b) => a.index - b.index);
-    return { pixels: new Uint8Array(0), width: 0, height: 0, stamps, failures };
+    outside.sort((a, b) => a.index - b.index);
+    return { pixels: new Uint8Array(0), width: 0, height: 0, stamps, failures, outside };
   }
 
   const target: DecodeTarget = {
@@ -168,14 +185,18 @@ async function decode(jobs: readonly DecodeJob[], options: DecodeOptions): Promi
   /** An error thrown by a callback (onProgress, onContiguous) from a sharp task, rethrown at the end. */
   let callbackError: unknown;
   const onResult = (job: DecodeJob, result: FileResult) => {
-    if (result.status !== 'missing') stamps[job.index] = stampOf(result);
+    if (result.status !== 'missing' && result.status !== 'outside') stamps[job.index] = stampOf(result);
     switch (result.status) {
+      case 'outside':
+        outside.push({ index: job.index, image: job.image, path: result.reason });
+        finished(job);
+        break;
       case 'ok':
         finished(job);
         break;
       case 'fallback':
         sharpTasks.push(
-          limit(() => decodeOneWithSharp(job, target, options.fullHash, pixels, imageBytes)).then(
+          limit(() => decodeOneWithSharp(job, target, options.fullHash, pixels, imageBytes, root)).then(
             (outcome) => {
               if (outcome.stamp) stamps[job.index] = outcome.stamp;
               if (outcome.failure) fail(job, outcome.failure.kind, outcome.failure.reason);
@@ -193,11 +214,15 @@ async function decode(jobs: readonly DecodeJob[], options: DecodeOptions): Promi
   };
 
   if (pool) {
-    await pool.run(jobs, pixels, target, options.fullHash, onResult);
+    await pool.run(jobs, pixels, target, options.fullHash, options.realRoot, onResult);
   } else {
     for (let start = 0; start < jobs.length; start += CHUNK) {
+      options.signal?.throwIfAborted();
       for (const job of jobs.slice(start, start + CHUNK)) {
-        onResult(job, decodeFileInto(job.path, pixels, job.index * imageBytes, target, options.fullHash));
+        onResult(
+          job,
+          decodeFileInto(job.path, pixels, job.index * imageBytes, target, options.fullHash, root),
+        );
       }
       // Let sharp's callbacks, cache writes and the caller's progress rendering run between chunks.
       await new Promise((resolve) => setImmediate(resolve));
@@ -206,7 +231,8 @@ async function decode(jobs: readonly DecodeJob[], options: DecodeOptions): Promi
   await Promise.all(sharpTasks);
   if (callbackError !== undefined) throw callbackError;
   failures.sort((a, b) => a.index - b.index);
-  return { pixels, width: size.width, height: size.height, stamps, failures };
+  outside.sort((a, b) => a.index - b.index);
+  return { pixels, width: size.width, height: size.height, stamps, failures, outside };
 }
 
 function stampOf(result: FileStamp): FileStamp {
@@ -219,37 +245,53 @@ function sizeReason(actual: { width: number; height: number }, target: DecodeTar
   return `it is ${actual.width}x${actual.height} but the first image is ${target.width}x${target.height}`;
 }
 
+type Root = { realRoot: string; folders: Map<string, string> };
+
+/** Opens an image inside the dataset folder (not a FIFO or device), or says why not. */
+async function openInside(
+  path: string,
+  root: Root,
+): Promise<{ handle: FileHandle } | { outside: string } | { missing: string }> {
+  let real: string;
+  try {
+    const resolved = resolveInside(root.realRoot, path, root.folders);
+    if (!resolved.inside) return { outside: resolved.path };
+    real = resolved.path;
+    return { handle: await open(real, fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0)) };
+  } catch (error) {
+    return { missing: openFailure(error) };
+  }
+}
+
 /** The size of the first image that can be read, in job order. */
 async function probeFirstSize(
   jobs: readonly DecodeJob[],
+  root: Root,
 ): Promise<{ width: number; height: number } | undefined> {
   for (const job of jobs) {
+    const opened = await openInside(job.path, root);
+    if (!('handle' in opened)) continue;
     try {
-      const handle = await open(job.path, 'r');
-      try {
-        return await imageSizeOf(await handle.readFile());
-      } finally {
-        await handle.close();
-      }
+      if ((await opened.handle.stat()).isFile()) return await imageSizeOf(await opened.handle.readFile());
     } catch {
-      // This one is missing or broken: decoding reports it. Try the next.
+      // Broken: decoding reports it. Try the next.
+    } finally {
+      await opened.handle.close();
     }
   }
   return undefined;
 }
 
-async function probeFailure(path: string): Promise<{ kind: FailureKind; reason: string }> {
-  try {
-    const handle = await open(path, 'r');
-    await handle.close();
-    return { kind: 'corrupt', reason: 'it is not an image that can be decoded' };
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return {
-      kind: 'missing',
-      reason: code === 'ENOENT' ? 'the file does not exist' : `cannot open it (${code})`,
-    };
-  }
+/** Why an image that not even its size could be read from failed. */
+async function probeFailure(
+  path: string,
+  root: Root,
+): Promise<{ kind: FailureKind | 'outside'; reason: string }> {
+  const opened = await openInside(path, root);
+  if ('outside' in opened) return { kind: 'outside', reason: opened.outside };
+  if ('missing' in opened) return { kind: 'missing', reason: opened.missing };
+  await opened.handle.close();
+  return { kind: 'corrupt', reason: 'it is not an image that can be decoded' };
 }
 
 async function decodeOneWithSharp(
@@ -258,23 +300,20 @@ async function decodeOneWithSharp(
   fullHash: boolean,
   pixels: Uint8Array,
   imageBytes: number,
+  root: Root,
 ): Promise<{ stamp?: FileStamp; failure?: { kind: FailureKind; reason: string } }> {
-  let handle: Awaited<ReturnType<typeof open>>;
-  try {
-    handle = await open(job.path, 'r');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
+  const opened = await openInside(job.path, root);
+  if ('outside' in opened)
     return {
-      failure: {
-        kind: 'missing',
-        reason: code === 'ENOENT' ? 'the file does not exist' : `cannot open it (${code})`,
-      },
+      failure: { kind: 'corrupt', reason: `it now leads to ${opened.outside}, outside the dataset folder` },
     };
-  }
+  if ('missing' in opened) return { failure: { kind: 'missing', reason: opened.missing } };
+  const { handle } = opened;
   let stamp: FileStamp | undefined;
   try {
     const stats = await handle.stat();
     stamp = { size: stats.size, mtimeMs: stats.mtimeMs };
+    if (!stats.isFile()) return { stamp, failure: { kind: 'corrupt', reason: 'it is not a regular file' } };
     const bytes = await handle.readFile();
     if (fullHash) stamp.hash = createHash('sha256').update(bytes).digest('hex');
     const decoded = await decodeWithSharp(bytes, target);
@@ -320,6 +359,7 @@ export class DecodePool {
     pixels: Uint8Array,
     target: DecodeTarget,
     fullHash: boolean,
+    realRoot: string,
     onResult: (job: DecodeJob, result: FileResult) => void,
   ): Promise<void> {
     const byIndex = new Map(jobs.map((job) => [job.index, job]));
@@ -329,16 +369,19 @@ export class DecodePool {
         (worker) =>
           new Promise<void>((resolve, reject) => {
             if (this.failed) reject(this.failed);
+            let inFlight = 0;
             const send = () => {
-              if (next >= jobs.length) {
+              if (next < jobs.length) {
+                const chunk = jobs.slice(next, next + CHUNK).map(({ index, path }) => ({ index, path }));
+                next += chunk.length;
+                inFlight++;
+                worker.postMessage({ type: 'jobs', jobs: chunk });
+              } else if (inFlight === 0) {
                 resolve();
-                return;
               }
-              const chunk = jobs.slice(next, next + CHUNK).map(({ index, path }) => ({ index, path }));
-              next += chunk.length;
-              worker.postMessage({ type: 'jobs', jobs: chunk });
             };
             worker.on('message', (results: (FileResult & { index: number })[]) => {
+              inFlight--;
               try {
                 for (const result of results) onResult(byIndex.get(result.index)!, result);
               } catch (error) {
@@ -349,7 +392,9 @@ export class DecodePool {
             });
             worker.on('error', reject);
             worker.on('exit', (code) => reject(new Error(`a decoding thread stopped (exit code ${code})`)));
-            worker.postMessage({ type: 'init', pixels: pixels.buffer, target, fullHash });
+            worker.postMessage({ type: 'init', pixels: pixels.buffer, target, fullHash, realRoot });
+            // Two chunks in flight per thread, so that a thread never waits for this (possibly busy) one.
+            send();
             send();
           }),
       ),

@@ -8,8 +8,9 @@
 // profiles, gamma, transparency keys, JPEG - is answered with `fallback` and goes to sharp.
 
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import * as zlib from 'node:zlib';
+import { resolveInside } from './_files.js';
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -169,17 +170,13 @@ export function decodePngInto(bytes, out, offset, target) {
   if (raw.length !== expected) {
     throw new CorruptImageError(`the image data has ${raw.length} bytes, ${expected} expected`);
   }
-  unfilter(raw, width, height, channels);
-
-  const rowBytes = width * 3;
   if (channels === 3) {
-    for (let y = 0; y < height; y++) {
-      const start = y * (stride + 1) + 1;
-      out.set(raw.subarray(start, start + stride), offset + y * rowBytes);
-    }
+    unfilterInto(raw, out, offset, width, height);
   } else {
+    unfilter(raw, width, height, 4);
     // The same rounding as libvips' flatten (sharp): floor((c * a + bg * (255 - a)) / 255).
     const [r0, g0, b0] = target.background;
+    const rowBytes = width * 3;
     /** @type {any} */
     const rgba = raw; // untyped for the same reason as in unfilter
     for (let y = 0; y < height; y++) {
@@ -195,6 +192,65 @@ export function decodePngInto(bytes, out, offset, target) {
     }
   }
   return { status: 'ok' };
+}
+
+/**
+ * Reverses PNG's filters of an 8-bit RGB image from `raw` (rows of 1 + width * 3 bytes) straight into `out` at
+ * `offset` (rows of width * 3 bytes), reading the previous row from `out`: no second pass to drop the filter
+ * bytes.
+ * @param {Uint8Array} source
+ * @param {Uint8Array} target
+ * @param {number} offset
+ * @param {number} width
+ * @param {number} height
+ */
+function unfilterInto(source, target, offset, width, height) {
+  /** @type {any} */
+  const raw = source; // untyped for the same reason as in unfilter
+  /** @type {any} */
+  const out = target;
+  const bpp = 3;
+  const stride = width * bpp;
+  for (let y = 0; y < height; y++) {
+    const s = y * (stride + 1) + 1; // this row's bytes in raw
+    const o = offset + y * stride; // this row in out
+    const p = o - stride; // the previous row in out (only read when y > 0)
+    const filter = raw[s - 1];
+    if (filter === 0 || (filter === 2 && y === 0)) {
+      out.set(raw.subarray(s, s + stride), o);
+    } else if (filter === 1 || (filter === 4 && y === 0)) {
+      // Sub (and Paeth with no row above, which is Sub)
+      for (let i = 0; i < bpp; i++) out[o + i] = raw[s + i];
+      for (let i = bpp; i < stride; i++) out[o + i] = (raw[s + i] + out[o + i - bpp]) & 255;
+    } else if (filter === 2) {
+      for (let i = 0; i < stride; i++) out[o + i] = (raw[s + i] + out[p + i]) & 255;
+    } else if (filter === 3) {
+      if (y === 0) {
+        for (let i = 0; i < bpp; i++) out[o + i] = raw[s + i];
+        for (let i = bpp; i < stride; i++) out[o + i] = (raw[s + i] + (out[o + i - bpp] >> 1)) & 255;
+      } else {
+        for (let i = 0; i < bpp; i++) out[o + i] = (raw[s + i] + (out[p + i] >> 1)) & 255;
+        for (let i = bpp; i < stride; i++)
+          out[o + i] = (raw[s + i] + ((out[o + i - bpp] + out[p + i]) >> 1)) & 255;
+      }
+    } else if (filter === 4) {
+      for (let i = 0; i < bpp; i++) out[o + i] = (raw[s + i] + out[p + i]) & 255;
+      for (let i = bpp; i < stride; i++) {
+        const a = out[o + i - bpp];
+        const b = out[p + i];
+        const c = out[p + i - bpp];
+        let pa = b - c;
+        let pb = a - c;
+        let pc = pa + pb;
+        if (pa < 0) pa = -pa;
+        if (pb < 0) pb = -pb;
+        if (pc < 0) pc = -pc;
+        out[o + i] = (raw[s + i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c)) & 255;
+      }
+    } else {
+      throw new CorruptImageError(`row ${y} has an unknown filter type ${filter}`);
+    }
+  }
 }
 
 /**
@@ -269,37 +325,40 @@ function unfilter(bytes, width, height, bpp) {
 /**
  * @typedef {(FileStamp & PngResult)
  *   | { status: 'missing', reason: string }
+ *   | { status: 'outside', reason: string }
  *   | (FileStamp & { status: 'corrupt', reason: string })} FileResult
  */
 
 /**
  * Reads one image file (stamping it from the open descriptor, so the stamp is of the bytes read) and decodes
- * it into `out` when {@link decodePngInto} handles it.
+ * it into `out` when {@link decodePngInto} handles it. A file that links out of the dataset folder is not
+ * read (`outside`, with its real path as the reason).
  *
  * @param {string} path
  * @param {Uint8Array} out
  * @param {number} offset
  * @param {DecodeTarget} target
  * @param {boolean} fullHash
+ * @param {{ realRoot: string, folders: Map<string, string> }} root see {@link resolveInside}
  * @returns {FileResult}
  */
-export function decodeFileInto(path, out, offset, target, fullHash) {
+export function decodeFileInto(path, out, offset, target, fullHash, root) {
   let fd;
   try {
-    fd = openSync(path, 'r');
+    const resolved = resolveInside(root.realRoot, path, root.folders);
+    if (!resolved.inside) return { status: 'outside', reason: resolved.path };
+    // Non-blocking: opening a FIFO for reading would otherwise wait for a writer (fstat rejects it below).
+    fd = openSync(resolved.path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   } catch (error) {
-    const code = /** @type {NodeJS.ErrnoException} */ (error).code;
-    return {
-      status: 'missing',
-      reason: code === 'ENOENT' ? 'the file does not exist' : `cannot open it (${code})`,
-    };
+    return { status: 'missing', reason: openFailure(error) };
   }
   /** @type {FileStamp} */
   let stamp = { size: 0, mtimeMs: 0 };
   try {
     const stats = fstatSync(fd);
     stamp = { size: stats.size, mtimeMs: stats.mtimeMs };
-    const bytes = readFileSync(fd);
+    if (!stats.isFile()) return { ...stamp, status: 'corrupt', reason: 'it is not a regular file' };
+    const bytes = readWhole(fd, stats.size);
     if (fullHash) stamp.hash = createHash('sha256').update(bytes).digest('hex');
     return { ...stamp, ...decodePngInto(bytes, out, offset, target) };
   } catch (error) {
@@ -309,4 +368,34 @@ export function decodeFileInto(path, out, offset, target, fullHash) {
   } finally {
     closeSync(fd);
   }
+}
+
+/** A read buffer reused from file to file (one per thread), grown as needed. */
+let readBuffer = new Uint8Array(64 * 1024);
+
+/**
+ * The file's `size` bytes (as fstat gave them, which is what the stamp records), in the reused buffer: valid
+ * until the next call. A file that shrank meanwhile gives fewer bytes.
+ * @param {number} fd
+ * @param {number} size
+ * @returns {Uint8Array}
+ */
+function readWhole(fd, size) {
+  if (readBuffer.length < size) readBuffer = new Uint8Array(Math.max(size, readBuffer.length * 2));
+  let length = 0;
+  while (length < size) {
+    const n = readSync(fd, readBuffer, length, size - length, length);
+    if (n === 0) break;
+    length += n;
+  }
+  return readBuffer.subarray(0, length);
+}
+
+/**
+ * Why a file could not be opened, in words.
+ * @param {unknown} error
+ */
+export function openFailure(error) {
+  const code = /** @type {NodeJS.ErrnoException} */ (error).code;
+  return code === 'ENOENT' ? 'the file does not exist' : `cannot open it (${code ?? String(error)})`;
 }

@@ -88,30 +88,36 @@ class Slot {
     }
     const pixels = dataset.height * dataset.width * 3;
     const classes = dataset.vocabulary.length;
+    const size = dataset.size;
+    // Locals rather than property loads in the loop.
+    const source = dataset.pixels;
+    const fromLabels = dataset.labels;
+    const fromBoxes = dataset.boxes;
+    const fromMask = dataset.boxMask;
+    const { labels, boxes, boxMask } = this;
+    const bytes = this.format === 'uint8' ? (this.images as Uint8Array) : undefined;
+    const floats = this.format === 'float32' ? (this.images as Float32Array) : undefined;
     for (let k = 0; k < n; k++) {
       const index = indices[k]!;
-      if (!(index >= 0 && index < dataset.size)) {
+      if (!(index >= 0 && index < size)) {
         throw new DatasetError(
           'SAMPLER_INVALID',
-          `index ${index} is outside the dataset (${dataset.size} images): the sampler was built for another dataset`,
+          `index ${index} is outside the dataset (${size} images): the sampler was built for another dataset`,
         );
       }
       const from = index * pixels;
-      const to = k * pixels;
-      if (this.format === 'uint8') {
-        (this.images as Uint8Array).set(dataset.pixels.subarray(from, from + pixels), to);
-      } else {
-        const source = dataset.pixels.subarray(from, from + pixels);
-        const target = (this.images as Float32Array).subarray(to, to + pixels);
-        for (let j = 0; j < pixels; j++) target[j] = SCALE[source[j]!]!;
+      if (bytes) {
+        bytes.set(source.subarray(from, from + pixels), k * pixels);
+      } else if (floats) {
+        const to = k * pixels;
+        for (let j = 0; j < pixels; j++) floats[to + j] = SCALE[source[from + j]!]!;
       }
       // A few floats per image: plain loops beat creating subarrays to copy them.
       for (let c = 0; c < classes; c++) {
-        this.labels[k * classes + c] = dataset.labels[index * classes + c]!;
-        this.boxMask[k * classes + c] = dataset.boxMask[index * classes + c]!;
+        labels[k * classes + c] = fromLabels[index * classes + c]!;
+        boxMask[k * classes + c] = fromMask[index * classes + c]!;
       }
-      for (let c = 0; c < classes * 4; c++)
-        this.boxes[k * classes * 4 + c] = dataset.boxes[index * classes * 4 + c]!;
+      for (let c = 0; c < classes * 4; c++) boxes[k * classes * 4 + c] = fromBoxes[index * classes * 4 + c]!;
     }
     this.indices.set(indices);
     const full = n === this.capacity;

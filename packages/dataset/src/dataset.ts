@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { stat } from 'node:fs';
+import { realpathSync, stat } from 'node:fs';
 import { access, constants, mkdir, readFile, stat as statAsync } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
@@ -23,11 +23,13 @@ import { encodeLabels } from './encode.js';
 import { DatasetError, problemsError } from './errors.js';
 import { type Background, checkSize, DEFAULT_BACKGROUND, parseBackground } from './images.js';
 import {
+  imageNameProblems,
+  outsideError,
   parseLabelsJson,
   readLabelsBytes,
-  resolveImagePaths,
   resolveLabelsPath,
   validateLabels,
+  validateLabelsInSlices,
 } from './labels.js';
 import { sceneOf } from './scenes.js';
 import { buildVocabulary, readVocabularyFile } from './vocabulary.js';
@@ -202,41 +204,51 @@ export async function loadDataset(
     });
   }
 
-  // Build. Decoding threads boot while labels.json is validated.
+  // Build. Decoding starts as soon as the image names are known to be safe, and labels.json is validated
+  // meanwhile (in slices, so that the decoding threads keep getting work); a problem stops the decoding.
   const raw = parseLabelsJson(labelsBytes.toString('utf8'), file);
+  const names = raw.map((entry) => (entry as { image?: unknown } | null)?.image);
+  if (
+    !names.every((name) => typeof name === 'string' && name !== '') ||
+    imageNameProblems(raw, file).length > 0
+  ) {
+    validateLabels(raw, file); // throws, listing every problem
+  }
+  if (raw.length === 0) {
+    throw new DatasetError('NO_IMAGES', `${labelsPath} lists no images: add entries or pick another dataset`);
+  }
+  if (cachePath) await checkWritable(cachePath);
+  const realRoot = realpathSync.native(root);
   const pool = DecodePool.start(threadsFor(raw.length, concurrency, options.workerThreads ?? 'auto'));
   const writer = cachePath ? new CacheWriter(cachePath) : undefined;
+  const stop = new AbortController();
+  const decoding = decodeImages(
+    (names as string[]).map((image, index) => ({ index, image, path: join(root, image) })),
+    {
+      realRoot,
+      width: size?.width,
+      height: size?.height,
+      background,
+      concurrency,
+      fullHash: key.fullHash,
+      onProgress: options.onProgress,
+      pool,
+      signal: stop.signal,
+      // Write the cache's pixels while the rest is decoded.
+      onContiguous: writer
+        ? (pixels, done, imageBytes) => {
+            writer.begin(pixels);
+            writer.advance(done * imageBytes);
+          }
+        : undefined,
+    },
+  );
+  decoding.catch(() => {}); // awaited below; this only keeps a failure during validation from going unhandled
   try {
-    const entries = validateLabels(raw, file);
-    if (entries.length === 0) {
-      throw new DatasetError(
-        'NO_IMAGES',
-        `${labelsPath} lists no images: add entries or pick another dataset`,
-      );
-    }
-    const paths = resolveImagePaths(root, entries, file);
+    const entries = await validateLabelsInSlices(raw, file);
     const vocabulary = buildVocabulary(entries, pinned);
-    if (cachePath) await checkWritable(cachePath);
-
-    const decoded = await decodeImages(
-      entries.map((entry, index) => ({ index, image: entry.image, path: paths[index]! })),
-      {
-        width: size?.width,
-        height: size?.height,
-        background,
-        concurrency,
-        fullHash: key.fullHash,
-        onProgress: options.onProgress,
-        pool,
-        // Write the cache's pixels while the rest is decoded.
-        onContiguous: writer
-          ? (pixels, done, imageBytes) => {
-              writer.begin(pixels);
-              writer.advance(done * imageBytes);
-            }
-          : undefined,
-      },
-    );
+    const decoded = await decoding;
+    if (decoded.outside.length > 0) throw outsideError(root, realRoot, file, decoded.outside);
     // The streamed pixels have gaps where images failed: start over below if some are skipped.
     if (decoded.failures.length > 0) await writer?.abort();
     const skipped = handleFailures(decoded.failures, key.skipBadImages, labelsPath, size !== undefined);
@@ -300,8 +312,9 @@ export async function loadDataset(
     }
     return datasetFromHeader(header, pixels, root, labelsPath, cachePath, options.scenePattern);
   } catch (error) {
+    stop.abort();
+    await decoding.catch(() => {});
     await writer?.abort();
-    await pool?.close();
     throw error;
   }
 }

@@ -1,7 +1,8 @@
-import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { copyFile, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { box, THREE_WIDE, tempDir, writeLabels } from '../test/helpers.js';
+import { box, copyFixture, THREE_WIDE, tempDir, writeLabels } from '../test/helpers.js';
 import { loadDataset } from './dataset.js';
 import { DatasetError, MAX_LISTED_PROBLEMS } from './errors.js';
 import { parseLabels, readLabels } from './labels.js';
@@ -262,5 +263,31 @@ describe('loadDataset with bad labels', () => {
       expect(['LABELS_INVALID', 'NO_IMAGES']).toContain(error.code);
       expect(await readdir(dir)).toEqual(['labels.json']);
     }
+  });
+
+  it('rejects images that symbolic links lead out of the folder, on decoding threads too, without reading them', async () => {
+    for (const workerThreads of [false, true]) {
+      const outside = await tempDir();
+      await copyFile(join(THREE_WIDE, '0-0y-0p.png'), join(outside, 'secret.png'));
+      const dir = await copyFixture(THREE_WIDE);
+      await rm(join(dir, '1-1y-1p.png'));
+      await symlink(join(outside, 'secret.png'), join(dir, '1-1y-1p.png'));
+      const error = await rejectionOf(loadDataset(dir, { workerThreads }));
+      expect(error.code).toBe('LABELS_INVALID');
+      expect(error.problems).toHaveLength(1);
+      expect(error.problems[0]).toMatch(
+        /^labels\.json entry \d+ \(1-1y-1p\.png\): image "1-1y-1p\.png" leads to .*secret\.png, outside the dataset folder/,
+      );
+      expect((await readdir(dir)).filter((f) => f.includes('litter-cache'))).toEqual([]);
+    }
+  });
+
+  it('does not hang on a FIFO named as an image', async (context) => {
+    const dir = await copyFixture(THREE_WIDE);
+    await rm(join(dir, '2-2y-2p.png'));
+    if (spawnSync('mkfifo', [join(dir, '2-2y-2p.png')]).status !== 0) context.skip();
+    const error = await rejectionOf(loadDataset(dir, { cache: false }));
+    expect(error.code).toBe('IMAGE_CORRUPT');
+    expect(error.problems).toEqual(['2-2y-2p.png: it is not a regular file']);
   });
 });

@@ -1,7 +1,8 @@
-import { lstatSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { basename, dirname, join, posix, resolve, sep, win32 } from 'node:path';
+import { basename, dirname, join, posix, resolve, win32 } from 'node:path';
 import { z } from 'zod';
+import { resolveInside } from './_files.js';
 import { DatasetError, problemsError } from './errors.js';
 
 /**
@@ -91,23 +92,55 @@ export function parseLabelsJson(json: string, file: string): unknown[] {
 
 /** @internal Step 2 of {@link parseLabels}: the schema and the image names. */
 export function validateLabels(raw: unknown[], file: string): LabelEntry[] {
-  const problems: Problem[] = [];
   const parsed = labelsSchema.safeParse(raw);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push(formatIssue(issue, raw, file));
-  }
-  problems.push(...checkImageNames(raw, file));
-
-  if (problems.length > 0) {
-    problems.sort((a, b) => a.entry - b.entry); // stable: issues of one entry keep their order
-    throw problemsError(
-      'LABELS_INVALID',
-      `${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:`,
-      problems.map((p) => p.text),
-      'Fix these entries (format: an array of { "image": "name.png", "meshes": { "Name": { "x1", "y1", "x2", "y2" in [0, 1] } } }).',
-    );
-  }
+  const problems = parsed.success ? [] : parsed.error.issues.map((issue) => formatIssue(issue, raw, file));
+  throwProblems([...problems, ...checkImageNames(raw, file)], file);
   return parsed.data as LabelEntry[];
+}
+
+/**
+ * @internal {@link validateLabels} in slices of entries, yielding to the event loop between them, so that
+ * decoding threads started beforehand keep getting work while this thread validates.
+ */
+export async function validateLabelsInSlices(
+  raw: unknown[],
+  file: string,
+  slice = 256,
+): Promise<LabelEntry[]> {
+  const problems: Problem[] = [];
+  const entries: LabelEntry[] = [];
+  for (let start = 0; start < raw.length; start += slice) {
+    const part = raw.slice(start, start + slice);
+    const parsed = labelsSchema.safeParse(part);
+    if (parsed.success) {
+      entries.push(...(parsed.data as LabelEntry[]));
+    } else {
+      for (const issue of parsed.error.issues) {
+        const [first, ...rest] = issue.path;
+        const path = typeof first === 'number' ? [first + start, ...rest] : issue.path;
+        problems.push(formatIssue({ ...issue, path }, raw, file));
+      }
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  throwProblems([...problems, ...checkImageNames(raw, file)], file);
+  return entries;
+}
+
+/** @internal Lexical checks of the image names only (cheap): absolute paths, leaving the folder, duplicates. */
+export function imageNameProblems(raw: unknown[], file: string): string[] {
+  return checkImageNames(raw, file).map((p) => p.text);
+}
+
+function throwProblems(problems: Problem[], file: string): void {
+  if (problems.length === 0) return;
+  problems.sort((a, b) => a.entry - b.entry); // stable: issues of one entry keep their order
+  throw problemsError(
+    'LABELS_INVALID',
+    `${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:`,
+    problems.map((p) => p.text),
+    'Fix these entries (format: an array of { "image": "name.png", "meshes": { "Name": { "x1", "y1", "x2", "y2" in [0, 1] } } }).',
+  );
 }
 
 /** The `labels.json` path for a path that is either that file or its folder. */
@@ -171,50 +204,38 @@ export function resolveImagePaths(
   file = 'labels.json',
 ): string[] {
   const realRoot = realpathSync.native(root);
-  const problems: string[] = [];
-  // A file that is not a link is where its folder really is: one lstat per file and one realpath per
-  // folder, instead of a realpath (a syscall per path component) per file.
-  const realFolders = new Map<string, string>();
-  const realPathOf = (lexical: string): string => {
-    if (!lstatSync(lexical).isSymbolicLink()) {
-      const folder = dirname(lexical);
-      let real = realFolders.get(folder);
-      if (real === undefined) {
-        real = realpathSync.native(folder);
-        realFolders.set(folder, real);
-      }
-      return join(real, basename(lexical));
-    }
-    return realpathSync.native(lexical);
-  };
+  const folders = new Map<string, string>();
+  const outside: { index: number; image: string; path: string }[] = [];
   const paths = entries.map((entry, index) => {
     const lexical = join(root, entry.image);
-    let real: string;
     try {
-      real = realPathOf(lexical);
+      const resolved = resolveInside(realRoot, lexical, folders);
+      if (!resolved.inside) outside.push({ index, image: entry.image, path: resolved.path });
+      return resolved.path;
     } catch {
       return lexical;
     }
-    if (!isInside(realRoot, real)) {
-      problems.push(
-        `${file} entry ${index} (${entry.image}): image "${entry.image}" leads to ${real}, outside the dataset folder ${realRoot} (through a symbolic link)`,
-      );
-    }
-    return real;
   });
-  if (problems.length > 0) {
-    throw problemsError(
-      'LABELS_INVALID',
-      `${join(root, file)}: ${problems.length} image path${problems.length === 1 ? ' leads' : 's lead'} out of the dataset folder:`,
-      problems,
-      'Copy those images into the dataset folder (symbolic links must stay inside it).',
-    );
-  }
+  if (outside.length > 0) throw outsideError(root, realRoot, file, outside);
   return paths;
 }
 
-function isInside(root: string, path: string): boolean {
-  return path.startsWith(root.endsWith(sep) ? root : root + sep);
+/** @internal The error for images that symbolic links lead out of the dataset folder. */
+export function outsideError(
+  root: string,
+  realRoot: string,
+  file: string,
+  outside: readonly { index: number; image: string; path: string }[],
+): DatasetError {
+  return problemsError(
+    'LABELS_INVALID',
+    `${join(root, file)}: ${outside.length} image path${outside.length === 1 ? ' leads' : 's lead'} out of the dataset folder:`,
+    outside.map(
+      ({ index, image, path }) =>
+        `${file} entry ${index} (${image}): image "${image}" leads to ${path}, outside the dataset folder ${realRoot} (through a symbolic link)`,
+    ),
+    'Copy those images into the dataset folder (symbolic links must stay inside it).',
+  );
 }
 
 /** Lexical checks of the image names: absolute, leaving the folder, duplicates. */

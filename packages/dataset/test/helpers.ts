@@ -1,6 +1,6 @@
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll } from 'vitest';
 
@@ -23,10 +23,16 @@ export async function tempDir(name = 'litter-dataset-'): Promise<string> {
   return dir;
 }
 
-/** A writable copy of a fixture (so that caches land in a temporary folder). */
+/**
+ * A writable copy of a fixture (so that caches land in a temporary folder), without any cache that another
+ * program may have left in the fixture's folder.
+ */
 export async function copyFixture(fixture: string): Promise<string> {
   const dir = await tempDir();
-  await cp(fixture, dir, { recursive: true });
+  await cp(fixture, dir, {
+    recursive: true,
+    filter: (source) => !basename(source).includes('.litter-cache'),
+  });
   return dir;
 }
 

@@ -8,7 +8,14 @@ import type {
   TensorInfo,
 } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
-import { makeBatchMatMul, makeLrn, makeLrnGrad, makeMaxPoolGrad, makeSum } from './_wasm-kernels.js';
+import {
+  makeBatchMatMul,
+  makeLrn,
+  makeLrnGrad,
+  makeMaxPoolGrad,
+  makeSum,
+  makeTile,
+} from './_wasm-kernels.js';
 
 /*
  * Convolution gradient kernels composed from a backend's own forward kernels.
@@ -167,6 +174,8 @@ function makeConv2dBackpropInput(run: Run, original: KernelFunc | undefined): Ke
     const scratch = new Scratch(backend);
     try {
       let spread = dy;
+      let padBottom = bottom;
+      let padRight = right;
       if (strideHeight > 1 || strideWidth > 1) {
         // Insert zeros with rank-3 pads: columns first ([N*Ho*Wo, 1, Co] -> [N*Ho*Wo, sw, Co]), then rows.
         const cells = scratch.keep(
@@ -218,14 +227,24 @@ function makeConv2dBackpropInput(run: Run, original: KernelFunc | undefined): Ke
             { shape: [batch, outHeight * strideHeight, outWidth * strideWidth, outChannels] },
           ),
         );
-        spread = scratch.keep(
-          run(
-            'Slice',
-            backend,
-            { x: image },
-            { begin: [0, 0, 0, 0], size: [batch, spreadHeight, spreadWidth, outChannels] },
-          ),
-        );
+        // The padded image ends with s - 1 zero rows and columns too many. Where the convolution pads the far
+        // side anyway, they stand in for that padding; otherwise they are cut off.
+        const extraRows = strideHeight - 1;
+        const extraColumns = strideWidth - 1;
+        if (padBottom >= extraRows && padRight >= extraColumns) {
+          spread = image;
+          padBottom -= extraRows;
+          padRight -= extraColumns;
+        } else {
+          spread = scratch.keep(
+            run(
+              'Slice',
+              backend,
+              { x: image },
+              { begin: [0, 0, 0, 0], size: [batch, spreadHeight, spreadWidth, outChannels] },
+            ),
+          );
+        }
       }
       const reversed = scratch.keep(run('Reverse', backend, { x: filter }, { dims: [0, 1] }));
       const swapped = scratch.keep(run('Transpose', backend, { x: reversed }, { perm: [0, 1, 3, 2] })); // [kh, kw, Co, Ci]
@@ -237,8 +256,8 @@ function makeConv2dBackpropInput(run: Run, original: KernelFunc | undefined): Ke
           strides: [1, 1],
           pad: [
             [0, 0],
-            [top, bottom],
-            [left, right],
+            [top, padBottom],
+            [left, padRight],
             [0, 0],
           ],
           dataFormat: 'NHWC',
@@ -272,7 +291,7 @@ function replaceKernel(
  * Registers the composed convolution gradients for a backend, so conv nets train on it (wasm) or train fast
  * (cpu): on wasm `Conv2DBackpropFilter` (missing there) and `Conv2DBackpropInput` (a scalar loop there); on
  * cpu `Conv2DBackpropFilter`. On wasm also the faster JavaScript `BatchMatMul` (transposed cases), `MaxPoolGrad`,
- * `LRN`, `LRNGrad` and `Sum` (leading axes) of `_wasm-kernels.ts`. Idempotent; {@link initBackend} calls it.
+ * `LRN`, `LRNGrad`, `Sum` (leading axes) and `Tile` (leading axes) of `_wasm-kernels.ts`. Idempotent; {@link initBackend} calls it.
  * The backend package must be imported first (its kernels registered).
  */
 export function registerTrainingKernels(backendName: TrainingKernelBackend): void {
@@ -307,6 +326,7 @@ export function registerTrainingKernels(backendName: TrainingKernelBackend): voi
       [tf.LRN, makeLrn],
       [tf.LRNGrad, makeLrnGrad],
       [tf.Sum, makeSum],
+      [tf.Tile, makeTile],
     ];
     for (const [kernelName, wrap] of wrappers) {
       const own = tf.getKernel(kernelName, backendName);

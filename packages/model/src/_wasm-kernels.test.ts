@@ -77,8 +77,8 @@ describe('JavaScript wasm kernels', () => {
     await initBackend({ backend: 'wasm' });
   });
 
-  it('replaces MaxPoolGrad, LRN, LRNGrad, BatchMatMul and Sum on wasm only', () => {
-    for (const name of ['MaxPoolGrad', 'LRN', 'LRNGrad', 'BatchMatMul', 'Sum']) {
+  it('replaces MaxPoolGrad, LRN, LRNGrad, BatchMatMul, Sum and Tile on wasm only', () => {
+    for (const name of ['MaxPoolGrad', 'LRN', 'LRNGrad', 'BatchMatMul', 'Sum', 'Tile']) {
       expect(tf.getKernel(name, 'wasm')?.kernelFunc.name, name).toBe('');
       expect(tf.getKernel(name, 'cpu')?.kernelFunc.name, name).not.toBe('');
     }
@@ -185,6 +185,54 @@ describe('JavaScript wasm kernels', () => {
       );
     },
   );
+
+  type TileCase = [shape: number[], reps: number[]];
+  const tileCases: TileCase[] = [
+    [
+      [1, 1, 1, 5],
+      [3, 4, 2, 1],
+    ], // batch norm's gradient
+    [
+      [1, 7],
+      [5, 1],
+    ],
+    [
+      [1, 1, 3],
+      [1, 6, 1],
+    ],
+    [
+      [2, 3],
+      [2, 2],
+    ], // not a whole-tensor repeat: wasm's own kernel
+    [
+      [1, 4],
+      [3, 2],
+    ],
+  ];
+  it.each(tileCases.map((c, i) => [i, c] as const))(
+    'Tile case %i matches cpu (%j)',
+    async (i, [shape, reps]) => {
+      await compareWithCpu(() =>
+        tf.tidy(() => {
+          const out = tf.tile(tensor(shape, 110 + i), reps);
+          return [out.dataSync() as Float32Array, new Float32Array(out.shape)];
+        }),
+      );
+    },
+  );
+
+  it('batch-norm training gradients (Tile, Sum) match cpu', async () => {
+    await compareWithCpu(
+      valueAndGrads(
+        (x, scale, offset) => {
+          const { mean, variance } = tf.moments(x!, [0, 1, 2]);
+          return tf.batchNorm(x!, mean, variance, offset, scale, 1e-3);
+        },
+        () => [tensor([4, 5, 6, 8], 120), tf.add(tensor([8], 121), 1), tensor([8], 122)],
+        123,
+      ),
+    );
+  });
 
   it('seed-cnn-sized max pool and LRN gradients match cpu', async () => {
     await compareWithCpu(

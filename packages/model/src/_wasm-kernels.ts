@@ -7,6 +7,7 @@ import type {
   MaxPoolGradAttrs,
   SumAttrs,
   TensorInfo,
+  TileAttrs,
 } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -22,6 +23,8 @@ import * as tf from '@tensorflow/tfjs-core';
  * - BatchMatMul with a transposed operand: wasm then leaves XNNPACK for a scalar loop (the dense layers'
  *   gradients, 30% of a step). Transposing the smaller operands here keeps every product on XNNPACK.
  * - Sum over leading axes (bias gradients): wasm transposes the reduced axes innermost first.
+ * - Tile that repeats a whole tensor along leading axes (batch norm's gradient tiles [1, 1, 1, C] to the
+ *   activations' shape): wasm computes every output index; here the block is copied, doubling each time.
  *
  * A kernel that meets a case it does not cover calls the backend's own.
  */
@@ -314,6 +317,34 @@ export function makeSum(original: KernelFunc): KernelFunc {
       for (let c = 0; c < columns; c++) totals[c] = totals[c]! + input[start + c]!;
     }
     output.set(totals);
+    return out;
+  };
+}
+
+export function makeTile(original: KernelFunc): KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const { x } = args.inputs as { x: TensorInfo };
+    const { reps } = args.attrs as unknown as TileAttrs;
+    // Only whole-tensor repeats: every repeated axis comes before every axis of size > 1.
+    const firstKept = x.shape.findIndex((dim) => dim !== 1);
+    const block = firstKept < 0 ? x.shape.length : firstKept;
+    if (
+      x.dtype !== 'float32' ||
+      reps.length !== x.shape.length ||
+      reps.some((rep, axis) => axis >= block && rep !== 1)
+    ) {
+      return original(args);
+    }
+    const outShape = x.shape.map((dim, axis) => dim * reps[axis]!);
+    const out = backend.makeOutput(outShape, 'float32');
+    const input = view(backend, x);
+    const output = view(backend, out);
+    if (output.length === 0) return out;
+    output.set(input);
+    for (let filled = input.length; filled < output.length; filled *= 2) {
+      output.copyWithin(filled, 0, Math.min(filled, output.length - filled));
+    }
     return out;
   };
 }

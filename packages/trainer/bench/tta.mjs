@@ -1,17 +1,22 @@
 // `pnpm bench:tta [LABELS]`: time to accuracy. Trains on blender-five (1,210 renders, 5 classes, 10 scenes) with
-// scenes 8 and 9 held out, at 80x60, for a fixed wall-clock budget, evaluating held-out exact match every few
-// seconds, for (a) seed-cnn with the seed's recipe and (b) our best recipe, beside PyTorch running the seed's
-// recipe on the same data, split and size (../shared/anchors/torch_seed_recipe.py accuracy). Not a test.
+// scenes 8 and 9 held out for a fixed wall-clock budget, evaluating held-out exact match every few seconds, for
+// (a) seed-cnn with the seed's recipe at 80x60 and (b) our best recipe, beside PyTorch running the seed's recipe
+// on the same data, split and size (../shared/anchors/torch_seed_recipe.py accuracy). Not a test.
 //
 //   node packages/trainer/bench/tta.mjs [LABELS] [--budget-s 600] [--recipes seed,best,torch] [--workers N]
 //     [--eval-every-s 5] [--target 0.85] [--width 80] [--height 60] [--val-scenes 8,9] [--seed 0]
+//     best recipe settings: [--model model-lite] [--lr 3e-3] [--batch 32] [--schedule warmup-cosine]
+//     [--augment flip] [--best-width 80 --best-height 60] [--resize-after-s 90|never] [--resize-to 120x90]
+//     [--precise-bn true]
 //
-// The recipes (documented in BENCHMARKS.md):
-//   seed: seed-cnn, Adam 1e-4 constant, batch 32, no augmentation (the seed blog post's).
-//   best: model-lite, batch 32, Adam with a peak of 3e-3, linear warm-up over the first 30 steps then cosine
-//         decay to 0 over the budget (by elapsed time), horizontal flips.
-// Both train with the data-parallel trainer (one wasm worker per core). The clock runs from the first step and
-// includes the evaluations (as the PyTorch anchor's does); the model is evaluated on the main thread.
+// The recipes (BENCHMARKS.md explains the choices):
+//   seed: seed-cnn at 80x60, batch 32, Adam 1e-4 constant, no augmentation (the seed blog post's).
+//   best: model-lite, batch 32, Adam peaking at 3e-3 (linear warm-up over 30 steps, then cosine decay to 0
+//         over the budget, by elapsed time), random horizontal flips, 80x60 for the first 90 s then 120x90
+//         (progressive resizing: the fully convolutional model keeps its weights and Adam state), and batch-norm
+//         statistics re-estimated on 256 training images before each evaluation (precise batch norm).
+// Both train on the data-parallel trainer (one wasm worker per core). Each recipe's clock starts at its first
+// step and includes its evaluations (the PyTorch anchor's does too); evaluations run on the main thread.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
@@ -36,18 +41,24 @@ const { values, positionals } = parseArgs({
     height: { type: 'string', default: '60' },
     'val-scenes': { type: 'string', default: '8,9' },
     seed: { type: 'string', default: '0' },
-    // Overrides of the best recipe, for experiments.
-    model: { type: 'string' },
-    lr: { type: 'string' },
-    batch: { type: 'string' },
-    schedule: { type: 'string' },
-    augment: { type: 'string' },
-    'precise-bn': { type: 'string' },
+    // The best recipe's settings, for experiments.
+    model: { type: 'string', default: 'model-lite' },
+    lr: { type: 'string', default: '3e-3' },
+    batch: { type: 'string', default: '32' },
+    schedule: { type: 'string', default: 'warmup-cosine' },
+    augment: { type: 'string', default: 'flip' },
+    'best-width': { type: 'string' },
+    'best-height': { type: 'string' },
+    'resize-after-s': { type: 'string', default: '90' },
+    'resize-to': { type: 'string', default: '120x90' },
+    'precise-bn': { type: 'string', default: 'true' },
     anchor: { type: 'string', default: path.join(root, '../shared/anchors/torch_seed_recipe.py') },
     python: { type: 'string', default: '/usr/bin/python3' },
   },
 });
-const labelsPath = path.resolve(positionals[0] ?? path.join(root, '../shared/fixtures/blender-five/labels.json'));
+const labelsPath = path.resolve(
+  positionals[0] ?? path.join(root, '../shared/fixtures/blender-five/labels.json'),
+);
 const budget = Number(values['budget-s']);
 const evalEvery = Number(values['eval-every-s']);
 const target = Number(values.target);
@@ -58,15 +69,34 @@ const seed = Number(values.seed);
 const workers = Number(values.workers);
 
 const RECIPES = {
-  seed: { label: 'seed-cnn, seed recipe', model: 'seed-cnn', lr: 1e-4, batch: 32, schedule: 'constant', augment: 'none' },
+  seed: {
+    label: 'seed-cnn, seed recipe',
+    model: 'seed-cnn',
+    width,
+    height,
+    lr: 1e-4,
+    batch: 32,
+    schedule: 'constant',
+    augment: 'none',
+    preciseBn: false,
+  },
   best: {
     label: 'our best recipe',
-    model: values.model ?? 'model-lite',
-    lr: Number(values.lr ?? 3e-3),
-    batch: Number(values.batch ?? 32),
-    schedule: values.schedule ?? 'warmup-cosine',
-    augment: values.augment ?? 'flip',
-    preciseBn: (values['precise-bn'] ?? 'true') === 'true',
+    model: values.model,
+    width: Number(values['best-width'] ?? width),
+    height: Number(values['best-height'] ?? height),
+    lr: Number(values.lr),
+    batch: Number(values.batch),
+    schedule: values.schedule,
+    augment: values.augment,
+    preciseBn: values['precise-bn'] === 'true',
+    ...(values['resize-after-s'] === 'never'
+      ? {}
+      : {
+          resizeAfter: Number(values['resize-after-s']),
+          resizeWidth: Number(values['resize-to'].split('x')[0]),
+          resizeHeight: Number(values['resize-to'].split('x')[1]),
+        }),
   },
 };
 
@@ -79,14 +109,48 @@ function rng(seedValue) {
   };
 }
 
-/** Mirrors images left-right in place, each with probability 1/2 (the labels are unchanged by a flip). */
-function flipHalf(images, count, random) {
-  const row = width * 3;
+/** The dataset at one size, its split, held-out images and batch-norm calibration images, as floats in [0, 1]. */
+async function prepare(w, h) {
+  const cachePath = path.join(
+    os.tmpdir(),
+    `litter-bench-${path.basename(path.dirname(labelsPath))}-${w}x${h}.cache`,
+  );
+  const dataset = await loadDataset(labelsPath, { width: w, height: h, cachePath });
+  const split = splitDataset(dataset, { validationScenes: valScenes, seed });
+  const classes = dataset.vocabulary.length;
+  const pixels = w * h * 3;
+  const gather = (indices) => {
+    const images = new Float32Array(indices.length * pixels);
+    const labels = new Float32Array(indices.length * classes);
+    indices.forEach((index, i) => {
+      for (let p = 0; p < pixels; p++) images[i * pixels + p] = dataset.pixels[index * pixels + p] / 255;
+      labels.set(dataset.labels.subarray(index * classes, (index + 1) * classes), i * classes);
+    });
+    return { images, labels, count: indices.length };
+  };
+  const random = rng(seed + 99);
+  const calibrationIndices = [...split.train].sort(() => random() - 0.5).slice(0, 256);
+  return {
+    width: w,
+    height: h,
+    pixels,
+    classes,
+    dataset,
+    split,
+    gather,
+    validation: gather(split.validation),
+    calibration: gather(calibrationIndices),
+  };
+}
+
+/** Mirrors images left-right in place, each with probability 1/2 (presence labels do not change). */
+function flipHalf(data, images, count, random) {
+  const row = data.width * 3;
   for (let n = 0; n < count; n++) {
     if (random() < 0.5) continue;
-    for (let r = 0; r < height; r++) {
-      const start = (n * height + r) * row;
-      for (let left = 0, right = width - 1; left < right; left++, right--) {
+    for (let r = 0; r < data.height; r++) {
+      const start = (n * data.height + r) * row;
+      for (let left = 0, right = data.width - 1; left < right; left++, right--) {
         for (let c = 0; c < 3; c++) {
           const a = start + left * 3 + c;
           const b = start + right * 3 + c;
@@ -99,25 +163,22 @@ function flipHalf(images, count, random) {
   }
 }
 
-/**
- * Shifts each image by up to `fraction` of its size in x and y (edge pixels repeated), so the position of the
- * objects and of the floor's horizon vary more than the 8 training scenes alone show.
- */
-function shift(images, count, random, fraction, scratch) {
-  const maxX = Math.round(width * fraction);
-  const maxY = Math.round(height * fraction);
+/** Shifts each image by up to a tenth of its size in x and y, repeating the edge pixels. */
+function shift(data, images, count, random, scratch) {
+  const { width: w, height: h, pixels } = data;
+  const maxX = Math.round(w * 0.1);
+  const maxY = Math.round(h * 0.1);
   for (let n = 0; n < count; n++) {
     const dx = Math.round((random() * 2 - 1) * maxX);
     const dy = Math.round((random() * 2 - 1) * maxY);
     if (dx === 0 && dy === 0) continue;
     const image = images.subarray(n * pixels, (n + 1) * pixels);
     scratch.set(image);
-    for (let r = 0; r < height; r++) {
-      const sr = Math.min(height - 1, Math.max(0, r - dy));
-      for (let c = 0; c < width; c++) {
-        const sc = Math.min(width - 1, Math.max(0, c - dx));
-        const to = (r * width + c) * 3;
-        const from = (sr * width + sc) * 3;
+    for (let r = 0; r < h; r++) {
+      const sr = Math.min(h - 1, Math.max(0, r - dy));
+      for (let c = 0; c < w; c++) {
+        const from = (sr * w + Math.min(w - 1, Math.max(0, c - dx))) * 3;
+        const to = (r * w + c) * 3;
         image[to] = scratch[from];
         image[to + 1] = scratch[from + 1];
         image[to + 2] = scratch[from + 2];
@@ -127,94 +188,36 @@ function shift(images, count, random, fraction, scratch) {
 }
 
 function learningRate(recipe, elapsed, step) {
+  const decay = 0.5 * (1 + Math.cos((Math.PI * Math.min(elapsed, budget)) / budget));
   switch (recipe.schedule) {
     case 'constant':
       return recipe.lr;
     case 'cosine':
-      return Math.max(recipe.lr * 0.5 * (1 + Math.cos((Math.PI * Math.min(elapsed, budget)) / budget)), recipe.lr * 1e-3);
-    case 'warmup-cosine': {
-      const warm = Math.min(1, (step + 1) / 30);
-      const decay = 0.5 * (1 + Math.cos((Math.PI * Math.min(elapsed, budget)) / budget));
-      return Math.max(recipe.lr * warm * decay, recipe.lr * 1e-3);
-    }
+      return Math.max(recipe.lr * decay, recipe.lr * 1e-3);
+    case 'warmup-cosine':
+      return Math.max(recipe.lr * Math.min(1, (step + 1) / 30) * decay, recipe.lr * 1e-3);
     default:
       throw new Error(`unknown schedule ${recipe.schedule}`);
   }
 }
 
-const cachePath = path.join(os.tmpdir(), `litter-bench-${path.basename(path.dirname(labelsPath))}-${width}x${height}.cache`);
-const dataset = await loadDataset(labelsPath, { width, height, cachePath });
-const split = splitDataset(dataset, { validationScenes: valScenes, seed });
-const classes = dataset.vocabulary.length;
-const pixels = width * height * 3;
-console.log(
-  `${labelsPath}: ${dataset.size} images, ${classes} classes (${dataset.vocabulary.join(', ')}), ` +
-    `${width}x${height}; train ${split.train.length}, held out (scenes ${valScenes.join(', ')}) ${split.validation.length}`,
-);
-
-// Held-out images and labels, once.
-const validation = {
-  images: new Float32Array(split.validation.length * pixels),
-  labels: new Float32Array(split.validation.length * classes),
-};
-split.validation.forEach((index, i) => {
-  for (let p = 0; p < pixels; p++) validation.images[i * pixels + p] = dataset.pixels[index * pixels + p] / 255;
-  validation.labels.set(dataset.labels.subarray(index * classes, (index + 1) * classes), i * classes);
-});
-
-await initBackend({ backend: 'wasm' });
-
-/** Exact match on the held-out images: every class right at logit > 0 (probability > 0.5). */
-function exactMatch(model) {
-  const count = split.validation.length;
-  let right = 0;
-  for (let start = 0; start < count; start += 64) {
-    const n = Math.min(64, count - start);
-    const logits = tf.tidy(() =>
-      model
-        .predict(tf.tensor4d(validation.images.subarray(start * pixels, (start + n) * pixels), [n, height, width, 3]))
-        .dataSync(),
-    );
-    for (let i = 0; i < n; i++) {
-      let all = true;
-      for (let c = 0; c < classes; c++) {
-        if ((logits[i * classes + c] > 0 ? 1 : 0) !== validation.labels[(start + i) * classes + c]) all = false;
-      }
-      if (all) right++;
-    }
-  }
-  return right / count;
-}
-
-/** Random training images for re-estimating batch-norm statistics before an evaluation. */
-const calibration = (() => {
-  const random = rng(seed + 99);
-  const chosen = [...split.train].sort(() => random() - 0.5).slice(0, 256);
-  const images = new Float32Array(chosen.length * pixels);
-  chosen.forEach((index, i) => {
-    for (let p = 0; p < pixels; p++) images[i * pixels + p] = dataset.pixels[index * pixels + p] / 255;
-  });
-  return { images, count: chosen.length };
-})();
-
 /**
- * Precise batch norm: replaces the moving statistics by their average over a few training batches run with the
- * current weights (the moving averages lag behind weights that move fast early in training).
+ * Precise batch norm: replaces the moving statistics with their average over a few training batches run with
+ * the current weights. The moving averages (momentum 0.99) lag far behind weights that move fast early on.
  */
-function recalibrateBatchNorm(model) {
+function recalibrateBatchNorm(model, data) {
   const layers = model.layers.filter((layer) => layer.getClassName() === 'BatchNormalization');
   if (layers.length === 0) return;
   const saved = layers.map((layer) => layer.momentum);
+  const { calibration, pixels } = data;
   const batch = 64;
   for (let k = 0; k * batch < calibration.count; k++) {
-    // momentum k / (k + 1): the k-th batch's statistics count 1 / (k + 1), a running mean over the batches.
+    // momentum k / (k + 1): batch k counts 1 / (k + 1), so the result is the mean over the batches.
     for (const layer of layers) layer.momentum = k / (k + 1);
     const n = Math.min(batch, calibration.count - k * batch);
     tf.tidy(() => {
-      model.apply(
-        tf.tensor4d(calibration.images.subarray(k * batch * pixels, (k * batch + n) * pixels), [n, height, width, 3]),
-        { training: true },
-      );
+      const x = calibration.images.subarray(k * batch * pixels, (k * batch + n) * pixels);
+      model.apply(tf.tensor4d(x, [n, data.height, data.width, 3]), { training: true });
     });
   }
   layers.forEach((layer, i) => {
@@ -222,81 +225,151 @@ function recalibrateBatchNorm(model) {
   });
 }
 
-async function runRecipe(name) {
-  const recipe = RECIPES[name];
+/** Held-out exact match (every class right at logit > 0, probability > 0.5), counting errors per class. */
+function exactMatch(model, data, errors) {
+  const { validation, pixels, classes } = data;
+  let right = 0;
+  for (let start = 0; start < validation.count; start += 64) {
+    const n = Math.min(64, validation.count - start);
+    const logits = tf.tidy(() => {
+      const x = validation.images.subarray(start * pixels, (start + n) * pixels);
+      return model.predict(tf.tensor4d(x, [n, data.height, data.width, 3])).dataSync();
+    });
+    for (let i = 0; i < n; i++) {
+      let all = true;
+      for (let c = 0; c < classes; c++) {
+        const truth = validation.labels[(start + i) * classes + c];
+        if ((logits[i * classes + c] > 0 ? 1 : 0) !== truth) {
+          all = false;
+          errors[c][truth === 1 ? 'missed' : 'falselySeen'] += 1;
+        }
+      }
+      if (all) right++;
+    }
+  }
+  return right / validation.count;
+}
+
+const prepared = new Map();
+async function dataAt(w, h) {
+  const key = `${w}x${h}`;
+  if (!prepared.has(key)) prepared.set(key, await prepare(w, h));
+  return prepared.get(key);
+}
+
+/** A model replica on the data-parallel trainer and one on the main thread for evaluations, at one input size. */
+async function startStage(recipe, data, from) {
   const factory = await resolveModel(recipe.model, { importModule: (s) => import(s) });
-  const evalModel = factory.create({ inputShape: [height, width, 3], classes, seed });
+  const evalModel = factory.create({ inputShape: [data.height, data.width, 3], classes: data.classes, seed });
   const trainer = await createParallelTrainer({
     modelSpec: recipe.model,
-    inputShape: [height, width, 3],
-    classes,
+    inputShape: [data.height, data.width, 3],
+    classes: data.classes,
     workers,
     learningRate: recipe.lr,
     seed,
+    // A fully convolutional model takes its weights and Adam's moments to another input size unchanged.
+    ...(from ? { initialWeights: from.weights } : {}),
   });
-  const sampler = new EpochSampler({ indices: split.train, batchSize: recipe.batch, seed, dropLast: true });
+  if (from) await trainer.setOptimizerState(from.state);
+  return { trainer, evalModel, data };
+}
+
+async function runRecipe(name) {
+  const recipe = RECIPES[name];
+  const { classes } = await dataAt(recipe.width, recipe.height);
+  let stage = await startStage(recipe, await dataAt(recipe.width, recipe.height));
+  let resized = recipe.resizeAfter === undefined;
   const random = rng(seed + 17);
-  const images = new Float32Array(recipe.batch * pixels);
-  const labels = new Float32Array(recipe.batch * classes);
-  const scratch = new Float32Array(pixels);
-  const curve = [];
+  const samplerOf = (data) =>
+    new EpochSampler({ indices: data.split.train, batchSize: recipe.batch, seed, dropLast: true });
+  let sampler = samplerOf(stage.data);
   let best = 0;
+  let bestErrors;
   let reached;
   let step = 0;
+  let images = 0;
   let lastEval = 0;
   let evalSeconds = 0;
   const started = performance.now();
   const elapsed = () => (performance.now() - started) / 1000;
   try {
     while (elapsed() < budget) {
+      if (!resized && elapsed() >= recipe.resizeAfter) {
+        // Progressive resizing: the small size learns fast, the large one sees the small objects better.
+        resized = true;
+        const from = {
+          weights: await stage.trainer.getWeights(),
+          state: await stage.trainer.getOptimizerState(),
+        };
+        await stage.trainer.dispose();
+        stage.evalModel.dispose();
+        const data = await dataAt(recipe.resizeWidth, recipe.resizeHeight);
+        stage = await startStage(recipe, data, from);
+        const epochState = sampler.state();
+        sampler = samplerOf(data);
+        sampler.restore(epochState);
+        console.log(`  ${name} ${elapsed().toFixed(1).padStart(6)} s  now at ${data.width}x${data.height}`);
+      }
+      const { data, trainer, evalModel } = stage;
+      const { pixels, dataset, split } = data;
       const indices = sampler.next();
+      const batch = new Float32Array(indices.length * pixels);
+      const labels = new Float32Array(indices.length * classes);
       indices.forEach((index, i) => {
-        for (let p = 0; p < pixels; p++) images[i * pixels + p] = dataset.pixels[index * pixels + p] / 255;
+        for (let p = 0; p < pixels; p++) batch[i * pixels + p] = dataset.pixels[index * pixels + p] / 255;
         labels.set(dataset.labels.subarray(index * classes, (index + 1) * classes), i * classes);
       });
-      if (recipe.augment.includes('flip')) flipHalf(images, indices.length, random);
-      if (recipe.augment.includes('shift')) shift(images, indices.length, random, 0.1, scratch);
-      const loss = await trainer.step(images, labels, indices.length, {
+      if (recipe.augment.includes('flip')) flipHalf(data, batch, indices.length, random);
+      if (recipe.augment.includes('shift'))
+        shift(data, batch, indices.length, random, new Float32Array(pixels));
+      const loss = await trainer.step(batch, labels, indices.length, {
         learningRate: learningRate(recipe, elapsed(), step),
       });
       step++;
+      images += indices.length;
       const now = elapsed();
-      if (now - lastEval >= evalEvery || now >= budget) {
-        lastEval = now;
-        const evalStart = performance.now();
-        const weights = await trainer.getWeights();
-        const tensors = weights.map((w, i) => tf.tensor(w, trainer.weightShapes[i]));
-        evalModel.setWeights(tensors);
-        tf.dispose(tensors);
-        if (recipe.preciseBn) recalibrateBatchNorm(evalModel);
-        const accuracy = exactMatch(evalModel);
-        evalSeconds += (performance.now() - evalStart) / 1000;
-        const at = elapsed();
-        best = Math.max(best, accuracy);
-        if (reached === undefined && accuracy >= target) reached = at;
-        curve.push({ seconds: at, step, loss, exactMatch: accuracy });
-        console.log(
-          `  ${name} ${at.toFixed(1).padStart(6)} s  step ${String(step).padStart(5)}  epoch ${(
-            (step * recipe.batch) / split.train.length
-          ).toFixed(1)}  loss ${loss.toFixed(4)}  held-out exact match ${accuracy.toFixed(3)}`,
-        );
+      if (now - lastEval < evalEvery && now < budget) continue;
+      lastEval = now;
+      const evalStart = performance.now();
+      const weights = await trainer.getWeights();
+      const tensors = weights.map((w, i) => tf.tensor(w, trainer.weightShapes[i]));
+      evalModel.setWeights(tensors);
+      tf.dispose(tensors);
+      if (recipe.preciseBn) recalibrateBatchNorm(evalModel, data);
+      const errors = dataset.vocabulary.map(() => ({ missed: 0, falselySeen: 0 }));
+      const accuracy = exactMatch(evalModel, data, errors);
+      evalSeconds += (performance.now() - evalStart) / 1000;
+      const at = elapsed();
+      if (accuracy > best) {
+        best = accuracy;
+        bestErrors = { errors, vocabulary: dataset.vocabulary, count: split.validation.length };
       }
+      if (reached === undefined && accuracy >= target) reached = at;
+      console.log(
+        `  ${name} ${at.toFixed(1).padStart(6)} s  step ${String(step).padStart(5)}  epoch ${(
+          (step * recipe.batch) / split.train.length
+        ).toFixed(1)}  loss ${loss.toFixed(4)}  held-out exact match ${accuracy.toFixed(3)}`,
+      );
     }
   } finally {
-    await trainer.dispose();
-    evalModel.dispose();
+    await stage.trainer.dispose();
+    stage.evalModel.dispose();
   }
   const seconds = elapsed();
+  if (bestErrors) {
+    const { errors, vocabulary, count } = bestErrors;
+    console.log(
+      `  ${name}: errors at its best evaluation (missed / falsely seen, of ${count}): ` +
+        vocabulary.map((c, i) => `${c} ${errors[i].missed}/${errors[i].falselySeen}`).join(', '),
+    );
+  }
   return {
-    name,
     label: recipe.label,
     recipe,
     best,
     reached,
-    steps: step,
-    imagesPerSecond: (step * recipe.batch) / (seconds - evalSeconds),
-    evalSeconds,
-    curve,
+    imagesPerSecond: images / (seconds - evalSeconds),
   };
 }
 
@@ -324,16 +397,15 @@ async function runTorch() {
   ];
   return new Promise((resolve) => {
     const child = execFile(values.python, args, { maxBuffer: 1 << 24 }, (error, stdout) => {
-      if (error && !stdout) {
+      if (error && !stdout.trim()) {
         resolve({
           skipped:
-            `${values.python} torch_seed_recipe.py failed (${error.message.split('\n')[0]}). Needs ` +
+            `${values.python} torch_seed_recipe.py failed (${error.message.split('\n')[0]}); it needs ` +
             '`apt-get install -y python3-torch python3-pil python3-numpy`',
         });
         return;
       }
-      const lines = stdout.trim().split('\n').map((line) => JSON.parse(line));
-      resolve(lines.at(-1));
+      resolve(JSON.parse(stdout.trim().split('\n').at(-1)));
     });
     child.stdout.on('data', (chunk) => {
       for (const line of String(chunk).trim().split('\n')) if (line) console.log(`  torch ${line}`);
@@ -341,35 +413,50 @@ async function runTorch() {
   });
 }
 
+await initBackend({ backend: 'wasm' });
 const started = new Date();
 const results = [];
 let torch;
 for (const name of values.recipes.split(',')) {
   if (name === 'torch') {
-    console.log(`torch_seed_recipe.py accuracy (budget ${budget} s):`);
+    console.log(`torch_seed_recipe.py accuracy, ${width}x${height} (budget ${budget} s):`);
     torch = await runTorch();
-  } else {
-    const recipe = RECIPES[name];
-    console.log(`${name}: ${JSON.stringify(recipe)} (budget ${budget} s, ${workers} wasm workers):`);
-    results.push(await runRecipe(name));
+    continue;
   }
+  const recipe = RECIPES[name];
+  if (!recipe) throw new Error(`unknown recipe ${name}: use seed, best, torch`);
+  const data = await dataAt(recipe.width, recipe.height);
+  console.log(
+    `${name}: ${JSON.stringify(recipe)}; ${data.dataset.size} images, classes ${data.dataset.vocabulary.join(', ')}, ` +
+      `train ${data.split.train.length}, held out ${data.split.validation.length} (scenes ${valScenes.join(', ')}); ` +
+      `budget ${budget} s, ${workers} wasm workers`,
+  );
+  results.push(await runRecipe(name));
 }
 
 console.log(
   `\nheld-out exact match on ${path.basename(path.dirname(labelsPath))} (scenes ${valScenes.join(', ')} held out), ` +
-    `${width}x${height}, budget ${budget} s; ${os.cpus()[0]?.model ?? 'CPU'}, ${os.availableParallelism()} cores, ` +
+    `budget ${budget} s; ${os.cpus()[0]?.model ?? 'CPU'}, ${os.availableParallelism()} cores, ` +
     `Node ${process.versions.node}, ${started.toISOString().slice(0, 10)}\n`,
 );
 const secondsText = (s) => (s === undefined || s === null ? `not within ${budget} s` : `${s.toFixed(0)} s`);
-console.log(`| recipe | best held-out exact match | seconds to ${target} | training img/s |`);
-console.log('|---|---|---|---|');
-if (torch) {
-  if (torch.skipped) console.log(`| PyTorch seed recipe (anchor) | skipped: ${torch.skipped} | | |`);
-  else
-    console.log(
-      `| PyTorch seed recipe (anchor; stops at the target) | ${torch.best_val_exact.toFixed(3)} | ${secondsText(torch.seconds_to_target)} | |`,
-    );
+console.log(`| recipe | input | best held-out exact match | seconds to ${target} | training img/s |`);
+console.log('|---|---|---|---|---|');
+if (torch?.skipped) console.log(`| PyTorch seed recipe (anchor) | | skipped: ${torch.skipped} | | |`);
+else if (torch) {
+  console.log(
+    `| PyTorch, seed recipe (anchor; stops at the target) | ${width}x${height} | ${torch.best_val_exact.toFixed(3)} | ` +
+      `${secondsText(torch.seconds_to_target)} | |`,
+  );
 }
 for (const r of results) {
-  console.log(`| ${r.label} (${r.recipe.model}) | ${r.best.toFixed(3)} | ${secondsText(r.reached)} | ${r.imagesPerSecond.toFixed(1)} |`);
+  const { recipe } = r;
+  const input =
+    recipe.resizeAfter === undefined
+      ? `${recipe.width}x${recipe.height}`
+      : `${recipe.width}x${recipe.height}, ${recipe.resizeWidth}x${recipe.resizeHeight} after ${recipe.resizeAfter} s`;
+  console.log(
+    `| ${r.label}: ${recipe.model} | ${input} | ${r.best.toFixed(3)} | ${secondsText(r.reached)} | ` +
+      `${r.imagesPerSecond.toFixed(1)} |`,
+  );
 }

@@ -269,7 +269,9 @@ describe('createParallelTrainer', () => {
       await second.setOptimizerState(saved.state);
       const restored = await second.getOptimizerState();
       expect(restored.map((w) => w.name)).toEqual(saved.state.map((w) => w.name));
-      restored.forEach((w, i) => expect(w.values).toEqual(saved.state[i]!.values));
+      restored.forEach((w, i) => {
+        expect(w.values).toEqual(saved.state[i]!.values);
+      });
       for (const batch of batches.slice(2))
         resumed.push(await second.step(batch.images, batch.labels, batch.size));
     } finally {
