@@ -15,6 +15,7 @@ import {
   makeMaxPoolGrad,
   makeSum,
   makeTile,
+  makeConv2dBackpropFilter as makeWasmConv2dBackpropFilter,
 } from './_wasm-kernels.js';
 
 /*
@@ -303,8 +304,14 @@ export function registerTrainingKernels(backendName: TrainingKernelBackend): voi
   }
   const run = runnerFor(backendName);
   const saved = { replaced: [] as string[], saved: [] as tf.KernelConfig[] };
+  const composedFilter = makeConv2dBackpropFilter(run);
   replaceKernel(
-    { kernelName: tf.Conv2DBackpropFilter, backendName, kernelFunc: makeConv2dBackpropFilter(run) },
+    {
+      kernelName: tf.Conv2DBackpropFilter,
+      backendName,
+      // On wasm, layers with small patches (the first) gather patches instead (_wasm-kernels.ts).
+      kernelFunc: backendName === 'wasm' ? makeWasmConv2dBackpropFilter(composedFilter) : composedFilter,
+    },
     saved,
   );
   if (backendName === 'wasm') {

@@ -1,5 +1,6 @@
 import type {
   BatchMatMulAttrs,
+  Conv2DBackpropFilterAttrs,
   DataId,
   KernelFunc,
   LRNAttrs,
@@ -23,6 +24,9 @@ import * as tf from '@tensorflow/tfjs-core';
  * - BatchMatMul with a transposed operand: wasm then leaves XNNPACK for a scalar loop (the dense layers'
  *   gradients, 30% of a step). Transposing the smaller operands here keeps every product on XNNPACK.
  * - Sum over leading axes (bias gradients): wasm transposes the reduced axes innermost first.
+ * - Conv2DBackpropFilter of a layer with few inputs per output (the first layer: 5x5x3 = 75): the composed
+ *   convolution (_training-kernels.ts) has only that many output pixels, too few for XNNPACK to run well;
+ *   here patches are gathered (im2col) a few images at a time and multiplied with dy through XNNPACK.
  * - Tile that repeats a whole tensor along leading axes (batch norm's gradient tiles [1, 1, 1, C] to the
  *   activations' shape): wasm computes every output index; here the block is copied, doubling each time.
  *
@@ -345,6 +349,119 @@ export function makeTile(original: KernelFunc): KernelFunc {
     for (let filled = input.length; filled < output.length; filled *= 2) {
       output.copyWithin(filled, 0, Math.min(filled, output.length - filled));
     }
+    return out;
+  };
+}
+
+/** Below this many patch values per output channel (kh * kw * Ci), {@link makeConv2dBackpropFilter} gathers patches. */
+export const IM2COL_MAX_PATCH = 128;
+
+/** Patch columns per matrix product: enough to keep XNNPACK busy, few enough for dy's chunk to stay in cache. */
+const IM2COL_COLUMNS = 4096;
+
+/**
+ * dW = sum over images of patches(x)^T . dy, for layers whose patches are small. Falls back to `composed` (the
+ * composed convolution) for other layers.
+ */
+export function makeConv2dBackpropFilter(composed: KernelFunc): KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+    const { strides, pad, dataFormat, dimRoundingMode, filterShape } =
+      args.attrs as unknown as Conv2DBackpropFilterAttrs;
+    const [filterHeight, filterWidth, inChannels, outChannels] = filterShape as number[] as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    const patch = filterHeight * filterWidth * inChannels;
+    const matMul = tf.getKernel(tf.BatchMatMul, 'wasm');
+    if (
+      patch > IM2COL_MAX_PATCH ||
+      dataFormat !== 'NHWC' ||
+      x.dtype !== 'float32' ||
+      dy.dtype !== 'float32' ||
+      matMul === undefined
+    ) {
+      return composed(args);
+    }
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      filterShape as [number, number, number, number],
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+      false,
+      'channelsLast',
+    );
+    const { batchSize, inHeight, inWidth, outHeight, outWidth, strideHeight, strideWidth } = info;
+    const top = info.padInfo.top;
+    const left = info.padInfo.left;
+    const cells = outHeight * outWidth;
+    const imagesPerChunk = Math.max(1, Math.floor(IM2COL_COLUMNS / cells));
+    const totals = new Float64Array(patch * outChannels);
+    for (let first = 0; first < batchSize; first += imagesPerChunk) {
+      const images = Math.min(imagesPerChunk, batchSize - first);
+      const columns = images * cells;
+      const patches = backend.makeOutput([patch, columns], 'float32');
+      const gradient = backend.makeOutput([columns, outChannels], 'float32');
+      let product: TensorInfo | undefined;
+      try {
+        const xs = view(backend, x);
+        const p = view(backend, patches);
+        // patches[(kh, kw, ci), (n, i, j)] = x[n, i * s - top + kh, j * s - left + kw, ci], 0 outside the image.
+        for (let kh = 0; kh < filterHeight; kh++) {
+          for (let kw = 0; kw < filterWidth; kw++) {
+            for (let ci = 0; ci < inChannels; ci++) {
+              const row = ((kh * filterWidth + kw) * inChannels + ci) * columns;
+              let column = 0;
+              for (let n = first; n < first + images; n++) {
+                for (let i = 0; i < outHeight; i++) {
+                  const r = i * strideHeight - top + kh;
+                  if (r < 0 || r >= inHeight) {
+                    p.fill(0, row + column, row + column + outWidth);
+                    column += outWidth;
+                    continue;
+                  }
+                  // Columns j whose input column j * s - left + kw lies inside the image: [from, to).
+                  const from = Math.min(outWidth, Math.max(0, Math.ceil((left - kw) / strideWidth)));
+                  const to = Math.max(
+                    from,
+                    Math.min(outWidth, Math.ceil((inWidth + left - kw) / strideWidth)),
+                  );
+                  const start = row + column;
+                  p.fill(0, start, start + from);
+                  p.fill(0, start + to, start + outWidth);
+                  const step = strideWidth * inChannels;
+                  let source =
+                    ((n * inHeight + r) * inWidth + from * strideWidth - left + kw) * inChannels + ci;
+                  for (let j = from; j < to; j++, source += step) p[start + j] = xs[source]!;
+                  column += outWidth;
+                }
+              }
+            }
+          }
+        }
+        view(backend, gradient).set(
+          view(backend, dy).subarray(first * cells * outChannels, (first + images) * cells * outChannels),
+        );
+        product = matMul.kernelFunc({
+          inputs: { a: patches, b: gradient },
+          backend: args.backend,
+          attrs: { transposeA: false, transposeB: false },
+        }) as TensorInfo;
+        const values = view(backend, product);
+        for (let i = 0; i < totals.length; i++) totals[i] = totals[i]! + values[i]!;
+      } finally {
+        backend.disposeData(patches.dataId);
+        backend.disposeData(gradient.dataId);
+        if (product) backend.disposeData(product.dataId);
+      }
+    }
+    const out = backend.makeOutput([filterHeight, filterWidth, inChannels, outChannels], 'float32');
+    view(backend, out).set(totals);
     return out;
   };
 }

@@ -73,7 +73,7 @@ async function inProcess(backend, size) {
     });
   // The cpu backend takes about a minute per 64x64 step: one warm-up and one timed step there.
   const timed = backend === 'cpu' ? 1 : steps;
-  const warmup = backend === 'cpu' ? 1 : 2;
+  const warmup = backend === 'cpu' ? 1 : 3;
   for (let i = 0; i < warmup; i++) step();
   const times = [];
   for (let i = 0; i < timed; i++) {
@@ -101,7 +101,8 @@ async function parallel(size) {
   try {
     const images = random(batch * size * size * 3, 1);
     const labels = random(batch * classes, 2).map((v) => (v < 0.5 ? 1 : 0));
-    for (let i = 0; i < 2; i++) await trainer.step(images, labels, batch);
+    // Warm-up: wasm heap growth, kernel set-up and the JIT of the JavaScript kernels in every worker.
+    for (let i = 0; i < 4; i++) await trainer.step(images, labels, batch);
     const times = [];
     for (let i = 0; i < steps; i++) {
       const start = performance.now();

@@ -5,8 +5,8 @@
  *
  * Per step: `compute` takes the worker's rows of the batch from the shared input buffer and writes the gradient
  * of its share of the loss into its region of the shared gradient buffer; once every worker has done so, `apply`
- * sums the regions in worker order (the same float operations on every replica), applies the same Adam update
- * and averages the non-trainable weights, so all replicas stay identical.
+ * sums the regions in worker order and applies Adam in the same pass (_adam.ts: the same float operations on
+ * every replica), then averages the non-trainable weights, so all replicas stay identical.
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
@@ -14,10 +14,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend, resolveModel } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { FlatAdam } from './_adam.js';
 import {
   type InputLayout,
   inputOffsets,
-  type OptimizerWeight,
   type ReplicaLayout,
   type Reply,
   type Request,
@@ -79,6 +79,18 @@ function shardLoss(
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
+/** Copies a float32 tensor's values into `target` at `offset`, without the array `dataSync` allocates on wasm. */
+function readInto(tensor: tf.Tensor, target: Float32Array, offset: number): void {
+  const backend = tf.backend() as unknown as { typedArrayFromHeap?: (info: tf.TensorInfo) => Float32Array };
+  // wasm: a view of its heap; cpu: dataSync is the backend's own array, no copy either.
+  target.set(
+    typeof backend.typedArrayFromHeap === 'function'
+      ? backend.typedArrayFromHeap(tensor)
+      : (tensor.dataSync() as Float32Array),
+    offset,
+  );
+}
+
 async function start() {
   const backend = await initBackend({ backend: init.backend });
   const factory = await resolveModel(init.modelSpec, { importModule });
@@ -89,7 +101,6 @@ async function start() {
     boxes: init.boxes,
     seed: init.seed,
   });
-  const optimizer = tf.train.adam(init.learningRate);
   const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
   const nonTrainable = model.nonTrainableWeights;
   const spec = (shape: readonly (number | null)[]) => {
@@ -112,8 +123,19 @@ async function start() {
 
   let inputs: { values: Float32Array; layout: InputLayout } | undefined;
   let gradients: Float32Array | undefined;
-  const summed = new Float32Array(layout.trainableSize);
   const averaged = new Float32Array(layout.nonTrainableSize);
+  // The trainable weights, flat: Adam updates this copy, which then replaces the variables' values.
+  const flat = new Float32Array(layout.trainableSize);
+  const readWeights = () => {
+    let offset = 0;
+    for (const variable of variables) {
+      readInto(variable, flat, offset);
+      offset += variable.size;
+    }
+  };
+  readWeights();
+  const adam = new FlatAdam(layout.trainableSize);
+  const named = variables.map((variable, i) => ({ name: variable.name, ...layout.trainable[i]! }));
 
   function compute(request: Extract<Request, { type: 'compute' }>): number {
     if (!inputs || !gradients) throw new Error('compute before the shared buffers were sent');
@@ -158,7 +180,7 @@ async function start() {
         );
         let offset = 0;
         for (const variable of variables) {
-          own.set(grads[variable.name]!.dataSync() as Float32Array, offset);
+          readInto(grads[variable.name]!, own, offset);
           offset += variable.size;
         }
         return value.dataSync()[0]!;
@@ -167,7 +189,7 @@ async function start() {
     // The forward pass moved the batch-norm statistics (if any): publish them for averaging.
     let offset = layout.trainableSize;
     for (const weight of nonTrainable) {
-      own.set(weight.read().dataSync() as Float32Array, offset);
+      readInto(weight.read(), own, offset);
       offset += weight.read().size;
     }
     return loss;
@@ -176,24 +198,18 @@ async function start() {
   function apply(request: Extract<Request, { type: 'apply' }>): void {
     if (!gradients) throw new Error('apply before the shared buffers were sent');
     if (request.skip) return;
-    // Sum in worker order, rounding to float32 after each addition: every replica gets the same bits.
-    summed.set(gradients.subarray(0, layout.trainableSize));
-    for (let k = 1; k < init.workers; k++) {
-      const other = gradients.subarray(k * region, k * region + layout.trainableSize);
-      for (let i = 0; i < summed.length; i++) summed[i] = summed[i]! + other[i]!;
+    // Every replica sums the same regions in the same order and makes the same update: same bits everywhere.
+    const parts = Array.from({ length: init.workers }, (_, k) =>
+      gradients!.subarray(k * region, k * region + layout.trainableSize),
+    );
+    adam.update(flat, parts, request.learningRate);
+    let offset = 0;
+    for (const variable of variables) {
+      const value = tf.tensor(copyIn(flat.subarray(offset, offset + variable.size)), variable.shape);
+      variable.assign(value);
+      value.dispose();
+      offset += variable.size;
     }
-    // Adam reads its learning rate on every update; tfjs declares the field protected.
-    (optimizer as unknown as { learningRate: number }).learningRate = request.learningRate;
-    tf.tidy(() => {
-      let offset = 0;
-      const named = variables.map((variable, i) => {
-        const count = layout.trainable[i]!.size;
-        const tensor = tf.tensor(copyIn(summed.subarray(offset, offset + count)), variable.shape);
-        offset += count;
-        return { name: variable.name, tensor };
-      });
-      optimizer.applyGradients(named);
-    });
     if (layout.nonTrainableSize > 0) {
       averaged.fill(0);
       request.shares.forEach((share, k) => {
@@ -240,40 +256,14 @@ async function start() {
         } finally {
           tf.dispose(tensors);
         }
+        readWeights();
         return { type: 'done', id: request.id };
       }
-      case 'get-optimizer': {
-        const weights = await optimizer.getWeights();
-        try {
-          const state: OptimizerWeight[] = weights.map(({ name, tensor }) => ({
-            name,
-            dtype: tensor.dtype === 'int32' ? 'int32' : 'float32',
-            shape: tensor.shape,
-            values:
-              tensor.dtype === 'int32'
-                ? Int32Array.from(tensor.dataSync())
-                : Float32Array.from(tensor.dataSync()),
-          }));
-          return { type: 'done', id: request.id, state };
-        } finally {
-          weights[0]?.tensor.dispose(); // a fresh scalar; the moments are the optimizer's own variables
-        }
-      }
-      case 'set-optimizer': {
-        const named = request.state.map(({ name, dtype, shape, values }) => ({
-          name,
-          tensor: tf.tensor(values, shape, dtype),
-        }));
-        // Adam.setWeights does not free the moments it replaces.
-        const previous = await optimizer.getWeights();
-        try {
-          await optimizer.setWeights(named);
-        } finally {
-          tf.dispose(previous.map((w) => w.tensor));
-          tf.dispose(named.map((w) => w.tensor));
-        }
+      case 'get-optimizer':
+        return { type: 'done', id: request.id, state: adam.getState(named) };
+      case 'set-optimizer':
+        adam.setState(request.state, named);
         return { type: 'done', id: request.id };
-      }
     }
   }
 
