@@ -214,3 +214,14 @@ const lines = [
   ),
 ];
 console.log(lines.join('\n'));
+if (!pythonProblem && Number(values.repeat) > 1) {
+  // Anchor and ours run one after the other: per-run ratios show how much the machine's load moved them.
+  for (const row of rows) {
+    const ratios = sizes.map((s) => {
+      const ours = results.get(`${row.key}@${s}`) ?? [];
+      const anchor = results.get(`torch@${s}`) ?? [];
+      return `${s}x${s}: ${ours.map((v, i) => `${(v / anchor[i]).toFixed(2)}x`).join(', ')}`;
+    });
+    console.log(`per-run ratios, ${row.label}: ${ratios.join('; ')}`);
+  }
+}
