@@ -1,39 +1,29 @@
+import type {
+  StepEndEvent,
+  TrainBeginEvent,
+  CheckpointEvent as TrainerCheckpointEvent,
+  ValidationEvent as TrainerValidationEvent,
+} from '@litter/trainer';
 import cliProgress from 'cli-progress';
 import { type Io, writeJson, writeLine } from './_io.js';
 
-/** The trainer events the CLI renders (TrainerCallbacks of @litter/trainer, as the CLI reads them). */
-export interface BeginEvent {
-  runDir: string;
-  step: number;
-  totalSteps: number;
-  backend: string;
-  model: string;
-  trainSize: number;
-  validationSize: number;
-  resumed: boolean;
-}
-export interface StepEvent {
-  step: number;
-  totalSteps: number;
-  epoch: number;
-  loss: number;
-  imagesPerSecond: number;
-  learningRate: number;
-  logged: boolean;
-}
-export interface ValidationEvent {
-  step: number;
-  loss: number;
-  exactMatch: number;
-  macroF1: number;
-  microF1: number;
-  hammingLoss: number;
-}
-export interface CheckpointEvent {
-  step: number;
-  dir: string;
-  kind: 'last' | 'best';
-}
+/**
+ * The fields of the trainer's events (TrainerCallbacks of @litter/trainer) that the CLI renders: picked from the
+ * trainer's own types, so a change there shows up here at compile time. Type-only: nothing is loaded at run time.
+ */
+export type BeginEvent = Pick<
+  TrainBeginEvent,
+  'runDir' | 'step' | 'totalSteps' | 'backend' | 'model' | 'trainSize' | 'validationSize' | 'resumed'
+>;
+export type StepEvent = Pick<
+  StepEndEvent,
+  'step' | 'totalSteps' | 'epoch' | 'loss' | 'imagesPerSecond' | 'learningRate' | 'logged'
+>;
+export type ValidationEvent = Pick<
+  TrainerValidationEvent,
+  'step' | 'loss' | 'exactMatch' | 'macroF1' | 'microF1' | 'hammingLoss'
+>;
+export type CheckpointEvent = Pick<TrainerCheckpointEvent, 'step' | 'dir' | 'kind'>;
 
 /** How `litter train` shows progress: a bar on a terminal, plain lines in a pipe, JSON lines with `--json`. */
 export type ProgressMode = 'tty' | 'plain' | 'json';
