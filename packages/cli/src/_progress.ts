@@ -14,7 +14,8 @@ import { type Io, writeJson, writeLine } from './_io.js';
 export type BeginEvent = Pick<
   TrainBeginEvent,
   'runDir' | 'step' | 'totalSteps' | 'backend' | 'model' | 'trainSize' | 'validationSize' | 'resumed'
->;
+> &
+  Partial<Pick<TrainBeginEvent, 'workers'>>;
 export type StepEvent = Pick<
   StepEndEvent,
   'step' | 'totalSteps' | 'epoch' | 'loss' | 'imagesPerSecond' | 'learningRate' | 'logged'
@@ -75,9 +76,10 @@ export class ProgressRenderer {
         return;
       }
       const from = e.resumed ? `resuming at step ${e.step} of ${e.totalSteps}` : `${e.totalSteps} steps`;
+      const where = (e.workers ?? 1) > 1 ? `${e.workers} ${e.backend} workers` : e.backend;
       writeLine(
         this.#io.stdout,
-        `training ${e.model} on ${e.backend}: ${e.trainSize} train / ${e.validationSize} validation images, ${from}`,
+        `training ${e.model} on ${where}: ${e.trainSize} train / ${e.validationSize} validation images, ${from}`,
       );
       writeLine(this.#io.stdout, `run directory: ${e.runDir}`);
       if (this.#mode === 'tty') {

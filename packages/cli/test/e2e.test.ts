@@ -182,13 +182,16 @@ describe('litter train, evaluate and predict', () => {
       '2',
       '--log-every',
       '1',
+      '--workers',
+      '2',
       '--out',
       out,
     ]);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(
-      /^training seed-cnn on wasm: \d+ train \/ \d+ validation images, 2 steps$/m,
+      /^training seed-cnn on 2 wasm workers: \d+ train \/ \d+ validation images, 2 steps$/m,
     );
+    expect(JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8')).workers).toBe(2);
     expect(result.stdout).toMatch(/^step 2\/2 .*loss \d/m);
     expect(result.stdout).toMatch(/^Validation: \d+ images, 3 classes/m);
     expect(result.stdout).toMatch(/^At threshold 0\.5$/m);

@@ -13,6 +13,7 @@ import {
 } from './_io.js';
 import type { RngState } from './_rng.js';
 import { TrainerError } from './errors.js';
+import type { OptimizerWeight } from './parallel/_protocol.js';
 
 /** What `state.json` of a checkpoint holds besides the model and optimizer. */
 export interface CheckpointState {
@@ -55,6 +56,17 @@ interface OptimizerManifest {
 }
 
 /**
+ * An optimizer's state with its values copied out: what `optimizer.bin`/`optimizer.json` hold. The in-process
+ * loop takes it from its tfjs optimizer ({@link snapshotOptimizer}), the data-parallel one from its workers.
+ */
+export interface OptimizerSnapshot {
+  className: string;
+  config: tf.serialization.ConfigDict;
+  /** As `tf.Optimizer.getWeights()` lists them (for Adam: iterations, first moments, second moments). */
+  weights: OptimizerWeight[];
+}
+
+/**
  * Writes a whole checkpoint (model.json + weights.bin, optimizer.json + optimizer.bin, state.json,
  * thresholds.json, vocabulary.json) into a temporary folder and swaps it in, so `dir` always holds one complete
  * checkpoint.
@@ -62,7 +74,7 @@ interface OptimizerManifest {
 export async function saveCheckpoint(
   dir: string,
   model: tfl.LayersModel,
-  optimizer: tf.Optimizer,
+  optimizer: OptimizerSnapshot,
   state: CheckpointState,
 ): Promise<void> {
   const temporary = await makeTemporaryDirectory(dir);
@@ -78,46 +90,58 @@ export async function saveCheckpoint(
 export const readCheckpointState = (dir: string) =>
   readJson<CheckpointState>(join(dir, 'state.json'), 'checkpoint-corrupt');
 
-async function saveOptimizer(optimizer: tf.Optimizer, dir: string): Promise<void> {
+/** Copies a tfjs optimizer's state out of its tensors. */
+export async function snapshotOptimizer(optimizer: tf.Optimizer): Promise<OptimizerSnapshot> {
   // getWeights() returns [iterations (a new scalar), ...first moments, ...second moments (the live variables)].
   const weights = await optimizer.getWeights();
-  const manifest: OptimizerManifest = {
-    format: 1,
-    className: optimizer.getClassName(),
-    config: optimizer.getConfig(),
-    weights: [],
-  };
-  const chunks: Uint8Array[] = [];
-  let byteOffset = 0;
   try {
+    const copied: OptimizerWeight[] = [];
     for (const { name, tensor } of weights) {
       const dtype = tensor.dtype === 'int32' ? 'int32' : 'float32';
       const values =
         dtype === 'int32' ? Int32Array.from(await tensor.data()) : Float32Array.from(await tensor.data());
-      const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-      manifest.weights.push({ name, dtype, shape: tensor.shape, byteOffset, length: values.length });
-      chunks.push(bytes);
-      byteOffset += bytes.byteLength;
+      copied.push({ name, dtype, shape: tensor.shape, values });
     }
+    return { className: optimizer.getClassName(), config: optimizer.getConfig(), weights: copied };
   } finally {
     weights[0]?.tensor.dispose();
+  }
+}
+
+async function saveOptimizer(optimizer: OptimizerSnapshot, dir: string): Promise<void> {
+  const manifest: OptimizerManifest = {
+    format: 1,
+    className: optimizer.className,
+    config: optimizer.config,
+    weights: [],
+  };
+  const chunks: Uint8Array[] = [];
+  let byteOffset = 0;
+  for (const { name, dtype, shape, values } of optimizer.weights) {
+    const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+    manifest.weights.push({ name, dtype, shape, byteOffset, length: values.length });
+    chunks.push(bytes);
+    byteOffset += bytes.byteLength;
   }
   await writeFileAtomic(join(dir, 'optimizer.bin'), Buffer.concat(chunks));
   await writeJsonAtomic(join(dir, 'optimizer.json'), manifest);
 }
 
-/** Restores the optimizer's state (step count, moments) saved by {@link saveCheckpoint} into a fresh optimizer. */
-export async function loadOptimizer(optimizer: tf.Optimizer, dir: string): Promise<void> {
+/**
+ * Reads the optimizer state saved by {@link saveCheckpoint}, checking that it is `className`'s (the optimizer
+ * this run uses).
+ */
+export async function readOptimizer(dir: string, className: string): Promise<OptimizerSnapshot> {
   const manifest = await readJson<OptimizerManifest>(join(dir, 'optimizer.json'), 'checkpoint-corrupt');
-  if (manifest.className !== optimizer.getClassName()) {
+  if (manifest.className !== className) {
     throw new TrainerError(
       'resume-mismatch',
-      `${dir} holds ${manifest.className} optimizer state but this run uses ${optimizer.getClassName()}`,
+      `${dir} holds ${manifest.className} optimizer state but this run uses ${className}`,
     );
   }
   const buffer = await readFile(join(dir, 'optimizer.bin'));
   const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-  const tensors = manifest.weights.map(({ name, dtype, shape, byteOffset, length }) => {
+  const weights = manifest.weights.map(({ name, dtype, shape, byteOffset, length }): OptimizerWeight => {
     const slice = bytes.slice(byteOffset, byteOffset + length * 4);
     if (slice.byteLength !== length * 4) {
       throw new TrainerError(
@@ -126,8 +150,17 @@ export async function loadOptimizer(optimizer: tf.Optimizer, dir: string): Promi
       );
     }
     const values = dtype === 'int32' ? new Int32Array(slice.buffer) : new Float32Array(slice.buffer);
-    return { name, tensor: tf.tensor(values, shape, dtype) };
+    return { name, dtype, shape, values };
   });
+  return { className: manifest.className, config: manifest.config, weights };
+}
+
+/** Restores a saved state (step count, moments) into a fresh tfjs optimizer. */
+export async function restoreOptimizer(optimizer: tf.Optimizer, snapshot: OptimizerSnapshot): Promise<void> {
+  const tensors = snapshot.weights.map(({ name, dtype, shape, values }) => ({
+    name,
+    tensor: tf.tensor(values, shape, dtype),
+  }));
   try {
     // setWeights copies each tensor into a new variable, so ours can go.
     await optimizer.setWeights(tensors);

@@ -6,7 +6,8 @@ export type TrainerErrorCode =
   | 'resume-mismatch'
   | 'run-not-found'
   | 'checkpoint-corrupt'
-  | 'model-mismatch';
+  | 'model-mismatch'
+  | 'worker-failed';
 
 /**
  * The one error class of `@litter/trainer`. Messages start with `@litter/trainer:` and say what to do.

@@ -16,6 +16,14 @@ export {
   type ThresholdMetrics,
   tuneThresholds,
 } from './metrics.js';
+export {
+  createParallelTrainer,
+  type OptimizerWeight,
+  type ParallelStepOptions,
+  type ParallelTrainer,
+  type ParallelTrainerOptions,
+  type StepTiming,
+} from './parallel/index.js';
 export { type RunReport, type WriteRunReportOptions, writeRunReport } from './report.js';
 export {
   type ClassPrediction,

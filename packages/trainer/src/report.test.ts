@@ -159,7 +159,7 @@ describe('the report of a run on an in-memory dataset', () => {
   it('leaves the image grid out when the images are not files, and can be turned off', async () => {
     const dataset = syntheticDataset(16);
     const split = { train: [0, 1, 2, 4, 5, 6, 8, 9, 10], validation: [3, 7, 11, 15] };
-    const base = { dataset, model: tinyModel, split, steps: 2, batchSize: 8, logEvery: 1 };
+    const base = { dataset, model: tinyModel, split, steps: 2, batchSize: 8, logEvery: 1, workers: 1 };
     const withReport = await train({ ...base, runDir: join(root, 'memory') });
     withReport.model.dispose();
     expect(withReport.reportPath).toBe(join(root, 'memory', 'report.html'));

@@ -35,6 +35,7 @@ const base = (): TrainOptions => ({
   batchSize: 8,
   learningRate: 1e-2,
   seed: 3,
+  workers: 1, // tinyModel is not a package the workers could load; train-parallel.test.ts covers workers
 });
 
 async function listFiles(dir: string): Promise<string[]> {

@@ -1,4 +1,5 @@
 import { mkdir, rm } from 'node:fs/promises';
+import os from 'node:os';
 import { join } from 'node:path';
 import { createBatcher, type Dataset, EpochSampler, splitDataset } from '@litter/dataset';
 import { loadModel, type ModelFactory } from '@litter/model';
@@ -7,9 +8,12 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   type BestRecord,
   type CheckpointState,
-  loadOptimizer,
+  type OptimizerSnapshot,
   readCheckpointState,
+  readOptimizer,
+  restoreOptimizer,
   saveCheckpoint,
+  snapshotOptimizer,
 } from './_checkpoint.js';
 import { type HistoryRow, MetricsLog, type StepRow, type ValidationRow } from './_history.js';
 import { exists, readJson, recoverDirectory, writeFileAtomic, writeJsonAtomic } from './_io.js';
@@ -20,6 +24,7 @@ import { TrainerError } from './errors.js';
 import { type DatasetPredictions, predictDataset } from './evaluate.js';
 import { formatEvaluation } from './format.js';
 import { computeEvaluation, type Evaluation, tuneThresholds } from './metrics.js';
+import { createParallelTrainer, type ParallelTrainer } from './parallel/index.js';
 import { writeReportOf } from './report.js';
 
 /** Indices into the dataset of the images of each split. */
@@ -81,6 +86,22 @@ export interface TrainOptions {
    * @default true
    */
   report?: boolean;
+  /**
+   * Worker threads for data-parallel training on the `wasm` and `cpu` backends: each holds a replica of the
+   * model and computes the gradient of its share of every batch; the gradients are summed in a fixed order and
+   * every replica applies the same Adam step (see `createParallelTrainer` in `@litter/trainer/parallel`). The
+   * losses equal single-thread training's within float rounding (models with batch norm normalise each share
+   * with its own statistics). `1` trains in this thread. The `tensorflow` backend uses every core (or the GPU)
+   * by itself: there training always runs in this thread, and more than 1 is an error.
+   * @default os.availableParallelism() (one per core) on wasm and cpu, capped at batchSize; 1 on other backends
+   */
+  workers?: number;
+  /**
+   * How the worker threads load the model, as `resolveModel` takes it (`seed-cnn`, a package name, a path).
+   * Give it when `model` is not one `resolveModel(model.name)` finds.
+   * @default model.name
+   */
+  modelSpec?: string;
   /** On abort, the current step finishes, `checkpoints/last` is saved and `train` returns `stopped: 'signal'`. */
   signal?: AbortSignal;
   /** Event hooks; all optional, may be async (awaited), do nothing by default. */
@@ -96,6 +117,8 @@ export interface TrainBeginEvent {
   backend: string;
   /** The model factory's name. */
   model: string;
+  /** Worker threads training data-parallel (1: in this thread). */
+  workers: number;
   /** Trainable and non-trainable parameters of the model. */
   parameters: number;
   batchSize: number;
@@ -210,6 +233,8 @@ export interface RunConfig {
   seed: number;
   boxes: boolean;
   boxLossWeight: number;
+  /** Worker threads of data-parallel training (1: in one thread); a resume may use another count. */
+  workers: number;
   dataset: { root: string; labelsPath: string; size: number; fingerprint: string };
   split: { train: number[]; validation: number[]; test: number[] };
   createdAt: string;
@@ -286,6 +311,55 @@ class Throughput {
 }
 
 /**
+ * Starts the data-parallel workers from `model`'s current weights, and checks that they built the same model
+ * (a `modelSpec` that resolves to another model would otherwise train something else).
+ */
+async function startParallel(
+  model: tfl.LayersModel,
+  options: {
+    modelSpec: string;
+    backend: 'wasm' | 'cpu';
+    workers: number;
+    classes: number;
+    boxes: boolean;
+    boxLossWeight: number;
+    learningRate: number;
+    seed: number;
+  },
+): Promise<ParallelTrainer> {
+  const [, height, width] = model.inputs[0]!.shape as number[];
+  const shapes = model.weights.map((w) => w.shape as number[]);
+  const initialWeights = model.getWeights().map((w) => Float32Array.from(w.dataSync() as Float32Array));
+  let parallel: ParallelTrainer;
+  try {
+    parallel = await createParallelTrainer({ ...options, inputShape: [height!, width!, 3] });
+  } catch (error) {
+    if (!(error instanceof TrainerError) || error.code !== 'worker-failed') throw error;
+    throw new TrainerError(
+      'worker-failed',
+      `${error.message}. The workers load the model with resolveModel('${options.modelSpec}'): give modelSpec ` +
+        '(--model) as the model package or path, or train in one thread (workers: 1, --workers 1)',
+      { cause: error },
+    );
+  }
+  if (JSON.stringify(parallel.weightShapes) !== JSON.stringify(shapes)) {
+    await parallel.dispose();
+    throw new TrainerError(
+      'model-mismatch',
+      `the workers' model (resolveModel('${options.modelSpec}')) has other weights than the model being trained: ` +
+        'give modelSpec as the spec that created it, or train in one thread (workers: 1)',
+    );
+  }
+  try {
+    await parallel.setWeights(initialWeights);
+  } catch (error) {
+    await parallel.dispose();
+    throw error;
+  }
+  return parallel;
+}
+
+/**
  * Trains a model on a dataset with a custom loop (sigmoid cross entropy on logits, Adam), validating,
  * checkpointing and logging into `runDir`, and ends with an evaluation on the validation (and test) split.
  *
@@ -331,6 +405,19 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const seed = options.seed ?? 0;
   const boxes = options.boxes ?? false;
   const boxLossWeight = options.boxLossWeight ?? 1;
+  const backendName = tf.getBackend();
+  const parallelBackend = backendName === 'wasm' || backendName === 'cpu' ? backendName : undefined;
+  if (options.workers !== undefined) {
+    positiveInteger(options.workers, 'workers', 1);
+    if (options.workers > 1 && !parallelBackend) {
+      throw new TrainerError(
+        'invalid-options',
+        `workers: ${options.workers} needs the wasm or cpu backend; the ${backendName} backend uses every core ` +
+          'by itself: leave workers out (or 1)',
+      );
+    }
+  }
+  const workers = parallelBackend ? Math.min(options.workers ?? os.availableParallelism(), batchSize) : 1;
   if (options.steps !== undefined && options.epochs !== undefined) {
     throw new TrainerError('invalid-options', 'give steps or epochs, not both');
   }
@@ -415,7 +502,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const config: RunConfig = {
     format: 1,
     model: factory.name,
-    backend: tf.getBackend(),
+    backend: backendName,
     width: dataset.width,
     height: dataset.height,
     channels: 3,
@@ -432,6 +519,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     seed,
     boxes,
     boxLossWeight,
+    workers,
     dataset: {
       root: dataset.root,
       labelsPath: dataset.labelsPath,
@@ -452,6 +540,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const rng = resumeState ? Rng.restore(resumeState.rng) : new Rng(seed ^ 0x5eed);
   const batcher = createBatcher(dataset, { sampler, format: 'float32' });
   let log: MetricsLog;
+  let parallel: ParallelTrainer | undefined;
   try {
     if (hasBoxHead(model, classes) !== boxes) {
       throw new TrainerError(
@@ -460,12 +549,26 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       );
     }
     checkInputShape(model, dataset.height, dataset.width);
-    if (resumeState) {
-      await loadOptimizer(optimizer, lastDir);
-      batcher.restore(resumeState.sampler);
+    const savedOptimizer = resumeState ? await readOptimizer(lastDir, optimizer.getClassName()) : undefined;
+    if (workers > 1) {
+      parallel = await startParallel(model, {
+        modelSpec: options.modelSpec ?? factory.name,
+        backend: parallelBackend!,
+        workers,
+        classes,
+        boxes,
+        boxLossWeight,
+        learningRate,
+        seed,
+      });
+      if (savedOptimizer) await parallel.setOptimizerState(savedOptimizer.weights);
+    } else if (savedOptimizer) {
+      await restoreOptimizer(optimizer, savedOptimizer);
     }
+    if (resumeState) batcher.restore(resumeState.sampler);
     log = await MetricsLog.open(runDir, resumeState?.step);
   } catch (error) {
+    await parallel?.dispose();
     model.dispose();
     optimizer.dispose();
     throw error;
@@ -497,9 +600,31 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     elapsedSeconds: elapsedMs / 1000,
     savedAt: new Date().toISOString(),
   });
+  // Data-parallel: the workers hold the current weights; the model here gets them before it is read.
+  let weightsStale = false;
+  const syncWeights = async () => {
+    if (!parallel || !weightsStale) return;
+    const values = await parallel.getWeights();
+    const tensors = values.map((v, i) => tf.tensor(v, model.weights[i]!.shape as number[]));
+    try {
+      model.setWeights(tensors);
+    } finally {
+      tf.dispose(tensors);
+    }
+    weightsStale = false;
+  };
+  const optimizerState = async (): Promise<OptimizerSnapshot> =>
+    parallel
+      ? {
+          className: optimizer.getClassName(),
+          config: optimizer.getConfig(),
+          weights: await parallel.getOptimizerState(),
+        }
+      : snapshotOptimizer(optimizer);
   const checkpoint = async (kind: 'last' | 'best') => {
     const dir = kind === 'last' ? lastDir : bestDir;
-    await saveCheckpoint(dir, model, optimizer, stateAt());
+    await syncWeights();
+    await saveCheckpoint(dir, model, await optimizerState(), stateAt());
     if (kind === 'last') lastSavedStep = step;
     await emit('onCheckpoint', { step, dir, kind });
   };
@@ -508,8 +633,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     runDir,
     step,
     totalSteps,
-    backend: tf.getBackend(),
+    backend: backendName,
     model: factory.name,
+    workers,
     parameters: model.countParams(),
     batchSize,
     trainSize: split.train.length,
@@ -539,35 +665,43 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const batch = batcher.next();
       const n = batch.size;
       const started = performance.now();
-      const loss = withRandom(rng, () =>
-        tf.tidy(() => {
-          // Copies: the batcher reuses its buffers, and a backend may keep a reference to a tensor's source array.
-          const images = tf.tensor4d(batch.images.slice(0, n * pixels), [
-            n,
-            dataset.height,
-            dataset.width,
-            3,
-          ]);
-          const labels = tf.tensor2d(batch.labels.slice(0, n * classes), [n, classes]);
-          const box = boxes
-            ? {
-                targets: tf.tensor2d(batch.boxes.slice(0, n * classes * 4), [n, classes * 4]),
-                mask: tf.tensor2d(batch.boxMask.slice(0, n * classes), [n, classes]),
-                weight: boxLossWeight,
-              }
-            : undefined;
-          const { value, grads } = tf.variableGrads(
-            () => batchLoss(model, images, labels, classes, box),
-            variables,
-          );
-          const lossValue = value.dataSync()[0]!;
-          // Check before applying: a non-finite loss must not reach the weights.
-          if (Number.isFinite(lossValue)) {
-            optimizer.applyGradients(variables.map((v) => ({ name: v.name, tensor: grads[v.name]! })));
-          }
-          return lossValue;
-        }),
-      );
+      let loss: number;
+      if (parallel) {
+        loss = await parallel.step(batch.images as Float32Array, batch.labels, n, {
+          learningRate: rate,
+          ...(boxes ? { boxes: batch.boxes, boxMask: batch.boxMask } : {}),
+        });
+        weightsStale = true;
+      } else
+        loss = withRandom(rng, () =>
+          tf.tidy(() => {
+            // Copies: the batcher reuses its buffers, and a backend may keep a reference to a tensor's source array.
+            const images = tf.tensor4d(batch.images.slice(0, n * pixels), [
+              n,
+              dataset.height,
+              dataset.width,
+              3,
+            ]);
+            const labels = tf.tensor2d(batch.labels.slice(0, n * classes), [n, classes]);
+            const box = boxes
+              ? {
+                  targets: tf.tensor2d(batch.boxes.slice(0, n * classes * 4), [n, classes * 4]),
+                  mask: tf.tensor2d(batch.boxMask.slice(0, n * classes), [n, classes]),
+                  weight: boxLossWeight,
+                }
+              : undefined;
+            const { value, grads } = tf.variableGrads(
+              () => batchLoss(model, images, labels, classes, box),
+              variables,
+            );
+            const lossValue = value.dataSync()[0]!;
+            // Check before applying: a non-finite loss must not reach the weights.
+            if (Number.isFinite(lossValue)) {
+              optimizer.applyGradients(variables.map((v) => ({ name: v.name, tensor: grads[v.name]! })));
+            }
+            return lossValue;
+          }),
+        );
       const ms = performance.now() - started;
       if (!Number.isFinite(loss)) {
         stopped = 'nan';
@@ -604,6 +738,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
       let improved = false;
       if (split.validation.length > 0 && (step % validateEvery === 0 || step === totalSteps)) {
+        await syncWeights();
         const predictions = predictDataset(model, dataset, split.validation, batchSize);
         thresholds = tuneThresholds(predictions.probabilities, predictions.labels, classes);
         const evaluation = computeEvaluation(predictions.probabilities, predictions.labels, vocabulary, {
@@ -641,6 +776,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       if (step % checkpointEvery === 0 || step === totalSteps) await checkpoint('last');
     }
     if (stopped === 'signal' && lastSavedStep !== step) await checkpoint('last');
+    await syncWeights();
     if (stopped === 'signal') {
       message =
         `@litter/trainer: stopped at step ${step} of ${totalSteps}; the checkpoint is in ${lastDir}. ` +
@@ -651,6 +787,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     throw error;
   } finally {
     optimizer.dispose();
+    await parallel?.dispose();
   }
 
   let evaluation: Evaluation | undefined;

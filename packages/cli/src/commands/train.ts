@@ -36,6 +36,12 @@ export default defineCommand({
       valueHint: BACKENDS.join('|'),
       description: 'TensorFlow.js backend (default: the best one that loads here; see litter doctor)',
     },
+    workers: {
+      type: 'string',
+      valueHint: 'N',
+      description:
+        'Worker threads training data-parallel on wasm or cpu, a model replica each; 1 trains in one thread; the tensorflow backend uses every core by itself (default: one per core)',
+    },
     width: {
       type: 'string',
       valueHint: 'PX',
@@ -151,6 +157,7 @@ export default defineCommand({
     const flags = {
       model: stringFlag('model', args.model),
       backend: choiceFlag('backend', args.backend, BACKENDS),
+      workers: intFlag('workers', args.workers, { min: 1, max: 1024 }),
       width: intFlag('width', args.width, { min: 8, max: 4096 }),
       height: intFlag('height', args.height, { min: 8, max: 4096 }),
       batchSize: intFlag('batch-size', args['batch-size']),
@@ -199,6 +206,7 @@ type Flags = {
   dataset: string | undefined;
   model: string | undefined;
   backend: (typeof BACKENDS)[number] | undefined;
+  workers: number | undefined;
   width: number | undefined;
   height: number | undefined;
   batchSize: number | undefined;
@@ -309,7 +317,8 @@ async function train(io: Io, flags: Flags): Promise<number> {
   const trainer = await import('@litter/trainer');
 
   await initBackend({ backend: flags.backend ?? 'auto' });
-  const model = await resolveModel(modelSpec(io, settings.model), { importModule: (s) => import(s) });
+  const spec = modelSpec(io, settings.model);
+  const model = await resolveModel(spec, { importModule: (s) => import(s) });
   const data = await loadDataset(dataset, {
     width: settings.width,
     height: settings.height,
@@ -371,6 +380,8 @@ async function train(io: Io, flags: Flags): Promise<number> {
     result = await trainer.train({
       dataset: data,
       model,
+      modelSpec: spec,
+      ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
       runDir,
       resume: flags.resume,
       overwrite: flags.overwrite,

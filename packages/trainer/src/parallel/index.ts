@@ -113,8 +113,8 @@ export interface ParallelTrainer {
   readonly closed: Promise<void>;
 }
 
-/** A code for failures of the workers themselves. Not yet in TrainerErrorCode: see the report of issue 5. */
-const WORKER_FAILED = 'worker-failed' as TrainerErrorCode;
+/** The code of failures of the workers themselves. */
+const WORKER_FAILED: TrainerErrorCode = 'worker-failed';
 
 /** The built worker entry next to this module; from the TypeScript sources, the package's built one. */
 function defaultWorkerUrl(): URL {

@@ -1,39 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { initBackend, resolveModel } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureWorkerBuilt } from '../../test/build.js';
 import { createParallelTrainer, type OptimizerWeight, type ParallelTrainerOptions } from './index.js';
 
-/*
- * Workers run the built dist/parallel/worker.js (worker threads cannot run TypeScript), which imports the built
- * @litter/model (and @litter/model-lite). `pnpm test` builds everything first; when run alone, this file
- * rebuilds the trainer package if its dist is older than src/parallel.
- */
-const packageDir = fileURLToPath(new URL('../../', import.meta.url));
-const distWorker = `${packageDir}dist/parallel/worker.js`;
-const sourceDir = `${packageDir}src/parallel/`;
 const tripwire = fileURLToPath(new URL('../../test/fixtures/tripwire-model.mjs', import.meta.url));
-
-function ensureBuilt(): void {
-  const newest = Math.max(
-    ...readdirSync(sourceDir)
-      .filter((file) => file.endsWith('.ts') && !file.endsWith('.test.ts'))
-      .map((file) => statSync(sourceDir + file).mtimeMs),
-  );
-  if (existsSync(distWorker) && statSync(distWorker).mtimeMs >= newest) return;
-  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-  try {
-    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: packageDir, stdio: 'pipe' });
-  } catch {
-    // tsc still writes its output when another file has type errors; what matters is the worker below.
-  }
-  if (!existsSync(distWorker) || statSync(distWorker).mtimeMs < newest) {
-    throw new Error(`could not build ${distWorker}: run pnpm --filter @litter/trainer build`);
-  }
-}
 
 /** Deterministic values in [0, 1) (mulberry32). */
 function random(count: number, seed: number): Float32Array {
@@ -214,7 +186,7 @@ const base = {
 };
 
 describe('createParallelTrainer', () => {
-  beforeAll(() => ensureBuilt(), 120_000);
+  beforeAll(() => ensureWorkerBuilt(), 120_000);
 
   it.each(['wasm', 'cpu'] as const)(
     'seed-cnn on two %s workers follows single-process training (losses within 1e-4 relative)',
