@@ -189,7 +189,7 @@ describe('litter train, evaluate and predict', () => {
     ]);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toMatch(
-      /^training seed-cnn on 2 wasm workers: \d+ train \/ \d+ validation images, 2 steps$/m,
+      /^training lite on 2 wasm workers: \d+ train \/ \d+ validation images, 2 steps$/m,
     );
     expect(JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8')).workers).toBe(2);
     expect(result.stdout).toMatch(/^step 2\/2 .*loss \d/m);
@@ -239,8 +239,22 @@ describe('litter train, evaluate and predict', () => {
   it('stops on SIGINT after saving, exits 130 and says how to resume; the resume continues', async () => {
     const out = path.join(work, 'run-c');
     let sent = false;
+    // On two worker threads: the process must still exit (no worker left running) once the checkpoint is saved.
     const result = await litter(
-      ['train', dataset, ...SMALL, '--steps', '500', '--log-every', '1', '--out', out, '--json'],
+      [
+        'train',
+        dataset,
+        ...SMALL,
+        '--workers',
+        '2',
+        '--steps',
+        '500',
+        '--log-every',
+        '1',
+        '--out',
+        out,
+        '--json',
+      ],
       {
         onLine: (line, child) => {
           if (!sent && line.includes('"event":"step"')) {

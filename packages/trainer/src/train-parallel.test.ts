@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureWorkerBuilt } from '../test/build.js';
 import { syntheticDataset, tinyModel } from '../test/helpers.js';
+import { batchNormLayers, evenlySpaced, recalibrateBatchNorm } from './_batchnorm.js';
 import { TrainerError } from './errors.js';
 import { type TrainOptions, type TrainResult, train } from './train.js';
 
@@ -123,6 +124,31 @@ describe('train with workers', () => {
     expect(maxRelativeDifference(stepLosses(back), stepLosses(straight))).toBeLessThan(1e-4);
   });
 
+  it('recalibrates batch norm before validating: the model it returns has the statistics of its weights', async () => {
+    const lite = await resolveModel('model-lite', { importModule: (s) => import(s) });
+    const options = { ...base(), model: lite, steps: 6, validateEvery: 3, learningRate: 3e-3, workers: 2 };
+    const result = await train(options);
+    const [layer] = batchNormLayers(result.model);
+    const statistics = () => layer!.getWeights().map((w) => Array.from(w.dataSync()));
+    const returned = statistics();
+    // Recalibrating again with the same weights and images changes nothing; with the moving averages that
+    // training leaves (momentum 0.99 from 0 and 1), it would change them a lot.
+    recalibrateBatchNorm(result.model, dataset, evenlySpaced(split.train, 256), options.batchSize);
+    const again = statistics();
+    for (const i of [2, 3]) {
+      again[i]!.forEach((value, c) => {
+        expect(value).toBeCloseTo(returned[i]![c]!, 4);
+      });
+    }
+    result.model.dispose();
+
+    const raw = await train({ ...options, runDir: join(root, `run-${runs++}`), recalibrateBatchNorm: 0 });
+    const [rawLayer] = batchNormLayers(raw.model);
+    const rawMean = Array.from(rawLayer!.getWeights()[2]!.dataSync());
+    raw.model.dispose();
+    expect(Math.max(...rawMean.map((m, c) => Math.abs(m - returned[2]![c]!)))).toBeGreaterThan(1e-2);
+  });
+
   it('says how to go on when the workers cannot load the model, and leaves no thread running', async () => {
     // Worker threads are OS threads of this process (Linux lists them in /proc/self/task).
     const threads = () => (existsSync('/proc/self/task') ? readdirSync('/proc/self/task').length : 0);
@@ -144,5 +170,26 @@ describe('train with workers', () => {
     await expect(train({ ...base(), steps: 2, workers: 0 })).rejects.toSatisfy(
       (error) => error instanceof TrainerError && error.code === 'invalid-options',
     );
+  });
+
+  it('refuses workers on the tensorflow backend, which uses every core by itself', async () => {
+    // A stand-in registered under the native binding's name (tfjs-node cannot be installed here); train()
+    // must refuse before it runs a kernel.
+    class NativeStandIn extends tf.KernelBackend {
+      override dispose(): void {}
+    }
+    tf.registerBackend('tensorflow', () => new NativeStandIn(), -1);
+    try {
+      await tf.setBackend('tensorflow');
+      await expect(train({ ...base(), steps: 2, workers: 2 })).rejects.toSatisfy(
+        (error) =>
+          error instanceof TrainerError &&
+          error.code === 'invalid-options' &&
+          /tensorflow backend uses every core/.test(error.message),
+      );
+    } finally {
+      await tf.setBackend('wasm');
+      tf.removeBackend('tensorflow');
+    }
   });
 });

@@ -142,15 +142,40 @@ describe('train', () => {
   it('resumes exactly: losses after a stop equal those of an uninterrupted run', async () => {
     const steps = 12;
     const straight: number[] = [];
+    const rates: number[] = [];
+    // Flips and the warm-up draw on the run's state too: the resumed run must flip the same images.
+    const recipe = { flip: true, warmupSteps: 4, schedule: 'cosine' } as const;
     const a = await train({
       ...base(),
+      ...recipe,
       steps,
       validateEvery: 4,
-      callbacks: { onStepEnd: (e) => void straight.push(e.loss) },
+      callbacks: {
+        onStepEnd: (e) => {
+          straight.push(e.loss);
+          rates.push(e.learningRate);
+        },
+      },
     });
     a.model.dispose();
+    // Linear warm-up over 4 steps, then the cosine decay.
+    const cosine = (step: number) => 1e-2 * 0.5 * (1 + Math.cos((Math.PI * step) / steps));
+    rates.forEach((rate, step) => {
+      expect(rate).toBeCloseTo(step < 4 ? (cosine(step) * (step + 1)) / 4 : cosine(step), 12);
+    });
+    const unflipped: number[] = [];
+    const b = await train({
+      ...base(),
+      ...recipe,
+      flip: false,
+      steps,
+      callbacks: { onStepEnd: (e) => void unflipped.push(e.loss) },
+    });
+    b.model.dispose();
+    // Same weights and batches: only the flips make the losses differ.
+    expect(unflipped.slice(0, 3)).not.toEqual(straight.slice(0, 3));
 
-    const options = { ...base(), steps, validateEvery: 4 };
+    const options = { ...base(), ...recipe, steps, validateEvery: 4 };
     const interrupted: number[] = [];
     const controller = new AbortController();
     const first = await train({
@@ -239,6 +264,8 @@ describe('train', () => {
       );
     await reject({ steps: 5, epochs: 1 }, 'invalid-options', /steps or epochs/);
     await reject({ batchSize: 0 }, 'invalid-options', /batchSize/);
+    await reject({ warmupSteps: -1 }, 'invalid-options', /warmupSteps/);
+    await reject({ recalibrateBatchNorm: 1.5 }, 'invalid-options', /recalibrateBatchNorm/);
     await reject({ resume: true }, 'resume-missing', /cannot resume/);
     await reject({ split: { train: [], validation: [1] } }, 'empty-split', /training split is empty/);
     await reject({ split: { train: [99], validation: [] } }, 'invalid-options', /outside the dataset/);

@@ -77,6 +77,21 @@ export default defineCommand({
       valueHint: SCHEDULES.join('|'),
       description: `Learning-rate schedule: cosine decays to 0 over the run (default: ${TRAIN_DEFAULTS.schedule})`,
     },
+    'warmup-steps': {
+      type: 'string',
+      valueHint: 'N',
+      description: `Raise the learning rate linearly over the first N steps (default: ${TRAIN_DEFAULTS.warmupSteps})`,
+    },
+    flip: {
+      type: 'boolean',
+      description:
+        'Mirror half the training images left-right at every step, boxes too (default: on; --no-flip turns it off)',
+    },
+    'recalibrate-bn': {
+      type: 'string',
+      valueHint: 'IMAGES',
+      description: `Before each validation, re-estimate batch-norm statistics on this many training images; 0 keeps the moving averages (default: ${TRAIN_DEFAULTS.recalibrateBatchNorm})`,
+    },
     seed: {
       type: 'string',
       valueHint: 'N',
@@ -165,6 +180,9 @@ export default defineCommand({
       epochs: intFlag('epochs', args.epochs),
       learningRate: numberFlag('lr', args.lr, { min: 0, minExclusive: true }),
       schedule: choiceFlag('schedule', args.schedule, SCHEDULES),
+      warmupSteps: intFlag('warmup-steps', args['warmup-steps'], { min: 0 }),
+      flip: args.flip === undefined ? undefined : args.flip === true,
+      recalibrateBatchNorm: intFlag('recalibrate-bn', args['recalibrate-bn'], { min: 0 }),
       bestMetric: choiceFlag('best-metric', args['best-metric'], BEST_METRICS),
       seed: intFlag('seed', args.seed, { min: 0, max: 2 ** 32 - 1 }),
       out: stringFlag('out', args.out),
@@ -214,6 +232,9 @@ type Flags = {
   epochs: number | undefined;
   learningRate: number | undefined;
   schedule: (typeof SCHEDULES)[number] | undefined;
+  warmupSteps: number | undefined;
+  flip: boolean | undefined;
+  recalibrateBatchNorm: number | undefined;
   bestMetric: (typeof BEST_METRICS)[number] | undefined;
   seed: number | undefined;
   out: string | undefined;
@@ -240,6 +261,9 @@ interface SavedConfig {
   steps?: number;
   learningRate?: number;
   schedule?: 'constant' | 'cosine';
+  warmupSteps?: number;
+  flip?: boolean;
+  recalibrateBatchNorm?: number;
   bestMetric?: 'loss' | 'exactMatch' | 'macroF1';
   logEvery?: number;
   validateEvery?: number;
@@ -299,6 +323,11 @@ async function train(io: Io, flags: Flags): Promise<number> {
     batchSize: flags.batchSize ?? saved.batchSize ?? TRAIN_DEFAULTS.batchSize,
     learningRate: flags.learningRate ?? saved.learningRate ?? TRAIN_DEFAULTS.learningRate,
     schedule: flags.schedule ?? saved.schedule ?? TRAIN_DEFAULTS.schedule,
+    // Runs saved before these settings existed trained without them.
+    warmupSteps: flags.warmupSteps ?? saved.warmupSteps ?? (flags.resume ? 0 : TRAIN_DEFAULTS.warmupSteps),
+    flip: flags.flip ?? saved.flip ?? (flags.resume ? false : TRAIN_DEFAULTS.flip),
+    recalibrateBatchNorm:
+      flags.recalibrateBatchNorm ?? saved.recalibrateBatchNorm ?? TRAIN_DEFAULTS.recalibrateBatchNorm,
     bestMetric: flags.bestMetric ?? saved.bestMetric ?? TRAIN_DEFAULTS.bestMetric,
     seed: flags.seed ?? saved.seed ?? TRAIN_DEFAULTS.seed,
     logEvery: flags.logEvery ?? saved.logEvery ?? TRAIN_DEFAULTS.logEvery,
@@ -390,6 +419,9 @@ async function train(io: Io, flags: Flags): Promise<number> {
       ...settings.length,
       learningRate: settings.learningRate,
       schedule: settings.schedule,
+      warmupSteps: settings.warmupSteps,
+      flip: settings.flip,
+      recalibrateBatchNorm: settings.recalibrateBatchNorm,
       bestMetric: settings.bestMetric,
       logEvery: settings.logEvery,
       validateEvery: settings.validateEvery,
