@@ -133,7 +133,7 @@ describe('train with workers', () => {
     const returned = statistics();
     // Recalibrating again with the same weights and images changes nothing; with the moving averages that
     // training leaves (momentum 0.99 from 0 and 1), it would change them a lot.
-    recalibrateBatchNorm(result.model, dataset, evenlySpaced(split.train, 256), options.batchSize);
+    recalibrateBatchNorm(result.model, dataset, evenlySpaced(split.train, 256), options.batchSize!);
     const again = statistics();
     for (const i of [2, 3]) {
       again[i]!.forEach((value, c) => {
