@@ -184,6 +184,7 @@ describe('litter train, evaluate and predict', () => {
       '1',
       '--workers',
       '2',
+      '--no-flip',
       '--out',
       out,
     ]);
@@ -191,7 +192,8 @@ describe('litter train, evaluate and predict', () => {
     expect(result.stdout).toMatch(
       /^training lite on 2 wasm workers: \d+ train \/ \d+ validation images, 2 steps$/m,
     );
-    expect(JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8')).workers).toBe(2);
+    const config = JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8'));
+    expect(config).toMatchObject({ workers: 2, flip: false, warmupSteps: 30, recalibrateBatchNorm: 256 });
     expect(result.stdout).toMatch(/^step 2\/2 .*loss \d/m);
     expect(result.stdout).toMatch(/^Validation: \d+ images, 3 classes/m);
     expect(result.stdout).toMatch(/^At threshold 0\.5$/m);
