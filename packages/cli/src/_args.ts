@@ -6,6 +6,31 @@ export const commonArgs = {
   verbose: { type: 'boolean', description: 'Print the stack trace of an error' },
 } as const satisfies ArgsDef;
 
+/** The TensorFlow.js backends `--backend` takes. */
+export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
+
+/** `--backend` and `--checkpoint` of the commands that load a trained run. */
+export const runArgs = {
+  checkpoint: {
+    type: 'string',
+    valueHint: 'best|last',
+    description: 'Which checkpoint of a run directory (default: best)',
+  },
+  backend: {
+    type: 'string',
+    valueHint: BACKENDS.join('|'),
+    description: 'TensorFlow.js backend (default: the best one that loads here)',
+  },
+} as const satisfies ArgsDef;
+
+/** Reads the flags of {@link runArgs}. */
+export function runFlags(args: { checkpoint?: unknown; backend?: unknown }) {
+  return {
+    checkpoint: choiceFlag('checkpoint', args.checkpoint as Raw, ['best', 'last'] as const),
+    backend: choiceFlag('backend', args.backend as Raw, BACKENDS),
+  };
+}
+
 /** Commands whose last positional argument takes any number of values (`litter predict MODEL IMAGE...`). */
 const variadic = new WeakSet<CommandDef<ArgsDef>>();
 

@@ -184,7 +184,6 @@ describe('litter train, evaluate and predict', () => {
       '1',
       '--workers',
       '2',
-      '--no-flip',
       '--out',
       out,
     ]);
@@ -193,7 +192,7 @@ describe('litter train, evaluate and predict', () => {
       /^training lite on 2 wasm workers: \d+ train \/ \d+ validation images, 2 steps$/m,
     );
     const config = JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8'));
-    expect(config).toMatchObject({ workers: 2, flip: false, warmupSteps: 30, recalibrateBatchNorm: 256 });
+    expect(config).toMatchObject({ workers: 2, flip: true, warmupSteps: 30, recalibrateBatchNorm: 256 });
     expect(result.stdout).toMatch(/^step 2\/2 .*loss \d/m);
     expect(result.stdout).toMatch(/^Validation: \d+ images, 3 classes/m);
     expect(result.stdout).toMatch(/^At threshold 0\.5$/m);
@@ -249,6 +248,7 @@ describe('litter train, evaluate and predict', () => {
         ...SMALL,
         '--workers',
         '2',
+        '--no-flip',
         '--steps',
         '500',
         '--log-every',
@@ -288,6 +288,8 @@ describe('litter train, evaluate and predict', () => {
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(events(resumed, 'begin')[0]).toMatchObject({ step: stoppedAt, resumed: true });
     expect(events(resumed, 'end')[0]).toMatchObject({ step: stoppedAt + 2, stopped: 'done' });
+    // The resume kept the run's settings, --no-flip included.
+    expect(JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8'))).toMatchObject({ flip: false });
   });
 
   it('stops on SIGTERM with exit code 143', async () => {

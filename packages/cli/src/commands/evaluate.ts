@@ -1,12 +1,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { defineCommand } from 'citty';
-import { choiceFlag, commonArgs } from '../_args.js';
+import { choiceFlag, commonArgs, runArgs, runFlags } from '../_args.js';
 import { ioOf, resolvePath, writeJson, writeLine } from '../_io.js';
 import { datasetPath } from '../_paths.js';
 import { CliError, ExitCode } from '../errors.js';
 
-const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
 const SPLITS = ['validation', 'test', 'train', 'all'] as const;
 
 export default defineCommand({
@@ -35,16 +34,7 @@ export default defineCommand({
       description:
         "Which images: a split of the run's dataset, or all (default: validation on the run's dataset, all on another)",
     },
-    checkpoint: {
-      type: 'string',
-      valueHint: 'best|last',
-      description: 'Which checkpoint of a run directory (default: best)',
-    },
-    backend: {
-      type: 'string',
-      valueHint: BACKENDS.join('|'),
-      description: 'TensorFlow.js backend (default: the best one that loads here)',
-    },
+    ...runArgs,
     json: {
       type: 'boolean',
       description:
@@ -55,8 +45,7 @@ export default defineCommand({
   async run({ args, ...context }) {
     const io = ioOf(context);
     const splitFlag = choiceFlag('split', args.split, SPLITS);
-    const checkpoint = choiceFlag('checkpoint', args.checkpoint, ['best', 'last'] as const);
-    const backend = choiceFlag('backend', args.backend, BACKENDS);
+    const { checkpoint, backend } = runFlags(args);
     const runPath = resolvePath(io, args.run);
     if (!existsSync(runPath)) {
       throw new CliError(

@@ -2,12 +2,10 @@ import { existsSync } from 'node:fs';
 import type { ClassPrediction } from '@litter/trainer';
 import { defineCommand } from 'citty';
 import { type Annotation, annotatedPaths, LabelLookup, toPixels, writeAnnotations } from '../_annotate.js';
-import { choiceFlag, commonArgs, markVariadic, stringFlag } from '../_args.js';
+import { commonArgs, markVariadic, runArgs, runFlags, stringFlag } from '../_args.js';
 import { ioOf, resolvePath, writeJson, writeLine } from '../_io.js';
 import { formatTable } from '../_table.js';
 import { CliError, ExitCode } from '../errors.js';
-
-const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
 
 export default markVariadic(
   defineCommand({
@@ -28,16 +26,7 @@ export default markVariadic(
         valueHint: 'IMAGE...',
         description: 'One or more image files (PNG, JPEG, ...)',
       },
-      checkpoint: {
-        type: 'string',
-        valueHint: 'best|last',
-        description: 'Which checkpoint of a run directory (default: best)',
-      },
-      backend: {
-        type: 'string',
-        valueHint: BACKENDS.join('|'),
-        description: 'TensorFlow.js backend (default: the best one that loads here)',
-      },
+      ...runArgs,
       annotate: {
         type: 'string',
         valueHint: 'DIR',
@@ -59,8 +48,7 @@ export default markVariadic(
     },
     async run({ args, ...context }) {
       const io = ioOf(context);
-      const checkpoint = choiceFlag('checkpoint', args.checkpoint, ['best', 'last'] as const);
-      const backend = choiceFlag('backend', args.backend, BACKENDS);
+      const { checkpoint, backend } = runFlags(args);
       // citty fills the declared positionals; the rest of the images are in `_`.
       const images = (args._ as string[]).slice(1);
       if (images.length === 0)

@@ -1,12 +1,10 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { defineCommand } from 'citty';
-import { choiceFlag, commonArgs, stringFlag } from '../_args.js';
+import { commonArgs, runArgs, runFlags, stringFlag } from '../_args.js';
 import { ioOf, resolvePath, writeJson, writeLine } from '../_io.js';
 import { datasetPath } from '../_paths.js';
 import { CliError, ExitCode } from '../errors.js';
-
-const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
 
 export default defineCommand({
   meta: {
@@ -26,15 +24,10 @@ export default defineCommand({
       valueHint: 'DIR',
       description: "The run's dataset, should it have moved (default: the one recorded in RUN/config.json)",
     },
+    ...runArgs,
     checkpoint: {
-      type: 'string',
-      valueHint: 'best|last',
+      ...runArgs.checkpoint,
       description: 'Which checkpoint predicts the validation images (default: best)',
-    },
-    backend: {
-      type: 'string',
-      valueHint: BACKENDS.join('|'),
-      description: 'TensorFlow.js backend (default: the best one that loads here)',
     },
     json: {
       type: 'boolean',
@@ -44,8 +37,7 @@ export default defineCommand({
   },
   async run({ args, ...context }) {
     const io = ioOf(context);
-    const checkpoint = choiceFlag('checkpoint', args.checkpoint, ['best', 'last'] as const);
-    const backend = choiceFlag('backend', args.backend, BACKENDS);
+    const { checkpoint, backend } = runFlags(args);
     const datasetFlag = stringFlag('dataset', args.dataset);
     const runDir = resolvePath(io, args.run);
     if (!existsSync(path.join(runDir, 'config.json'))) {

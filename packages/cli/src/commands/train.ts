@@ -1,7 +1,16 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { defineCommand } from 'citty';
-import { choiceFlag, commonArgs, exclusive, intFlag, listFlag, numberFlag, stringFlag } from '../_args.js';
+import {
+  BACKENDS,
+  choiceFlag,
+  commonArgs,
+  exclusive,
+  intFlag,
+  listFlag,
+  numberFlag,
+  stringFlag,
+} from '../_args.js';
 import { TRAIN_DEFAULTS } from '../_defaults.js';
 import { type Io, ioOf, resolvePath, writeJson, writeLine } from '../_io.js';
 import { datasetPath, defaultRunDir, sampleDataset } from '../_paths.js';
@@ -9,7 +18,6 @@ import { ProgressRenderer, progressMode } from '../_progress.js';
 import { chooseSplit } from '../_split.js';
 import { CliError, ExitCode } from '../errors.js';
 
-const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
 const SCHEDULES = ['constant', 'cosine'] as const;
 const BEST_METRICS = ['loss', 'exactMatch', 'macroF1'] as const;
 
