@@ -1,6 +1,6 @@
 // @ts-check
 // Plain JavaScript for the same reason as _png.js: decoding threads use it.
-import { lstatSync, realpathSync } from 'node:fs';
+import { constants, lstatSync, openSync, realpathSync } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
 
 /**
@@ -30,4 +30,41 @@ export function resolveInside(realRoot, path, folders) {
   }
   const prefix = realRoot.endsWith(sep) ? realRoot : realRoot + sep;
   return { inside: real.startsWith(prefix), path: real };
+}
+
+/**
+ * Opens an image file with `flags` if it is inside the dataset folder (see {@link resolveInside}). Where the
+ * system has O_NOFOLLOW, a file that is not a link is opened straight away, without the lstat: a link makes
+ * that open fail, and is then resolved as in {@link resolveInside}.
+ *
+ * @param {string} realRoot the real path of the dataset folder
+ * @param {string} path the image's path (absolute, before resolving links)
+ * @param {Map<string, string>} folders folder -> real folder, filled as it goes
+ * @param {number} flags for open
+ * @returns {{ inside: true, fd: number } | { inside: false, path: string }} the open file, or the real path outside
+ * @throws the file system's error (ENOENT for a missing file or a dangling link)
+ */
+export function openInside(realRoot, path, folders, flags) {
+  const noFollow = constants.O_NOFOLLOW;
+  if (noFollow !== undefined) {
+    const folder = dirname(path);
+    let realFolder = folders.get(folder);
+    if (realFolder === undefined) {
+      realFolder = realpathSync.native(folder);
+      folders.set(folder, realFolder);
+    }
+    const real = join(realFolder, basename(path));
+    if (real.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep)) {
+      try {
+        return { inside: true, fd: openSync(real, flags | noFollow) };
+      } catch (error) {
+        // ELOOP (EMLINK on FreeBSD): the file is a link, resolved below. Anything else is the answer.
+        const code = /** @type {NodeJS.ErrnoException} */ (error).code;
+        if (code !== 'ELOOP' && code !== 'EMLINK') throw error;
+      }
+    }
+  }
+  const resolved = resolveInside(realRoot, path, folders);
+  if (!resolved.inside) return resolved;
+  return { inside: true, fd: openSync(resolved.path, flags) };
 }

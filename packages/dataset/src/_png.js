@@ -8,9 +8,9 @@
 // profiles, gamma, transparency keys, JPEG - is answered with `fallback` and goes to sharp.
 
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, readSync } from 'node:fs';
 import * as zlib from 'node:zlib';
-import { resolveInside } from './_files.js';
+import { openInside } from './_files.js';
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -18,7 +18,29 @@ const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
  * Ancillary chunks that change nothing about the pixels of an 8-bit RGB(A) image as sharp decodes it. Any
  * other ancillary chunk (gAMA, cHRM, iCCP, tRNS, sBIT, eXIf, acTL, ...) sends the image to sharp.
  */
-const HARMLESS = new Set(['pHYs', 'tEXt', 'zTXt', 'iTXt', 'tIME', 'bKGD', 'sRGB', 'PLTE', 'hIST', 'sPLT']);
+const HARMLESS = new Set(
+  ['pHYs', 'tEXt', 'zTXt', 'iTXt', 'tIME', 'bKGD', 'sRGB', 'PLTE', 'hIST', 'sPLT'].map(typeCode),
+);
+/** Chunk types as the big-endian 32-bit numbers of their four letters (no string per chunk). */
+const IHDR = typeCode('IHDR');
+const IDAT = typeCode('IDAT');
+const IEND = typeCode('IEND');
+
+/** @param {string} type four ASCII letters */
+function typeCode(type) {
+  return (
+    ((type.charCodeAt(0) << 24) |
+      (type.charCodeAt(1) << 16) |
+      (type.charCodeAt(2) << 8) |
+      type.charCodeAt(3)) >>>
+    0
+  );
+}
+
+/** @param {number} code */
+function typeName(code) {
+  return String.fromCharCode(code >>> 24, (code >>> 16) & 255, (code >>> 8) & 255, code & 255);
+}
 
 /** @type {Uint32Array | undefined} */
 let crcTable;
@@ -119,13 +141,13 @@ export function decodePngInto(bytes, out, offset, target) {
     const length = view.getUint32(pos);
     const end = pos + 12 + length;
     if (end > bytes.length) throw new CorruptImageError('the file is truncated');
-    const type = String.fromCharCode(...bytes.subarray(pos + 4, pos + 8));
+    const type = view.getUint32(pos + 4);
     if (crc32(bytes.subarray(pos + 4, pos + 8 + length)) !== view.getUint32(pos + 8 + length)) {
-      throw new CorruptImageError(`the ${type} chunk fails its CRC check`);
+      throw new CorruptImageError(`the ${typeName(type)} chunk fails its CRC check`);
     }
     const data = bytes.subarray(pos + 8, pos + 8 + length);
-    if (pos === 8 && type !== 'IHDR') throw new CorruptImageError('the IHDR chunk is missing');
-    if (type === 'IHDR') {
+    if (pos === 8 && type !== IHDR) throw new CorruptImageError('the IHDR chunk is missing');
+    if (type === IHDR) {
       if (length !== 13) throw new CorruptImageError('the IHDR chunk has a wrong length');
       width = view.getUint32(pos + 8);
       height = view.getUint32(pos + 12);
@@ -142,13 +164,13 @@ export function decodePngInto(bytes, out, offset, target) {
           ? { status: 'fallback', reason: 'needs resizing' }
           : { status: 'size', width, height };
       }
-    } else if (type === 'IDAT') {
+    } else if (type === IDAT) {
       idat.push(data);
-    } else if (type === 'IEND') {
+    } else if (type === IEND) {
       ended = true;
       break;
     } else if (!HARMLESS.has(type)) {
-      return { status: 'fallback', reason: `has a ${type} chunk` };
+      return { status: 'fallback', reason: `has a ${typeName(type)} chunk` };
     }
     pos = end;
   }
@@ -194,6 +216,8 @@ export function decodePngInto(bytes, out, offset, target) {
   return { status: 'ok' };
 }
 
+/** Scratch row of {@link unfilterInto} (one per thread), grown as needed. */
+let rowBuffer = new Uint8Array(0);
 /**
  * Reverses PNG's filters of an 8-bit RGB image from `raw` (rows of 1 + width * 3 bytes) straight into `out` at
  * `offset` (rows of width * 3 bytes), reading the previous row from `out`: no second pass to drop the filter
@@ -211,6 +235,22 @@ function unfilterInto(source, target, offset, width, height) {
   const out = target;
   const bpp = 3;
   const stride = width * bpp;
+  // Up rows (most rows of a render) four bytes at a time when the rows of `out` are 4-byte aligned.
+  const byWords = stride % 4 === 0 && (out.byteOffset + offset) % 4 === 0;
+  /** @type {any} */
+  let words;
+  /** @type {any} */
+  let row;
+  /** @type {any} */
+  let rowWords;
+  if (byWords) {
+    // A view per image rather than one kept in this module, which would keep the last output alive.
+    words = new Int32Array(target.buffer, 0, target.buffer.byteLength >> 2);
+    if (rowBuffer.length < stride) rowBuffer = new Uint8Array(stride);
+    row = rowBuffer;
+    rowWords = new Int32Array(row.buffer, 0, stride >> 2);
+  }
+  const strideWords = stride >> 2;
   for (let y = 0; y < height; y++) {
     const s = y * (stride + 1) + 1; // this row's bytes in raw
     const o = offset + y * stride; // this row in out
@@ -218,6 +258,17 @@ function unfilterInto(source, target, offset, width, height) {
     const filter = raw[s - 1];
     if (filter === 0 || (filter === 2 && y === 0)) {
       out.set(raw.subarray(s, s + stride), o);
+    } else if (filter === 2 && byWords) {
+      // Up: bytewise sums without carries between bytes, on an aligned copy of the row (raw's rows start at
+      // odd offsets).
+      row.set(raw.subarray(s, s + stride));
+      const o4 = (out.byteOffset + o) >> 2;
+      const p4 = o4 - strideWords;
+      for (let i = 0; i < strideWords; i++) {
+        const a = rowWords[i];
+        const b = words[p4 + i];
+        words[o4 + i] = ((a & 0x7f7f7f7f) + (b & 0x7f7f7f7f)) ^ ((a ^ b) & 0x80808080);
+      }
     } else if (filter === 1 || (filter === 4 && y === 0)) {
       // Sub (and Paeth with no row above, which is Sub)
       for (let i = 0; i < bpp; i++) out[o + i] = raw[s + i];
@@ -234,18 +285,45 @@ function unfilterInto(source, target, offset, width, height) {
           out[o + i] = (raw[s + i] + ((out[o + i - bpp] + out[p + i]) >> 1)) & 255;
       }
     } else if (filter === 4) {
-      for (let i = 0; i < bpp; i++) out[o + i] = (raw[s + i] + out[p + i]) & 255;
-      for (let i = bpp; i < stride; i++) {
-        const a = out[o + i - bpp];
-        const b = out[p + i];
-        const c = out[p + i - bpp];
-        let pa = b - c;
-        let pb = a - c;
+      // Paeth, a pixel at a time with its left (a) and upper-left (c) neighbours in locals rather than read
+      // back from `out`. Left of the first pixel both are 0.
+      let a0 = 0;
+      let a1 = 0;
+      let a2 = 0;
+      let c0 = 0;
+      let c1 = 0;
+      let c2 = 0;
+      for (let i = 0; i < stride; i += 3) {
+        const b0 = out[p + i];
+        const b1 = out[p + i + 1];
+        const b2 = out[p + i + 2];
+        let pa = b0 - c0;
+        let pb = a0 - c0;
         let pc = pa + pb;
         if (pa < 0) pa = -pa;
         if (pb < 0) pb = -pb;
         if (pc < 0) pc = -pc;
-        out[o + i] = (raw[s + i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c)) & 255;
+        a0 = (raw[s + i] + (pa <= pb && pa <= pc ? a0 : pb <= pc ? b0 : c0)) & 255;
+        pa = b1 - c1;
+        pb = a1 - c1;
+        pc = pa + pb;
+        if (pa < 0) pa = -pa;
+        if (pb < 0) pb = -pb;
+        if (pc < 0) pc = -pc;
+        a1 = (raw[s + i + 1] + (pa <= pb && pa <= pc ? a1 : pb <= pc ? b1 : c1)) & 255;
+        pa = b2 - c2;
+        pb = a2 - c2;
+        pc = pa + pb;
+        if (pa < 0) pa = -pa;
+        if (pb < 0) pb = -pb;
+        if (pc < 0) pc = -pc;
+        a2 = (raw[s + i + 2] + (pa <= pb && pa <= pc ? a2 : pb <= pc ? b2 : c2)) & 255;
+        out[o + i] = a0;
+        out[o + i + 1] = a1;
+        out[o + i + 2] = a2;
+        c0 = b0;
+        c1 = b1;
+        c2 = b2;
       }
     } else {
       throw new CorruptImageError(`row ${y} has an unknown filter type ${filter}`);
@@ -339,16 +417,21 @@ function unfilter(bytes, width, height, bpp) {
  * @param {number} offset
  * @param {DecodeTarget} target
  * @param {boolean} fullHash
- * @param {{ realRoot: string, folders: Map<string, string> }} root see {@link resolveInside}
+ * @param {{ realRoot: string, folders: Map<string, string> }} root see {@link openInside}
  * @returns {FileResult}
  */
 export function decodeFileInto(path, out, offset, target, fullHash, root) {
   let fd;
   try {
-    const resolved = resolveInside(root.realRoot, path, root.folders);
-    if (!resolved.inside) return { status: 'outside', reason: resolved.path };
     // Non-blocking: opening a FIFO for reading would otherwise wait for a writer (fstat rejects it below).
-    fd = openSync(resolved.path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+    const opened = openInside(
+      root.realRoot,
+      path,
+      root.folders,
+      constants.O_RDONLY | (constants.O_NONBLOCK ?? 0),
+    );
+    if (!opened.inside) return { status: 'outside', reason: opened.path };
+    fd = opened.fd;
   } catch (error) {
     return { status: 'missing', reason: openFailure(error) };
   }

@@ -1,8 +1,19 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmod, copyFile, readdir, readFile, stat, truncate, utimes, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  copyFile,
+  open,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  truncate,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { copyFixture, THREE_WIDE, tempDir } from '../test/helpers.js';
 import { CACHE_FORMAT_VERSION, openCache, writeCache } from './_cache.js';
 import { crc32 } from './_png.js';
@@ -198,6 +209,27 @@ describe('cache', () => {
     expect(reasonOf((await load(dir)).events)).toBe(
       `the cache has format ${CACHE_FORMAT_VERSION + 1}, now ${CACHE_FORMAT_VERSION}`,
     );
+  });
+
+  it('is flushed to disk (file and folder) only with durable: true', async () => {
+    const dir = await copyFixture(THREE_WIDE);
+    const probe = await open(join(dir, 'labels.json'), 'r');
+    const FileHandlePrototype = Object.getPrototypeOf(probe) as { sync: () => Promise<void> };
+    await probe.close();
+    const sync = vi.spyOn(FileHandlePrototype, 'sync');
+    try {
+      const plain = await load(dir);
+      expect(plain.actions).toEqual(['build', 'written']);
+      expect(sync).not.toHaveBeenCalled();
+      await rm(join(dir, 'labels.litter-cache'));
+      const durable = await load(dir, { durable: true });
+      expect(durable.actions).toEqual(['build', 'written']);
+      expect(sync.mock.calls.length).toBeGreaterThanOrEqual(2); // the file, then its folder
+      expect(Buffer.from(durable.dataset.pixels).equals(Buffer.from(plain.dataset.pixels))).toBe(true);
+      expect((await load(dir)).actions).toEqual(['hit']);
+    } finally {
+      sync.mockRestore();
+    }
   });
 
   it('can be turned off or put elsewhere', async () => {

@@ -73,6 +73,16 @@ export interface LoadDatasetOptions {
   /** Where the cache lives. @default `<labels name>.litter-cache` next to labels.json, e.g. `labels.litter-cache` */
   cachePath?: string;
   /**
+   * Flush a new cache to disk (fsync of the file before it is renamed into place, then of its folder), so that
+   * it survives a power loss or an operating system crash. Either way the cache is written to a temporary file
+   * and renamed into place, so a crash or SIGKILL of the process leaves the previous cache or none, never a
+   * partial one, and a damaged cache (wrong length or checksum) is rebuilt, never trusted. Without `durable`, a
+   * power loss shortly after a write can leave a damaged cache (then rebuilt) where the previous one was. The
+   * cache is derived data, so by default the flush (30-70 ms for 40 MB on the benchmark machine) is skipped.
+   * @default false
+   */
+  durable?: boolean;
+  /**
    * Fingerprint images by a SHA-256 of their content instead of their size and modification time. Slower to
    * check (every image is read on every open) but blind to `touch` and sure to notice a same-size edit
    * within the file system's time resolution. @default false
@@ -80,9 +90,15 @@ export interface LoadDatasetOptions {
   fullHash?: boolean;
   /** Leave out images that are missing or cannot be decoded (each is reported) instead of failing. @default false */
   skipBadImages?: boolean;
-  /** Images decoded at once (threads for built-in PNG decoding, sharp operations in flight). @default os.availableParallelism() */
+  /**
+   * Images decoded at once: for built-in PNG decoding this thread and `concurrency - 1` worker threads; sharp
+   * operations in flight. @default os.availableParallelism()
+   */
   concurrency?: number;
-  /** Decode PNGs on worker threads: always, never, or 'auto' (from 200 images and 2 cores). @default 'auto' */
+  /**
+   * Decode PNGs on worker threads as well as this one: always (at least one thread), never, or 'auto' (from
+   * 200 images and `concurrency` 2). @default 'auto'
+   */
   workerThreads?: boolean | 'auto';
   /** How to find the scene of an image (see {@link sceneOf}). @default the name's prefix before the first '-' */
   scenePattern?: RegExp | string;
@@ -220,7 +236,7 @@ export async function loadDataset(
   if (cachePath) await checkWritable(cachePath);
   const realRoot = realpathSync.native(root);
   const pool = DecodePool.start(threadsFor(raw.length, concurrency, options.workerThreads ?? 'auto'));
-  const writer = cachePath ? new CacheWriter(cachePath) : undefined;
+  const writer = cachePath ? new CacheWriter(cachePath, { durable: options.durable ?? false }) : undefined;
   const stop = new AbortController();
   const decoding = decodeImages(
     (names as string[]).map((image, index) => ({ index, image, path: join(root, image) })),
@@ -306,7 +322,9 @@ export async function loadDataset(
     };
     if (cachePath && writer) {
       const bytes = await explainWriteErrors(cachePath, () =>
-        skipped.length > 0 || !writer.begun ? writeCache(cachePath, header, pixels) : writer.finish(header),
+        skipped.length > 0 || !writer.begun
+          ? writeCache(cachePath, header, pixels, { durable: options.durable ?? false })
+          : writer.finish(header),
       );
       options.onCache?.({ action: 'written', path: cachePath, bytes });
     }

@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { copyFile, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { box, CUBE_SPHERE, copyFixture, THREE_WIDE, tempDir, writeLabels } from '../test/helpers.js';
-import { decodePngInto } from './_png.js';
+import { decodePngInto, crc32 as pngCrc32 } from './_png.js';
 import { type Dataset, loadDataset } from './dataset.js';
 import { DatasetError } from './errors.js';
 import { decodeImage, imageSize } from './images.js';
@@ -19,6 +21,48 @@ async function rejectionOf(promise: Promise<unknown>): Promise<DatasetError> {
   );
   expect(error).toBeInstanceOf(DatasetError);
   return error as DatasetError;
+}
+
+/** An 8-bit RGB PNG of `pixels` whose row y uses filter `filterOf(y)` (0 none, 1 Sub, 2 Up, 3 Average, 4 Paeth). */
+function encodePng(
+  pixels: Uint8Array,
+  width: number,
+  height: number,
+  filterOf: (y: number) => number,
+): Buffer {
+  const stride = width * 3;
+  const raw = Buffer.alloc(height * (stride + 1));
+  const at = (y: number, i: number) => (y < 0 || i < 0 ? 0 : pixels[y * stride + i]!);
+  for (let y = 0; y < height; y++) {
+    const filter = filterOf(y);
+    raw[y * (stride + 1)] = filter;
+    for (let i = 0; i < stride; i++) {
+      const [a, b, c] = [at(y, i - 3), at(y - 1, i), at(y - 1, i - 3)];
+      const p = a + b - c;
+      const [pa, pb, pc] = [Math.abs(p - a), Math.abs(p - b), Math.abs(p - c)];
+      const paeth = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      const predictor = [0, a, b, (a + b) >> 1, paeth][filter]!;
+      raw[y * (stride + 1) + 1 + i] = (at(y, i) - predictor) & 255;
+    }
+  }
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(data.length);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(pngCrc32(body));
+    return Buffer.concat([head, body, crc]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(raw)),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
 }
 
 /** Image n of a dataset. */
@@ -70,6 +114,24 @@ describe('pixel layout', () => {
       });
       expect(result.status).toBe('ok');
       expect(Buffer.from(out).equals(data)).toBe(true);
+    }
+  });
+
+  it('undoes every PNG row filter, at aligned and unaligned widths and output offsets', async () => {
+    // Rows use filters 0..4 in turn (libpng's encoder picks them adaptively, so fixtures may miss some); the
+    // widths and offsets cover both the word-wise and the byte-wise path of the Up filter.
+    for (const width of [8, 7, 1]) {
+      const height = 11;
+      const pixels = randomBytes(width * height * 3);
+      const png = encodePng(pixels, width, height, (y) => y % 5);
+      const { data } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+      expect(data.equals(pixels)).toBe(true); // the test's encoder is right
+      for (const offset of [0, 1, 4]) {
+        const out = new Uint8Array(offset + pixels.length);
+        const target = { width, height, resize: false, background: [0, 0, 0] as const };
+        expect(decodePngInto(png, out, offset, target).status).toBe('ok');
+        expect(Buffer.from(out.subarray(offset)).equals(pixels)).toBe(true);
+      }
     }
   });
 
