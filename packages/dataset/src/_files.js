@@ -26,7 +26,7 @@ export function resolveInside(realRoot, path, folders) {
       realFolder = realpathSync.native(folder);
       folders.set(folder, realFolder);
     }
-    real = join(realFolder, basename(path));
+    real = inFolder(realFolder, basename(path));
   }
   const prefix = realRoot.endsWith(sep) ? realRoot : realRoot + sep;
   return { inside: real.startsWith(prefix), path: real };
@@ -53,7 +53,7 @@ export function openInside(realRoot, path, folders, flags) {
       realFolder = realpathSync.native(folder);
       folders.set(folder, realFolder);
     }
-    const real = join(realFolder, basename(path));
+    const real = inFolder(realFolder, basename(path));
     if (real.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep)) {
       try {
         return { inside: true, fd: openSync(real, flags | noFollow) };
@@ -67,4 +67,15 @@ export function openInside(realRoot, path, folders, flags) {
   const resolved = resolveInside(realRoot, path, folders);
   if (!resolved.inside) return resolved;
   return { inside: true, fd: openSync(resolved.path, flags) };
+}
+
+/**
+ * `join(folder, name)` for a normalised absolute folder and a name without separators, as a concatenation
+ * where that is what join would give (join normalises the whole path: a few microseconds per image).
+ * @param {string} folder
+ * @param {string} name
+ */
+function inFolder(folder, name) {
+  if (name === '' || name === '.' || name === '..') return join(folder, name);
+  return folder.endsWith(sep) ? folder + name : folder + sep + name;
 }

@@ -183,7 +183,7 @@ export function decodePngInto(bytes, out, offset, target) {
   /** @type {Buffer} */
   let raw;
   try {
-    raw = zlib.inflateSync(idat.length === 1 ? /** @type {Uint8Array} */ (idat[0]) : Buffer.concat(idat), {
+    raw = zlib.inflateSync(idat.length === 1 ? /** @type {Uint8Array} */ (idat[0]) : joinChunks(idat), {
       chunkSize: Math.max(64, Math.min(expected + 1, 64 * 1024 * 1024)),
     });
   } catch (error) {
@@ -214,6 +214,27 @@ export function decodePngInto(bytes, out, offset, target) {
     }
   }
   return { status: 'ok' };
+}
+
+/** Where {@link joinChunks} puts the IDAT chunks of an image (one per thread), grown as needed. */
+let idatBuffer = new Uint8Array(0);
+
+/**
+ * The chunks one after the other, in a buffer reused from image to image (valid until the next call): most
+ * renders split their data over 2-4 IDAT chunks, and `Buffer.concat` would allocate 10-30 KB per image.
+ * @param {Uint8Array[]} chunks
+ * @returns {Uint8Array}
+ */
+function joinChunks(chunks) {
+  let length = 0;
+  for (const chunk of chunks) length += chunk.length;
+  if (idatBuffer.length < length) idatBuffer = new Uint8Array(Math.max(length, idatBuffer.length * 2));
+  let at = 0;
+  for (const chunk of chunks) {
+    idatBuffer.set(chunk, at);
+    at += chunk.length;
+  }
+  return idatBuffer.subarray(0, length);
 }
 
 /** Scratch row of {@link unfilterInto} (one per thread), grown as needed. */
@@ -286,7 +307,9 @@ function unfilterInto(source, target, offset, width, height) {
       }
     } else if (filter === 4) {
       // Paeth, a pixel at a time with its left (a) and upper-left (c) neighbours in locals rather than read
-      // back from `out`. Left of the first pixel both are 0.
+      // back from `out`. Left of the first pixel both are 0. The predictor is chosen without branches (sign
+      // masks), as the choice changes from byte to byte in a render and mispredicted branches cost more
+      // than the arithmetic.
       let a0 = 0;
       let a1 = 0;
       let a2 = 0;
@@ -297,27 +320,9 @@ function unfilterInto(source, target, offset, width, height) {
         const b0 = out[p + i];
         const b1 = out[p + i + 1];
         const b2 = out[p + i + 2];
-        let pa = b0 - c0;
-        let pb = a0 - c0;
-        let pc = pa + pb;
-        if (pa < 0) pa = -pa;
-        if (pb < 0) pb = -pb;
-        if (pc < 0) pc = -pc;
-        a0 = (raw[s + i] + (pa <= pb && pa <= pc ? a0 : pb <= pc ? b0 : c0)) & 255;
-        pa = b1 - c1;
-        pb = a1 - c1;
-        pc = pa + pb;
-        if (pa < 0) pa = -pa;
-        if (pb < 0) pb = -pb;
-        if (pc < 0) pc = -pc;
-        a1 = (raw[s + i + 1] + (pa <= pb && pa <= pc ? a1 : pb <= pc ? b1 : c1)) & 255;
-        pa = b2 - c2;
-        pb = a2 - c2;
-        pc = pa + pb;
-        if (pa < 0) pa = -pa;
-        if (pb < 0) pb = -pb;
-        if (pc < 0) pc = -pc;
-        a2 = (raw[s + i + 2] + (pa <= pb && pa <= pc ? a2 : pb <= pc ? b2 : c2)) & 255;
+        a0 = (raw[s + i] + paeth(a0, b0, c0)) & 255;
+        a1 = (raw[s + i + 1] + paeth(a1, b1, c1)) & 255;
+        a2 = (raw[s + i + 2] + paeth(a2, b2, c2)) & 255;
         out[o + i] = a0;
         out[o + i + 1] = a1;
         out[o + i + 2] = a2;
@@ -329,6 +334,26 @@ function unfilterInto(source, target, offset, width, height) {
       throw new CorruptImageError(`row ${y} has an unknown filter type ${filter}`);
     }
   }
+}
+
+/**
+ * @internal PNG's Paeth predictor of a byte from its left (a), upper (b) and upper-left (c) neighbours: whichever is
+ * closest to a + b - c, ties going to a, then b. Branch-free: (x >> 31) is -1 for a negative x, else 0.
+ * @param {number} a
+ * @param {number} b
+ * @param {number} c
+ * @returns {number}
+ */
+export function paeth(a, b, c) {
+  const da = b - c; // p - a
+  const db = a - c; // p - b
+  const dc = da + db; // p - c
+  const pa = (da ^ (da >> 31)) - (da >> 31);
+  const pb = (db ^ (db >> 31)) - (db >> 31);
+  const pc = (dc ^ (dc >> 31)) - (dc >> 31);
+  const notA = ((pb - pa) | (pc - pa)) >> 31; // -1 when pa > pb or pa > pc
+  const bOrC = b ^ ((b ^ c) & ((pc - pb) >> 31)); // c when pb > pc
+  return a ^ ((a ^ bOrC) & notA);
 }
 
 /**
@@ -374,16 +399,7 @@ function unfilter(bytes, width, height, bpp) {
         } else {
           for (let i = 0; i < bpp; i++) raw[o + i] = (raw[o + i] + raw[p + i]) & 255;
           for (let i = bpp; i < stride; i++) {
-            const a = raw[o + i - bpp];
-            const b = raw[p + i];
-            const c = raw[p + i - bpp];
-            let pa = b - c;
-            let pb = a - c;
-            let pc = pa + pb;
-            if (pa < 0) pa = -pa;
-            if (pb < 0) pb = -pb;
-            if (pc < 0) pc = -pc;
-            raw[o + i] = (raw[o + i] + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c)) & 255;
+            raw[o + i] = (raw[o + i] + paeth(raw[o + i - bpp], raw[p + i], raw[p + i - bpp])) & 255;
           }
         }
         break;

@@ -7,6 +7,7 @@ import {
   readFile,
   rm,
   stat,
+  symlink,
   truncate,
   utimes,
   writeFile,
@@ -15,7 +16,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { copyFixture, THREE_WIDE, tempDir } from '../test/helpers.js';
-import { CACHE_FORMAT_VERSION, openCache, writeCache } from './_cache.js';
+import { CACHE_FORMAT_VERSION, headerSchema, openCache, plainHeader, writeCache } from './_cache.js';
 import { crc32 } from './_png.js';
 import { type CacheEvent, type LoadDatasetOptions, loadDataset } from './dataset.js';
 import { DatasetError } from './errors.js';
@@ -98,6 +99,19 @@ describe('cache', () => {
     const later = new Date(Date.now() + 5000);
     await utimes(join(dir, '1-1y-1p.png'), later, later);
     expect(reasonOf((await load(dir)).events)).toBe('image 1-1y-1p.png changed (size or modification time)');
+  });
+
+  it('is rebuilt, with a DatasetError, when an image can no longer be stat-ed (a link loop)', async () => {
+    const dir = await copyFixture(THREE_WIDE);
+    await load(dir);
+    await rm(join(dir, '0-1y-0p.png'));
+    await symlink('0-1y-0p.png', join(dir, '0-1y-0p.png')); // ELOOP, not ENOENT
+    const events: CacheEvent[] = [];
+    const error = await loadDataset(dir, { onCache: (e) => events.push(e) }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DatasetError);
+    expect((error as DatasetError).problems?.[0]).toMatch(/^0-1y-0p\.png: /);
+    expect(events.map((e) => e.action)).toEqual(['rebuild']);
+    expect(reasonOf(events)).toBe('image 0-1y-0p.png changed (size or modification time)');
   });
 
   it('with fullHash, follows content rather than modification times', async () => {
@@ -195,6 +209,52 @@ describe('cache', () => {
       expect(Buffer.from(again.dataset.pixels).equals(Buffer.from(good.pixels)), what).toBe(true);
       expect((await load(dir)).actions, what).toEqual(['hit']);
     }
+  });
+
+  it('checks the header as its schema does, without zod for a header this version wrote', async () => {
+    const dir = await copyFixture(THREE_WIDE);
+    const { dataset } = await load(dir);
+    const opened = await openCache(dataset.cachePath!);
+    if (opened.status !== 'ok') throw new Error(`the cache did not open: ${JSON.stringify(opened)}`);
+    await opened.close();
+    const header = { ...opened.header, extra: 1 } as Record<string, unknown>;
+    const key = header.key as Record<string, unknown>;
+    const variants: Record<string, unknown>[] = [
+      header,
+      { ...header, hashes: ['a', 'b'], skipped: [{ index: 3, reason: 'gone', more: true }] },
+      { ...header, key: { ...key, size: [96, 72], vocabulary: ['Cube'] } },
+      // rejected by the schema
+      { ...header, magic: 'something else' },
+      { ...header, width: 0 },
+      { ...header, height: 7.5 },
+      { ...header, count: -1 },
+      { ...header, formatVersion: Number.POSITIVE_INFINITY },
+      { ...header, channels: 4 },
+      { ...header, entries: [1] },
+      // biome-ignore lint/suspicious/noSparseArray: a hole must fail like any non-string
+      { ...header, entries: ['a', , 'b'] },
+      { ...header, sizes: Array.from(header.sizes as Float64Array) },
+      { ...header, labels: new Float64Array(3) },
+      { ...header, skipped: [{ index: -1, reason: 'x' }] },
+      { ...header, hashes: undefined },
+      { ...header, key: { ...key, size: [96, 72, 1] } },
+      { ...header, key: { ...key, background: [0, 0] } },
+      { ...header, key: { ...key, fullHash: 'no' } },
+      { ...header, pixelsByteLength: 2 ** 53 },
+      Object.fromEntries(Object.entries(header).filter(([name]) => name !== 'boxMask')),
+    ];
+    let accepted = 0;
+    for (const variant of variants) {
+      const zod = headerSchema.safeParse(variant);
+      const plain = plainHeader(variant);
+      if (zod.success) {
+        accepted++;
+        expect(plain?.data).toStrictEqual(zod.data);
+      } else {
+        expect(plain).toBeUndefined();
+      }
+    }
+    expect(accepted).toBe(3);
   });
 
   it('is rebuilt when its format version differs', async () => {

@@ -5,7 +5,7 @@ import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { box, CUBE_SPHERE, copyFixture, THREE_WIDE, tempDir, writeLabels } from '../test/helpers.js';
-import { decodePngInto, crc32 as pngCrc32 } from './_png.js';
+import { decodePngInto, paeth, crc32 as pngCrc32 } from './_png.js';
 import { type Dataset, loadDataset } from './dataset.js';
 import { DatasetError } from './errors.js';
 import { decodeImage, imageSize } from './images.js';
@@ -29,6 +29,8 @@ function encodePng(
   width: number,
   height: number,
   filterOf: (y: number) => number,
+  /** Lengths of the IDAT chunks to cut the compressed data into (the last one takes the rest). */
+  idatSplit: readonly number[] = [],
 ): Buffer {
   const stride = width * 3;
   const raw = Buffer.alloc(height * (stride + 1));
@@ -57,10 +59,18 @@ function encodePng(
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
   ihdr.set([8, 2, 0, 0, 0], 8);
+  const compressed = deflateSync(raw);
+  const idat: Buffer[] = [];
+  let start = 0;
+  for (const length of idatSplit) {
+    idat.push(chunk('IDAT', compressed.subarray(start, start + length)));
+    start += length;
+  }
+  idat.push(chunk('IDAT', compressed.subarray(start)));
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk('IHDR', ihdr),
-    chunk('IDAT', deflateSync(raw)),
+    ...idat,
     chunk('IEND', Buffer.alloc(0)),
   ]);
 }
@@ -133,6 +143,43 @@ describe('pixel layout', () => {
         expect(Buffer.from(out.subarray(offset)).equals(pixels)).toBe(true);
       }
     }
+  });
+
+  it('predicts Paeth rows as the PNG specification says, for every neighbour triple', () => {
+    let wrong = 0;
+    for (let a = 0; a < 256; a++) {
+      for (let b = 0; b < 256; b++) {
+        for (let c = 0; c < 256; c++) {
+          const p = a + b - c;
+          const [pa, pb, pc] = [Math.abs(p - a), Math.abs(p - b), Math.abs(p - c)];
+          if (paeth(a, b, c) !== (pa <= pb && pa <= pc ? a : pb <= pc ? b : c)) wrong++;
+        }
+      }
+    }
+    expect(wrong).toBe(0);
+  });
+
+  it('joins image data split over several IDAT chunks (empty ones too), as sharp does', async () => {
+    const [width, height] = [9, 6];
+    const pixels = randomBytes(width * height * 3);
+    const whole = encodePng(pixels, width, height, (y) => y % 5);
+    const compressedLength = whole.readUInt32BE(33); // the single IDAT chunk's length
+    for (const split of [[1], [0, 5, 0], [compressedLength - 1], [3, 3, 3, 3]]) {
+      const png = encodePng(pixels, width, height, (y) => y % 5, split);
+      const { data } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+      expect(data.equals(pixels)).toBe(true);
+      const out = new Uint8Array(pixels.length);
+      const target = { width, height, resize: false, background: [0, 0, 0] as const };
+      expect(decodePngInto(png, out, 0, target).status).toBe('ok');
+      expect(Buffer.from(out).equals(data)).toBe(true);
+    }
+    // A bigger image after a smaller one (the joining buffer is reused and grows).
+    const big = randomBytes(40 * 30 * 3);
+    const png = encodePng(big, 40, 30, (y) => y % 5, [7, 100, 1000]);
+    const out = new Uint8Array(big.length);
+    const target = { width: 40, height: 30, resize: false, background: [0, 0, 0] as const };
+    expect(decodePngInto(png, out, 0, target).status).toBe('ok');
+    expect(Buffer.from(out).equals(big)).toBe(true);
   });
 
   it('gives the same pixels on worker threads and in this thread', async () => {
