@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend, resolveModel } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
-import type * as tfl from '@tensorflow/tfjs-layers';
+import { batchLoss } from '../_loss.js';
 import { FlatAdam } from './_adam.js';
 import {
   type InputLayout,
@@ -50,31 +50,6 @@ async function importModule(specifier: string): Promise<unknown> {
     }
     throw error;
   }
-}
-
-/**
- * The training loss of `train()` (sigmoid cross entropy on the logits, plus the weighted masked L1 box loss),
- * split so that the shards' losses add up to the whole batch's: the cross entropy is a mean over the shard,
- * weighted by the shard's share of the batch; the box loss divides by the whole batch's mask sum.
- */
-function shardLoss(
-  model: tfl.LayersModel,
-  images: tf.Tensor4D,
-  labels: tf.Tensor2D,
-  share: number,
-  box: { targets: tf.Tensor2D; mask: tf.Tensor2D; maskTotal: number } | undefined,
-): tf.Scalar {
-  const output = model.apply(images, { training: true }) as tf.Tensor2D;
-  if (!box) return tf.mul(tf.losses.sigmoidCrossEntropy(labels, output), share);
-  const n = output.shape[0];
-  const classes = init.classes;
-  const logits = tf.slice(output, [0, 0], [n, classes]);
-  const predicted = tf.slice(output, [0, classes], [n, classes * 4]);
-  const classification = tf.mul(tf.losses.sigmoidCrossEntropy(labels, logits), share);
-  const mask = tf.reshape(tf.tile(tf.reshape(box.mask, [n, classes, 1]), [1, 1, 4]), [n, classes * 4]);
-  // train() divides by the whole batch's count of box values that count; so does every shard.
-  const l1 = tf.div(tf.sum(tf.mul(tf.abs(tf.sub(predicted, box.targets)), mask)), Math.max(box.maskTotal, 1));
-  return tf.add(classification, tf.mul(l1, init.boxLossWeight));
 }
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
@@ -159,8 +134,10 @@ async function start() {
           copyIn(values.subarray(offsets.labels + start * classes, offsets.labels + end * classes)),
           [n, classes],
         );
+        // train()'s loss, split so that the shards' losses add up to the whole batch's (see batchLoss).
         const box = boxes
           ? {
+              weight: init.boxLossWeight,
               targets: tf.tensor2d(
                 copyIn(
                   values.subarray(offsets.boxes + start * classes * 4, offsets.boxes + end * classes * 4),
@@ -171,11 +148,11 @@ async function start() {
                 copyIn(values.subarray(offsets.mask + start * classes, offsets.mask + end * classes)),
                 [n, classes],
               ),
-              maskTotal: request.maskTotal,
+              count: request.maskTotal,
             }
           : undefined;
         const { value, grads } = tf.variableGrads(
-          () => shardLoss(model, images, labels, n / batchSize, box),
+          () => batchLoss(model, images, labels, classes, box, n / batchSize),
           variables,
         );
         let offset = 0;
