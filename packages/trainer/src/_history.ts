@@ -58,6 +58,21 @@ const csvLine = (row: HistoryRow): string =>
 
 const CSV_HEADER = `${CSV_COLUMNS.join(',')}\n`;
 
+/** The rows of a run's `metrics.jsonl` (none when it is missing), skipping a last line cut short by a crash. */
+export async function readHistory(runDir: string): Promise<HistoryRow[]> {
+  const text = await readFile(join(runDir, 'metrics.jsonl'), 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .flatMap((line) => {
+      try {
+        return [JSON.parse(line) as HistoryRow];
+      } catch {
+        return []; // a line cut short by a crash
+      }
+    });
+}
+
 /** `metrics.jsonl` and `metrics.csv`, appended to as the run goes. */
 export class MetricsLog {
   private constructor(
@@ -73,21 +88,8 @@ export class MetricsLog {
   static async open(runDir: string, resumeStep?: number): Promise<MetricsLog> {
     const jsonlPath = join(runDir, 'metrics.jsonl');
     const csvPath = join(runDir, 'metrics.csv');
-    let rows: HistoryRow[] = [];
-    if (resumeStep !== undefined) {
-      const text = await readFile(jsonlPath, 'utf8').catch(() => '');
-      rows = text
-        .split('\n')
-        .filter((line) => line.trim() !== '')
-        .flatMap((line) => {
-          try {
-            return [JSON.parse(line) as HistoryRow];
-          } catch {
-            return []; // a line cut short by a crash
-          }
-        })
-        .filter((row) => row.step <= resumeStep);
-    }
+    const rows =
+      resumeStep === undefined ? [] : (await readHistory(runDir)).filter((row) => row.step <= resumeStep);
     await writeFileAtomic(jsonlPath, rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
     await writeFileAtomic(csvPath, CSV_HEADER + rows.map(csvLine).join(''));
     return new MetricsLog(jsonlPath, csvPath, rows);

@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { type Dataset, loadDataset } from '@litter/dataset';
 import { type ReportData, type ReportSample, writeReport } from '@litter/report';
-import type { HistoryRow } from './_history.js';
+import { type HistoryRow, readHistory } from './_history.js';
 import { exists, readJson } from './_io.js';
 import { TrainerError } from './errors.js';
 import { type DatasetPredictions, predictDataset } from './evaluate.js';
@@ -128,20 +127,6 @@ export interface WriteRunReportOptions {
   checkpoint?: 'best' | 'last';
   /** Images per forward pass. @default 32 */
   batchSize?: number;
-}
-
-async function readHistory(runDir: string): Promise<HistoryRow[]> {
-  const text = await readFile(join(runDir, 'metrics.jsonl'), 'utf8').catch(() => '');
-  return text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .flatMap((line) => {
-      try {
-        return [JSON.parse(line) as HistoryRow];
-      } catch {
-        return []; // a line cut short by a crash
-      }
-    });
 }
 
 /**
