@@ -1,25 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { random } from '../test/random.js';
 import { initBackend } from './backend.js';
 
 /*
  * The JavaScript wasm kernels of _wasm-kernels.ts against the cpu backend's own kernels (none of these five is
  * replaced on cpu): forward values and gradients through tf.grads, on the same inputs.
  */
-
-/** Deterministic values in [-1, 1] (mulberry32), so failures reproduce. */
-function random(count: number, seed: number): Float32Array {
-  let state = seed >>> 0;
-  const values = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    values[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
-  return values;
-}
 
 const tensor = (shape: number[], seed: number) =>
   tf.tensor(

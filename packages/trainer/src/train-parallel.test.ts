@@ -6,7 +6,7 @@ import { initBackend, resolveModel } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureWorkerBuilt } from '../test/build.js';
-import { syntheticDataset, tinyModel } from '../test/helpers.js';
+import { lastSceneHeldOut, syntheticDataset, tinyModel } from '../test/helpers.js';
 import { batchNormLayers, evenlySpaced, recalibrateBatchNorm } from './_batchnorm.js';
 import { TrainerError } from './errors.js';
 import { type TrainOptions, type TrainResult, train } from './train.js';
@@ -29,10 +29,7 @@ afterAll(async () => {
 });
 
 const dataset = syntheticDataset(48);
-const split = {
-  train: [...Array(48).keys()].filter((i) => i % 4 !== 3),
-  validation: [...Array(48).keys()].filter((i) => i % 4 === 3),
-};
+const split = lastSceneHeldOut(dataset);
 let runs = 0;
 const base = (): TrainOptions => ({
   dataset,

@@ -5,7 +5,7 @@ import { initBackend } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { syntheticDataset, tinyModel } from '../test/helpers.js';
+import { lastSceneHeldOut, syntheticDataset, tinyModel } from '../test/helpers.js';
 import { TrainerError } from './errors.js';
 import { evaluate } from './evaluate.js';
 import { loadRun } from './run.js';
@@ -21,11 +21,7 @@ afterAll(async () => {
 });
 
 const dataset = syntheticDataset(48);
-// scenes 0-2 train, scene 3 validates
-const split = {
-  train: [...Array(48).keys()].filter((i) => i % 4 !== 3),
-  validation: [...Array(48).keys()].filter((i) => i % 4 === 3),
-};
+const split = lastSceneHeldOut(dataset);
 let runs = 0;
 const base = (): TrainOptions => ({
   dataset,

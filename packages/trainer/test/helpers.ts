@@ -111,3 +111,12 @@ export function syntheticDataset(size = 48, width = 16, height = 16): Dataset {
     fingerprint: 'synthetic',
   };
 }
+
+/** The split of a {@link syntheticDataset} that trains on scenes 0-2 and validates on scene 3. */
+export function lastSceneHeldOut(dataset: Dataset): { train: number[]; validation: number[] } {
+  const indices = [...Array(dataset.size).keys()];
+  return {
+    train: indices.filter((i) => dataset.scenes[i] !== '3'),
+    validation: indices.filter((i) => dataset.scenes[i] === '3'),
+  };
+}

@@ -3,22 +3,15 @@ import { initBackend, resolveModel } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureWorkerBuilt } from '../../test/build.js';
+import { Rng } from '../_rng.js';
 import { createParallelTrainer, type OptimizerWeight, type ParallelTrainerOptions } from './index.js';
 
 const tripwire = fileURLToPath(new URL('../../test/fixtures/tripwire-model.mjs', import.meta.url));
 
-/** Deterministic values in [0, 1) (mulberry32). */
+/** Deterministic values in [0, 1): the trainer's own seeded generator. */
 function random(count: number, seed: number): Float32Array {
-  let state = seed >>> 0;
-  const values = new Float32Array(count);
-  for (let i = 0; i < count; i++) {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    values[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
-  return values;
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: count }, () => rng.next());
 }
 
 interface Batch {
