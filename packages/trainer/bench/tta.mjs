@@ -26,6 +26,9 @@ import { parseArgs } from 'node:util';
 import { EpochSampler, loadDataset, splitDataset } from '@litter/dataset';
 import { initBackend, resolveModel } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
+// The trainer's own flips and batch-norm recalibration, as train() uses them (private modules of this package).
+import { flipHalf } from '../dist/_augment.js';
+import { recalibrateBatchNorm } from '../dist/_batchnorm.js';
 import { createParallelTrainer } from '../dist/parallel/index.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -140,28 +143,8 @@ async function prepare(w, h) {
     split,
     gather,
     validation: gather(split.validation),
-    calibration: gather(calibrationIndices),
+    calibrationIndices,
   };
-}
-
-/** Mirrors images left-right in place, each with probability 1/2 (presence labels do not change). */
-function flipHalf(data, images, count, random) {
-  const row = data.width * 3;
-  for (let n = 0; n < count; n++) {
-    if (random() < 0.5) continue;
-    for (let r = 0; r < data.height; r++) {
-      const start = (n * data.height + r) * row;
-      for (let left = 0, right = data.width - 1; left < right; left++, right--) {
-        for (let c = 0; c < 3; c++) {
-          const a = start + left * 3 + c;
-          const b = start + right * 3 + c;
-          const t = images[a];
-          images[a] = images[b];
-          images[b] = t;
-        }
-      }
-    }
-  }
 }
 
 /** Shifts each image by up to a tenth of its size in x and y, repeating the edge pixels. */
@@ -200,30 +183,6 @@ function learningRate(recipe, elapsed, step) {
     default:
       throw new Error(`unknown schedule ${recipe.schedule}`);
   }
-}
-
-/**
- * Precise batch norm: replaces the moving statistics with their average over a few training batches run with
- * the current weights. The moving averages (momentum 0.99) lag far behind weights that move fast early on.
- */
-function recalibrateBatchNorm(model, data) {
-  const layers = model.layers.filter((layer) => layer.getClassName() === 'BatchNormalization');
-  if (layers.length === 0) return;
-  const saved = layers.map((layer) => layer.momentum);
-  const { calibration, pixels } = data;
-  const batch = 64;
-  for (let k = 0; k * batch < calibration.count; k++) {
-    // momentum k / (k + 1): batch k counts 1 / (k + 1), so the result is the mean over the batches.
-    for (const layer of layers) layer.momentum = k / (k + 1);
-    const n = Math.min(batch, calibration.count - k * batch);
-    tf.tidy(() => {
-      const x = calibration.images.subarray(k * batch * pixels, (k * batch + n) * pixels);
-      model.apply(tf.tensor4d(x, [n, data.height, data.width, 3]), { training: true });
-    });
-  }
-  layers.forEach((layer, i) => {
-    layer.momentum = saved[i];
-  });
 }
 
 /** Held-out exact match (every class right at logit > 0, probability > 0.5), counting errors per class. */
@@ -321,7 +280,15 @@ async function runRecipe(name) {
         for (let p = 0; p < pixels; p++) batch[i * pixels + p] = dataset.pixels[index * pixels + p] / 255;
         labels.set(dataset.labels.subarray(index * classes, (index + 1) * classes), i * classes);
       });
-      if (recipe.augment.includes('flip')) flipHalf(data, batch, indices.length, random);
+      if (recipe.augment.includes('flip')) {
+        flipHalf(
+          batch,
+          undefined,
+          indices.length,
+          { height: data.height, width: data.width, classes },
+          { next: random },
+        );
+      }
       if (recipe.augment.includes('shift'))
         shift(data, batch, indices.length, random, new Float32Array(pixels));
       const loss = await trainer.step(batch, labels, indices.length, {
@@ -337,7 +304,8 @@ async function runRecipe(name) {
       const tensors = weights.map((w, i) => tf.tensor(w, trainer.weightShapes[i]));
       evalModel.setWeights(tensors);
       tf.dispose(tensors);
-      if (recipe.preciseBn) recalibrateBatchNorm(evalModel, data);
+      // Batches of 64 of the 256 calibration images.
+      if (recipe.preciseBn) recalibrateBatchNorm(evalModel, dataset, data.calibrationIndices, 64);
       const errors = dataset.vocabulary.map(() => ({ missed: 0, falselySeen: 0 }));
       const accuracy = exactMatch(evalModel, data, errors);
       evalSeconds += (performance.now() - evalStart) / 1000;
