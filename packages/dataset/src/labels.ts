@@ -309,49 +309,46 @@ function checkImageNames(raw: readonly unknown[], file: string): Problem[] {
     if (typeof image !== 'string' || image.length === 0) return; // the schema reports it
     // A plain file name (no separator, drive colon or NUL, not '.' or '..') is its own normal form: only
     // duplicates are left to check, without the cost of normalising 2,000 names twice per build.
-    if (isPlainFileName(image)) {
-      const first = seen.get(image);
-      if (first === undefined) seen.set(image, index);
-      else
-        problems.push({
-          entry: index,
-          text: `${file} entry ${index} (${image}): image "${image}" is listed twice (also entry ${first})`,
-        });
-      return;
-    }
-    const where = `${file} entry ${index} (${image})`;
-    if (image.includes('\0')) {
-      problems.push({ entry: index, text: `${where}: image contains a NUL character` });
-      return;
-    }
-    if (posix.isAbsolute(image) || win32.isAbsolute(image)) {
-      problems.push({
-        entry: index,
-        text: `${where}: image "${image}" is an absolute path; image paths are relative to the folder of ${file}`,
-      });
-      return;
-    }
-    // Backslashes count as separators too, so that "..\\x.png" written on Windows is caught as well.
-    const normal = posix.normalize(image.replaceAll('\\', '/'));
-    if (normal === '..' || normal.startsWith('../')) {
-      problems.push({ entry: index, text: `${where}: image "${image}" leads out of the dataset folder` });
-      return;
-    }
-    if (normal === '.' || normal.endsWith('/')) {
-      problems.push({ entry: index, text: `${where}: image "${image}" is not a file name` });
-      return;
-    }
+    const normal = isPlainFileName(image) ? image : normalImageName(image, index, file, problems);
+    if (normal === undefined) return;
     const first = seen.get(normal);
     if (first !== undefined) {
       problems.push({
         entry: index,
-        text: `${where}: image "${image}" is listed twice (also entry ${first})`,
+        text: `${file} entry ${index} (${image}): image "${image}" is listed twice (also entry ${first})`,
       });
     } else {
       seen.set(normal, index);
     }
   });
   return problems;
+}
+
+/**
+ * The normal form of an image name that is not a plain file name, or undefined after adding its lexical
+ * problem (NUL, absolute, leaving the folder, not a file) to `problems`.
+ */
+function normalImageName(
+  image: string,
+  index: number,
+  file: string,
+  problems: Problem[],
+): string | undefined {
+  const where = `${file} entry ${index} (${image})`;
+  const problem = (text: string) => {
+    problems.push({ entry: index, text: `${where}: ${text}` });
+    return undefined;
+  };
+  if (image.includes('\0')) return problem('image contains a NUL character');
+  if (posix.isAbsolute(image) || win32.isAbsolute(image)) {
+    return problem(`image "${image}" is an absolute path; image paths are relative to the folder of ${file}`);
+  }
+  // Backslashes count as separators too, so that "..\\x.png" written on Windows is caught as well.
+  const normal = posix.normalize(image.replaceAll('\\', '/'));
+  if (normal === '..' || normal.startsWith('../'))
+    return problem(`image "${image}" leads out of the dataset folder`);
+  if (normal === '.' || normal.endsWith('/')) return problem(`image "${image}" is not a file name`);
+  return normal;
 }
 
 interface ZodIssueLike {
