@@ -5,6 +5,7 @@
  */
 export { CACHE_FORMAT_VERSION } from './_cache.js';
 export type { DecodeProgress } from './_decode.js';
+export { temporaryName, writeFileAtomic, writeJsonAtomic } from './atomic.js';
 export {
   type Batch,
   type Batcher,

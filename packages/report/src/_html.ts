@@ -1,5 +1,5 @@
 import { escapeXml as esc, formatNumber } from './_util.js';
-import type { ClassRow, Outcome } from './report.js';
+import type { Outcome, ReportClassMetrics } from './types.js';
 
 export interface HtmlInput {
   title: string;
@@ -8,7 +8,8 @@ export interface HtmlInput {
   summary: Readonly<Record<string, number | string>>;
   /** Inline SVG, already made safe to put next to others (see `inlineSvg`). */
   charts: { name: string; title: string; svg: string }[];
-  classRows: ClassRow[];
+  /** The trainer's per-class figures, shown as they are. */
+  classRows: ReportClassMetrics[];
   tiles: {
     rank: number;
     name: string;
@@ -66,26 +67,27 @@ export function renderHtml(input: HtmlInput): string {
         .join('\n')}</div>`
     : '<p class="muted">No training history, validation results or samples: nothing to chart.</p>';
 
-  const classTable = input.sampleCount
-    ? `<section id="classes"><h2>Per class (validation, ${input.sampleCount} images)</h2><table>
+  const classTable =
+    input.sampleCount && input.classRows.length > 0
+      ? `<section id="classes"><h2>Per class (validation, ${input.sampleCount} images)</h2><table>
 <thead><tr><th>class</th><th>positives</th><th>average precision</th><th>threshold</th><th>precision</th><th>recall</th><th>F1</th><th>mean IoU (correct detections)</th></tr></thead>
 <tbody>${input.classRows
-        .map(
-          (r) =>
-            `<tr><th scope="row">${esc(r.name)}</th>${[
-              r.positives,
-              r.averagePrecision,
-              r.threshold,
-              r.precision,
-              r.recall,
-              r.f1,
-              r.meanIoU,
-            ]
-              .map((v) => `<td class="n">${formatNumber(v)}</td>`)
-              .join('')}</tr>`,
-        )
-        .join('\n')}</tbody></table></section>`
-    : '';
+          .map(
+            (r) =>
+              `<tr><th scope="row">${esc(r.name)}</th>${[
+                r.support,
+                r.averagePrecision,
+                r.threshold,
+                r.precision,
+                r.recall,
+                r.f1,
+                r.box && r.box.count > 0 ? r.box.meanIoU : Number.NaN,
+              ]
+                .map((v) => `<td class="n">${formatNumber(v)}</td>`)
+                .join('')}</tr>`,
+          )
+          .join('\n')}</tbody></table></section>`
+      : '';
 
   const tiles = input.tiles
     .map((t) => {

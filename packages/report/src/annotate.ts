@@ -1,5 +1,5 @@
 import sharp, { type OutputInfo } from 'sharp';
-import { escapeXml, writeFileAtomic } from './_util.js';
+import { escapeXml, writeReportFile } from './_util.js';
 import { ReportError } from './errors.js';
 
 /** Colour of predicted boxes (magenta: stands out on grey floors and red, blue or yellow objects). */
@@ -117,7 +117,7 @@ export async function annotateImage(
 ): Promise<{ path: string; width: number; height: number }> {
   const format = /\.jpe?g$/i.test(outPath) ? 'jpeg' : 'png';
   const image = await renderAnnotatedImage(imagePath, boxes, { ...options, format });
-  await writeFileAtomic(outPath, image.data);
+  await writeReportFile(outPath, image.data);
   return { path: outPath, width: image.width, height: image.height };
 }
 

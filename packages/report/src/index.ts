@@ -9,19 +9,18 @@ export {
 } from './annotate.js';
 export { ReportError, type ReportErrorCode } from './errors.js';
 export {
-  type PrecisionRecallCurve,
-  type PrecisionRecallPoint,
-  precisionRecallCurve,
-} from './precision-recall.js';
-export {
-  type ClassRow,
-  type Outcome,
-  type ReportBox,
-  type ReportData,
-  type ReportSample,
   rankSamples,
   sampleError,
   type WriteReportOptions,
   type WriteReportResult,
   writeReport,
 } from './report.js';
+export type {
+  Outcome,
+  ReportBox,
+  ReportClassMetrics,
+  ReportCurve,
+  ReportCurvePoint,
+  ReportData,
+  ReportSample,
+} from './types.js';

@@ -11,7 +11,7 @@ import {
   validationMetricsChartSpec,
 } from './_charts.js';
 import { renderHtml } from './_html.js';
-import { boxIoU, escapeXml, writeFileAtomic } from './_util.js';
+import { escapeXml, writeReportFile } from './_util.js';
 import {
   type AnnotatedImage,
   type AnnotationBox,
@@ -20,42 +20,7 @@ import {
   TRUE_BOX_COLOR,
 } from './annotate.js';
 import { ReportError } from './errors.js';
-import { type PrecisionRecallCurve, precisionRecallCurve } from './precision-recall.js';
-
-/** A box: `[x1, y1, x2, y2]` normalised to [0, 1], y DOWN (image rows); `null` where the class is absent. */
-export type ReportBox = readonly number[] | null;
-
-/** One validation image with the model's output. */
-export interface ReportSample {
-  /** Absolute path of the PNG or JPEG. */
-  imagePath: string;
-  /** Multi-hot ground truth, one value per class (1 visible, 0 not). */
-  labels: readonly number[];
-  /** Sigmoid probabilities, one per class, in [0, 1]. */
-  probabilities: readonly number[];
-  /** True box per class. */
-  trueBoxes?: readonly ReportBox[];
-  /** Predicted box per class (drawn where the class is predicted visible). */
-  predictedBoxes?: readonly ReportBox[];
-}
-
-/** Everything the report shows, as plain data (no dependency on the trainer). */
-export interface ReportData {
-  /** Heading, e.g. the run directory's name. */
-  title: string;
-  /** Class names, in index order. */
-  classes: readonly string[];
-  /** Training loss against step. */
-  history: readonly { step: number; loss: number }[];
-  /** Validation loss and metrics against step. */
-  validation: readonly { step: number; loss?: number; exactMatch?: number; macroF1?: number }[];
-  /** Validation images with predictions: the precision-recall curves and the image grid come from these. */
-  samples: readonly ReportSample[];
-  /** Decision threshold per class. @default 0.5 for every class */
-  thresholds?: readonly number[];
-  /** Overall metrics for the summary table, e.g. `{ 'exact match': 0.93, backend: 'wasm' }`. */
-  summary?: Readonly<Record<string, number | string>>;
-}
+import type { Outcome, ReportData, ReportSample } from './types.js';
 
 /** Options of {@link writeReport}. */
 export interface WriteReportOptions {
@@ -103,16 +68,6 @@ export async function writeReport(
   const thresholds = checkReportData(data);
   const classCount = data.classes.length;
 
-  const curves = data.classes.map((_, c) =>
-    precisionRecallCurve(
-      data.samples.map((s) => s.labels[c]!),
-      data.samples.map((s) => s.probabilities[c]!),
-    ),
-  );
-  const classRows = data.classes.map((name, c) =>
-    classRow(name, c, curves[c]!, thresholds[c]!, data.samples),
-  );
-
   const specs = [
     { name: 'loss', title: 'Loss', spec: lossChartSpec(data.history, data.validation) },
     {
@@ -123,12 +78,15 @@ export async function writeReport(
     {
       name: 'precision-recall',
       title: 'Precision-recall per class',
-      spec: precisionRecallChartSpec(
-        data.classes.map((name, c) => ({
-          name: `${name} (AP ${curves[c]!.averagePrecision.toFixed(3)})`,
-          points: curves[c]!.points,
-        })),
-      ),
+      spec:
+        data.curves && data.samples.length > 0
+          ? precisionRecallChartSpec(
+              data.classes.map((name, c) => ({
+                name: `${name} (AP ${data.curves![c]!.averagePrecision.toFixed(3)})`,
+                points: data.curves![c]!.points,
+              })),
+            )
+          : undefined,
     },
   ];
   const charts: Chart[] = [];
@@ -154,12 +112,12 @@ export async function writeReport(
   const written: string[] = [];
   for (const chart of charts) {
     const path = join(chartsDir, `${chart.name}.png`);
-    await writeFileAtomic(path, await svgToPng(chart.svg));
+    await writeReportFile(path, await svgToPng(chart.svg));
     written.push(path);
   }
   if (tiles.length > 0) {
     const path = join(chartsDir, 'samples.png');
-    await writeFileAtomic(path, await gridPng(tiles, Math.max(1, columns)));
+    await writeReportFile(path, await gridPng(tiles, Math.max(1, columns)));
     written.push(path);
   }
   for (const name of CHART_NAMES) {
@@ -174,7 +132,7 @@ export async function writeReport(
     sampleCount: data.samples.length,
     summary: data.summary ?? {},
     charts: charts.map((c) => ({ name: c.name, title: c.title, svg: inlineSvg(c.svg, `chart-${c.name}`) })),
-    classRows,
+    classRows: data.metrics ? [...data.metrics] : [],
     tiles: tiles.map((t, rank) => ({
       rank: rank + 1,
       name: basename(t.sample.imagePath),
@@ -186,60 +144,8 @@ export async function writeReport(
     })),
     colors: { predicted: PREDICTED_BOX_COLOR, true: TRUE_BOX_COLOR },
   });
-  await writeFileAtomic(htmlPath, html);
+  await writeReportFile(htmlPath, html);
   return { htmlPath, charts: written };
-}
-
-/** Per class: average precision, and precision/recall/F1 at the class's threshold, over the samples. */
-export interface ClassRow {
-  name: string;
-  threshold: number;
-  positives: number;
-  averagePrecision: number;
-  precision: number;
-  recall: number;
-  f1: number;
-  meanIoU: number;
-}
-
-function classRow(
-  name: string,
-  c: number,
-  curve: PrecisionRecallCurve,
-  threshold: number,
-  samples: readonly ReportSample[],
-): ClassRow {
-  let tp = 0;
-  let fp = 0;
-  let fn = 0;
-  let iouSum = 0;
-  let iouCount = 0;
-  for (const s of samples) {
-    const truth = s.labels[c]! >= 0.5;
-    const predicted = s.probabilities[c]! >= threshold;
-    if (truth && predicted) tp++;
-    else if (predicted) fp++;
-    else if (truth) fn++;
-    const t = s.trueBoxes?.[c];
-    const p = s.predictedBoxes?.[c];
-    if (truth && predicted && t && p) {
-      iouSum += boxIoU(t, p);
-      iouCount++;
-    }
-  }
-  const precision = tp + fp > 0 ? tp / (tp + fp) : Number.NaN;
-  const recall = tp + fn > 0 ? tp / (tp + fn) : Number.NaN;
-  const f1 = tp + fp + fn > 0 ? (2 * tp) / (2 * tp + fp + fn) : Number.NaN;
-  return {
-    name,
-    threshold,
-    positives: curve.positives,
-    averagePrecision: curve.averagePrecision,
-    precision,
-    recall,
-    f1,
-    meanIoU: iouCount > 0 ? iouSum / iouCount : Number.NaN,
-  };
 }
 
 /** How wrong the model is on one image: sum over classes of |label - probability| (0 = perfect, C = all wrong). */
@@ -259,14 +165,6 @@ export function rankSamples<S extends Pick<ReportSample, 'labels' | 'probabiliti
     .sort((a, b) => b.error - a.error || a.index - b.index);
 }
 
-/** What the model got right or wrong per class on one image (true negatives left out). */
-export interface Outcome {
-  name: string;
-  probability: number;
-  result: 'TP' | 'FP' | 'FN';
-  iou?: number;
-}
-
 function outcomes(
   sample: ReportSample,
   classes: readonly string[],
@@ -283,9 +181,8 @@ function outcomes(
       probability,
       result: truth && predicted ? 'TP' : predicted ? 'FP' : 'FN',
     };
-    const t = sample.trueBoxes?.[c];
-    const p = sample.predictedBoxes?.[c];
-    if (outcome.result === 'TP' && t && p) outcome.iou = boxIoU(t, p);
+    const iou = sample.iou?.[c];
+    if (outcome.result === 'TP' && typeof iou === 'number') outcome.iou = iou;
     result.push(outcome);
   });
   return result;
@@ -406,6 +303,13 @@ function checkReportData(data: ReportData): number[] {
       }
     });
   };
+  const checkPerClass = (value: unknown, what: string) => {
+    if (value !== undefined && (!Array.isArray(value) || value.length !== C)) {
+      problems.push(
+        `${what} has ${Array.isArray(value) ? value.length : 'no'} entries; expected ${C}, one per class`,
+      );
+    }
+  };
   if (!Array.isArray(data?.samples)) problems.push('samples must be an array (may be empty)');
   else {
     data.samples.forEach((s, i) => {
@@ -416,9 +320,12 @@ function checkReportData(data: ReportData): number[] {
       checkVector(s?.probabilities, `samples[${i}].probabilities`, 0, 1);
       checkBoxes(s?.trueBoxes, `samples[${i}].trueBoxes`);
       checkBoxes(s?.predictedBoxes, `samples[${i}].predictedBoxes`);
+      checkPerClass(s?.iou, `samples[${i}].iou`);
     });
   }
   if (data?.thresholds !== undefined) checkVector(data.thresholds, 'thresholds', 0, 1);
+  checkPerClass(data?.metrics, 'metrics');
+  checkPerClass(data?.curves, 'curves');
   if (problems.length > 0) {
     const shown = problems.slice(0, 20);
     const more = problems.length > shown.length ? `\n  ... and ${problems.length - shown.length} more` : '';

@@ -51,7 +51,18 @@ export function syntheticReportData(options: { samples?: number; seed?: number }
           : [0.1, 0.1, 0.3, 0.3]
         : null,
     );
-    return { imagePath: `${FIXTURE_DIR}${entry.image}`, labels, probabilities, trueBoxes, predictedBoxes };
+    // Made up as the rest: the report shows the IoU it is given.
+    const iou = trueBoxes.map((b, c) =>
+      b && predictedBoxes[c] ? Math.round(600 + 400 * next()) / 1000 : null,
+    );
+    return {
+      imagePath: `${FIXTURE_DIR}${entry.image}`,
+      labels,
+      probabilities,
+      trueBoxes,
+      predictedBoxes,
+      iou,
+    };
   });
   const history = Array.from({ length: 40 }, (_, i) => ({
     step: (i + 1) * 25,
@@ -63,9 +74,30 @@ export function syntheticReportData(options: { samples?: number; seed?: number }
     exactMatch: Math.min(1, 0.3 + 0.15 * i),
     macroF1: Math.min(1, 0.5 + 0.1 * i),
   }));
+  // Per-class figures and curves as the trainer hands them over; made up here (the report computes none).
+  const metrics = classes.map((name, c) => ({
+    name,
+    threshold: [0.5, 0.45, 0.55][c]!,
+    support: samples.filter((s) => s.labels[c] === 1).length,
+    precision: 0.8 + 0.2 * next(),
+    recall: 0.7 + 0.3 * next(),
+    f1: 0.75 + 0.2 * next(),
+    averagePrecision: 0.8 + 0.2 * next(),
+    box: { count: 5, meanIoU: 0.6 + 0.3 * next() },
+  }));
+  const curves = metrics.map((m) => ({
+    averagePrecision: m.averagePrecision,
+    points: [0.9, 0.7, 0.5, 0.3, 0.1].map((threshold, k) => ({
+      threshold,
+      precision: 1 - 0.1 * k * next(),
+      recall: (k + 1) / 5,
+    })),
+  }));
   return {
     title: 'run-2024-05-01',
     classes,
+    metrics,
+    curves: count > 0 ? curves : undefined,
     history,
     validation,
     samples,

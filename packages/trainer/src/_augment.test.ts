@@ -1,6 +1,6 @@
+import { SeededRandom } from '@litter/dataset';
 import { describe, expect, it } from 'vitest';
 import { flipHalf } from './_augment.js';
-import { Rng } from './_rng.js';
 
 describe('flipHalf', () => {
   const height = 3;
@@ -29,8 +29,8 @@ describe('flipHalf', () => {
   it('mirrors the images the seeded generator picks, with their boxes, and leaves the others', () => {
     const images = original.slice();
     const boxes = originalBoxes.slice();
-    flipHalf(images, boxes, count, { height, width, classes }, new Rng(7));
-    const draws = new Rng(7);
+    flipHalf(images, boxes, count, { height, width, classes }, new SeededRandom(7));
+    const draws = new SeededRandom(7);
     let flipped = 0;
     for (let n = 0; n < count; n++) {
       const image = images.subarray(n * pixels, (n + 1) * pixels);
@@ -55,7 +55,7 @@ describe('flipHalf', () => {
 
   it('only touches the first `count` images (a short last batch in a larger buffer)', () => {
     const images = original.slice();
-    flipHalf(images, undefined, 3, { height, width, classes }, new Rng(1));
+    flipHalf(images, undefined, 3, { height, width, classes }, new SeededRandom(1));
     expect(images.subarray(3 * pixels)).toEqual(original.subarray(3 * pixels));
   });
 });

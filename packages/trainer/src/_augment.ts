@@ -1,7 +1,7 @@
 /**
  * Mirrors each of the first `count` images of a batch left-right in place with probability 1/2, and its boxes
  * with it (`[x1, y1, x2, y2]` per class, normalised: x1' = 1 - x2, x2' = 1 - x1). Presence labels do not change.
- * Draws one number from `rng` (the run's {@link Rng}) per image, so a resumed run flips the same images as an uninterrupted one.
+ * Draws one number from `rng` (the run's seeded generator) per image, so a resumed run flips the same images as an uninterrupted one.
  *
  * Why flips: Blender scenes are rendered from a handful of camera paths, so a held-out scene shows objects from
  * angles training never saw; mirroring doubles the views for free (bench:tta: part of the best recipe).

@@ -1,46 +1,13 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SamplerState } from '@litter/dataset';
+import { writeFileAtomic, writeJsonAtomic } from '@litter/dataset';
 import { saveModel } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import {
-  makeTemporaryDirectory,
-  readJson,
-  replaceDirectory,
-  writeFileAtomic,
-  writeJsonAtomic,
-} from './_io.js';
-import type { RngState } from './_rng.js';
+import { makeTemporaryDirectory, readJson, replaceDirectory } from './_io.js';
 import { TrainerError } from './errors.js';
 import type { OptimizerWeight } from './parallel/_protocol.js';
-
-/** What `state.json` of a checkpoint holds besides the model and optimizer. */
-export interface CheckpointState {
-  format: 1;
-  /** Optimizer steps done. */
-  step: number;
-  epoch: number;
-  sampler: SamplerState;
-  rng: RngState;
-  /** The best validation so far (for choosing the best checkpoint after a resume). */
-  best: BestRecord | undefined;
-  model: string;
-  width: number;
-  height: number;
-  boxes: boolean;
-  vocabulary: string[];
-  thresholds: number[];
-  /** Seconds spent in training steps up to here. */
-  elapsedSeconds: number;
-  savedAt: string;
-}
-
-export interface BestRecord {
-  metric: 'loss' | 'exactMatch' | 'macroF1';
-  value: number;
-  step: number;
-}
+import { type CheckpointState, CHECKPOINT_FILES as FILES } from './run-dir.js';
 
 interface OptimizerManifest {
   format: 1;
@@ -80,15 +47,12 @@ export async function saveCheckpoint(
   const temporary = await makeTemporaryDirectory(dir);
   await saveModel(model, temporary);
   await saveOptimizer(optimizer, temporary);
-  await writeJsonAtomic(join(temporary, 'thresholds.json'), state.thresholds);
-  await writeJsonAtomic(join(temporary, 'vocabulary.json'), state.vocabulary);
+  await writeJsonAtomic(join(temporary, FILES.thresholds), state.thresholds);
+  await writeJsonAtomic(join(temporary, FILES.vocabulary), state.vocabulary);
   // state.json last: a folder with it is complete.
-  await writeJsonAtomic(join(temporary, 'state.json'), state);
+  await writeJsonAtomic(join(temporary, FILES.state), state);
   await replaceDirectory(temporary, dir);
 }
-
-export const readCheckpointState = (dir: string) =>
-  readJson<CheckpointState>(join(dir, 'state.json'), 'checkpoint-corrupt');
 
 /** Copies a tfjs optimizer's state out of its tensors. */
 export async function snapshotOptimizer(optimizer: tf.Optimizer): Promise<OptimizerSnapshot> {
@@ -123,8 +87,8 @@ async function saveOptimizer(optimizer: OptimizerSnapshot, dir: string): Promise
     chunks.push(bytes);
     byteOffset += bytes.byteLength;
   }
-  await writeFileAtomic(join(dir, 'optimizer.bin'), Buffer.concat(chunks));
-  await writeJsonAtomic(join(dir, 'optimizer.json'), manifest);
+  await writeFileAtomic(join(dir, FILES.optimizerWeights), Buffer.concat(chunks));
+  await writeJsonAtomic(join(dir, FILES.optimizer), manifest);
 }
 
 /**
@@ -132,21 +96,21 @@ async function saveOptimizer(optimizer: OptimizerSnapshot, dir: string): Promise
  * this run uses).
  */
 export async function readOptimizer(dir: string, className: string): Promise<OptimizerSnapshot> {
-  const manifest = await readJson<OptimizerManifest>(join(dir, 'optimizer.json'), 'checkpoint-corrupt');
+  const manifest = await readJson<OptimizerManifest>(join(dir, FILES.optimizer), 'checkpoint-corrupt');
   if (manifest.className !== className) {
     throw new TrainerError(
       'resume-mismatch',
       `${dir} holds ${manifest.className} optimizer state but this run uses ${className}`,
     );
   }
-  const buffer = await readFile(join(dir, 'optimizer.bin'));
+  const buffer = await readFile(join(dir, FILES.optimizerWeights));
   const bytes = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
   const weights = manifest.weights.map(({ name, dtype, shape, byteOffset, length }): OptimizerWeight => {
     const slice = bytes.slice(byteOffset, byteOffset + length * 4);
     if (slice.byteLength !== length * 4) {
       throw new TrainerError(
         'checkpoint-corrupt',
-        `${join(dir, 'optimizer.bin')} is truncated: start a new run`,
+        `${join(dir, FILES.optimizerWeights)} is truncated: start a new run`,
       );
     }
     const values = dtype === 'int32' ? new Int32Array(slice.buffer) : new Float32Array(slice.buffer);

@@ -1,6 +1,7 @@
 import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from './_io.js';
+import { writeFileAtomic } from '@litter/dataset';
+import { RUN_FILES } from './run-dir.js';
 
 /** One logged training step: a line of `metrics.jsonl` with `"event":"step"`. */
 export interface StepRow {
@@ -60,7 +61,7 @@ const CSV_HEADER = `${CSV_COLUMNS.join(',')}\n`;
 
 /** The rows of a run's `metrics.jsonl` (none when it is missing), skipping a last line cut short by a crash. */
 export async function readHistory(runDir: string): Promise<HistoryRow[]> {
-  const text = await readFile(join(runDir, 'metrics.jsonl'), 'utf8').catch(() => '');
+  const text = await readFile(join(runDir, RUN_FILES.metrics), 'utf8').catch(() => '');
   return text
     .split('\n')
     .filter((line) => line.trim() !== '')
@@ -86,8 +87,8 @@ export class MetricsLog {
    * the interruption) are dropped, so that the resumed run does not log those steps twice.
    */
   static async open(runDir: string, resumeStep?: number): Promise<MetricsLog> {
-    const jsonlPath = join(runDir, 'metrics.jsonl');
-    const csvPath = join(runDir, 'metrics.csv');
+    const jsonlPath = join(runDir, RUN_FILES.metrics);
+    const csvPath = join(runDir, RUN_FILES.metricsCsv);
     const rows =
       resumeStep === undefined ? [] : (await readHistory(runDir)).filter((row) => row.step <= resumeStep);
     await writeFileAtomic(jsonlPath, rows.map((row) => `${JSON.stringify(row)}\n`).join(''));

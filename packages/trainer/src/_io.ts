@@ -1,34 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { access, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { access, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { temporaryName } from '@litter/dataset';
 import { TrainerError } from './errors.js';
-
-const temporaryName = (path: string) => `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-
-/**
- * Writes a file so that readers see either the old or the new content, never a partial one: temp file in the same
- * folder, flushed, then renamed over the target (rename is atomic within a file system).
- */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const temporary = temporaryName(path);
-  const handle = await open(temporary, 'w');
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  }
-}
-
-export const writeJsonAtomic = (path: string, value: unknown): Promise<void> =>
-  writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
 
 export async function exists(path: string): Promise<boolean> {
   try {

@@ -93,3 +93,12 @@ export function meanSigmoidCrossEntropy(logits: Float32Array, labels: Float32Arr
   }
   return logits.length === 0 ? 0 : sum / logits.length;
 }
+
+/**
+ * The box at `offset` of `values` (`[x1, y1, x2, y2]`) with its corners ordered (x1 <= x2, y1 <= y2): a box
+ * head's four outputs are not ordered, and a box is the rectangle its two corners span.
+ */
+export function orderedBox(values: ArrayLike<number>, offset: number): [number, number, number, number] {
+  const [x1, y1, x2, y2] = [values[offset]!, values[offset + 1]!, values[offset + 2]!, values[offset + 3]!];
+  return [Math.min(x1, x2), Math.min(y1, y2), Math.max(x1, x2), Math.max(y1, y2)];
+}

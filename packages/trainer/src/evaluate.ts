@@ -76,6 +76,22 @@ export function predictDataset(
 }
 
 /**
+ * The evaluation of predictions already made ({@link predictDataset}): at 0.5 and, when given, at `thresholds`,
+ * with the localisation of the boxes when the model has a box head.
+ */
+export function evaluatePredictions(
+  predictions: DatasetPredictions,
+  vocabulary: readonly string[],
+  thresholds?: readonly number[],
+): Evaluation {
+  return computeEvaluation(predictions.probabilities, predictions.labels, vocabulary, {
+    loss: predictions.loss,
+    ...(thresholds ? { thresholds } : {}),
+    ...(predictions.boxes ? { boxes: predictions.boxes } : {}),
+  });
+}
+
+/**
  * Evaluates `model` on the dataset images at `indices`: per class precision, recall, F1 and average precision;
  * overall exact match, Hamming loss, micro and macro F1; at 0.5 and, when given, at `thresholds`. With a box
  * head, also the localisation of the correctly detected classes (mean IoU, share with IoU >= 0.5).
@@ -90,15 +106,6 @@ export function evaluate(
   indices: readonly number[],
   options: EvaluateOptions = {},
 ): Evaluation {
-  const { probabilities, labels, loss, boxes } = predictDataset(
-    model,
-    dataset,
-    indices,
-    options.batchSize ?? 32,
-  );
-  return computeEvaluation(probabilities, labels, dataset.vocabulary, {
-    loss,
-    ...(options.thresholds ? { thresholds: options.thresholds } : {}),
-    ...(boxes ? { boxes } : {}),
-  });
+  const predictions = predictDataset(model, dataset, indices, options.batchSize ?? 32);
+  return evaluatePredictions(predictions, dataset.vocabulary, options.thresholds);
 }

@@ -13,9 +13,23 @@ export {
   computeEvaluation,
   computeThresholdMetrics,
   type Evaluation,
+  type PrecisionRecallCurve,
+  type PrecisionRecallPoint,
+  precisionRecallCurve,
+  precisionRecallCurves,
   type ThresholdMetrics,
   tuneThresholds,
 } from './metrics.js';
+export {
+  BEST_METRICS,
+  type BestMetric,
+  CHECKPOINT_KINDS,
+  type CheckpointKind,
+  type EvaluationSplit,
+  SCHEDULES,
+  type Schedule,
+  type StopReason,
+} from './options.js';
 export {
   createParallelTrainer,
   type OptimizerWeight,
@@ -24,7 +38,6 @@ export {
   type ParallelTrainerOptions,
   type StepTiming,
 } from './parallel/index.js';
-export { type RunReport, type WriteRunReportOptions, writeRunReport } from './report.js';
 export {
   type ClassPrediction,
   type LoadedRun,
@@ -33,10 +46,17 @@ export {
   type Prediction,
   type PredictOptions,
   predictImages,
-} from './run.js';
+} from './predict.js';
+export { type RunReport, type WriteRunReportOptions, writeRunReport } from './report.js';
+export {
+  type BestRecord,
+  type CheckpointState,
+  RUN_FILES,
+  type RunConfig,
+  type RunEvaluation,
+} from './run-dir.js';
 export {
   type CheckpointEvent,
-  type RunConfig,
   type StepEndEvent,
   type TrainBeginEvent,
   type TrainEndEvent,

@@ -6,7 +6,7 @@ import { type Dataset, loadDataset, splitDataset } from '@litter/dataset';
 import { initBackend, seedCnn } from '@litter/model';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { predictDataset } from './evaluate.js';
-import { loadRun, predictImages } from './run.js';
+import { loadRun, predictImages } from './predict.js';
 import { train } from './train.js';
 
 const SAMPLE = fileURLToPath(new URL('../../../examples/blender-cube-sphere', import.meta.url));

@@ -119,6 +119,56 @@ function checkShapes(probabilities: Float32Array, labels: Float32Array, classes:
 const ratio = (numerator: number, denominator: number): number =>
   denominator === 0 ? 0 : numerator / denominator;
 
+/** One operating point of a precision-recall curve. */
+export interface PrecisionRecallPoint {
+  /** Scores `>= threshold` count as predicted positive. */
+  threshold: number;
+  precision: number;
+  recall: number;
+}
+
+/** A precision-recall curve of one class and its average precision. */
+export interface PrecisionRecallCurve {
+  /** One point per distinct score, highest threshold (lowest recall) first. Empty when there are no positives. */
+  points: PrecisionRecallPoint[];
+  /** {@link averagePrecision} of the same scores: 0 when there are no positives. */
+  averagePrecision: number;
+  /** How many targets are positive (`>= 0.5`). */
+  positives: number;
+}
+
+/**
+ * Walks the precision-recall curve of one class, highest score first: one point per distinct score (tied scores
+ * cannot be separated by any threshold, so they enter together, as in scikit-learn). Returns the positives.
+ */
+function walkCurve(
+  scores: ArrayLike<number>,
+  targets: ArrayLike<number>,
+  what: string,
+  onPoint: (threshold: number, truePositives: number, predicted: number) => void,
+): number {
+  const n = scores.length;
+  if (targets.length !== n) {
+    throw new TrainerError('invalid-options', `${what}: ${n} scores but ${targets.length} targets`);
+  }
+  let positives = 0;
+  for (let i = 0; i < n; i++) if (targets[i]! >= 0.5) positives++;
+  if (positives === 0) return 0;
+  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[b]! - scores[a]!);
+  let truePositives = 0;
+  let predicted = 0;
+  for (let k = 0; k < n; ) {
+    const score = scores[order[k]!]!;
+    while (k < n && scores[order[k]!]! === score) {
+      if (targets[order[k]!]! >= 0.5) truePositives++;
+      predicted++;
+      k++;
+    }
+    onPoint(score, truePositives, predicted);
+  }
+  return positives;
+}
+
 /**
  * Average precision of one class: the sum over the distinct scores, highest first, of
  * (recall gained at that score) x (precision at that score). Tied scores form one threshold, as in scikit-learn.
@@ -129,31 +179,70 @@ const ratio = (numerator: number, denominator: number): number =>
  * @example averagePrecision([0.9, 0.8, 0.3], [1, 0, 1]) // 1 * 0.5 + (2/3) * 0.5 = 0.8333
  */
 export function averagePrecision(scores: ArrayLike<number>, targets: ArrayLike<number>): number {
-  const n = scores.length;
-  if (targets.length !== n) {
-    throw new TrainerError('invalid-options', `averagePrecision: ${n} scores but ${targets.length} targets`);
-  }
-  let positives = 0;
-  for (let i = 0; i < n; i++) if (targets[i]! >= 0.5) positives++;
-  if (positives === 0) return 0;
-  const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => scores[b]! - scores[a]!);
-  let truePositives = 0;
-  let predicted = 0;
+  const points: [number, number][] = [];
+  const positives = walkCurve(scores, targets, 'averagePrecision', (_, tp, predicted) =>
+    points.push([tp, predicted]),
+  );
+  return stepSum(points, positives);
+}
+
+/** sum over the points of (recall_k - recall_(k-1)) * precision_k, recall_0 = 0; 0 without positives. */
+function stepSum(
+  points: readonly (readonly [truePositives: number, predicted: number])[],
+  positives: number,
+) {
   let previousRecall = 0;
   let sum = 0;
-  for (let k = 0; k < n; ) {
-    const score = scores[order[k]!]!;
-    // Everything tied at this score enters together: one point of the precision-recall curve.
-    while (k < n && scores[order[k]!]! === score) {
-      if (targets[order[k]!]! >= 0.5) truePositives++;
-      predicted++;
-      k++;
-    }
+  for (const [truePositives, predicted] of points) {
     const recall = truePositives / positives;
     sum += (recall - previousRecall) * (truePositives / predicted);
     previousRecall = recall;
   }
   return sum;
+}
+
+/**
+ * The precision-recall curve of one class (what the report draws), with its {@link averagePrecision}.
+ *
+ * @param scores the model's score per image (a probability, or any score where higher means more likely); finite
+ * @param targets 1 (positive) or 0 per image; values `>= 0.5` count as positive
+ * @example
+ * precisionRecallCurve([0.9, 0.8, 0.3], [1, 0, 1]).averagePrecision; // (1/2)*1 + (1/2)*(2/3) = 0.8333
+ */
+export function precisionRecallCurve(
+  scores: ArrayLike<number>,
+  targets: ArrayLike<number>,
+): PrecisionRecallCurve {
+  for (let i = 0; i < scores.length; i++) {
+    if (!Number.isFinite(scores[i]!)) {
+      throw new TrainerError(
+        'invalid-options',
+        `precisionRecallCurve: score ${i} is ${scores[i]}; pass finite scores`,
+      );
+    }
+  }
+  const points: PrecisionRecallPoint[] = [];
+  const counts: [number, number][] = [];
+  const positives = walkCurve(scores, targets, 'precisionRecallCurve', (threshold, tp, predicted) => {
+    counts.push([tp, predicted]);
+    points.push({ threshold, precision: tp / predicted, recall: 0 });
+  });
+  points.forEach((point, k) => {
+    point.recall = counts[k]![0] / positives;
+  });
+  return { points, averagePrecision: stepSum(counts, positives), positives };
+}
+
+/** {@link precisionRecallCurve} of every class. @param probabilities images x classes, image-major */
+export function precisionRecallCurves(
+  probabilities: Float32Array,
+  labels: Float32Array,
+  classes: number,
+): PrecisionRecallCurve[] {
+  checkShapes(probabilities, labels, classes);
+  return Array.from({ length: classes }, (_, c) =>
+    precisionRecallCurve(columnOf(probabilities, classes, c), columnOf(labels, classes, c)),
+  );
 }
 
 /**

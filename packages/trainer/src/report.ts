@@ -3,14 +3,16 @@ import { basename, join, resolve } from 'node:path';
 import { type Dataset, loadDataset } from '@litter/dataset';
 import { type ReportData, type ReportSample, writeReport } from '@litter/report';
 import { type HistoryRow, readHistory } from './_history.js';
-import { exists, readJson } from './_io.js';
+import { exists } from './_io.js';
+import { orderedBox } from './_predict.js';
 import { TrainerError } from './errors.js';
-import { type DatasetPredictions, predictDataset } from './evaluate.js';
-import { computeEvaluation } from './metrics.js';
-import { loadRun } from './run.js';
-import type { RunConfig } from './train.js';
+import { type DatasetPredictions, evaluatePredictions, predictDataset } from './evaluate.js';
+import { boxIoU, type Evaluation, precisionRecallCurves } from './metrics.js';
+import type { CheckpointKind, EvaluationSplit } from './options.js';
+import { loadRun } from './predict.js';
+import { type RunConfig, readRunConfig } from './run-dir.js';
 
-/** What a report of a run shows: the run's history, and the model's output on one split. */
+/** What a report of a run shows: the run's history, and the model's output on one split with its evaluation. */
 export interface RunReportInput {
   runDir: string;
   config: RunConfig;
@@ -18,10 +20,12 @@ export interface RunReportInput {
   history: readonly HistoryRow[];
   dataset: Dataset;
   /** Which split the samples come from, and its dataset indices. */
-  splitName: 'validation' | 'test';
+  splitName: EvaluationSplit;
   indices: readonly number[];
   /** The model's output on `indices` (same order). */
   predictions: DatasetPredictions;
+  /** The evaluation of `predictions` (at the run's thresholds: `tuned`), as training or evaluate made it. */
+  evaluation: Evaluation | undefined;
   thresholds: readonly number[];
   /** Steps behind the model. */
   step: number;
@@ -35,54 +39,45 @@ export interface RunReport {
   charts: string[];
 }
 
-/** A box as the report takes it: corners ordered (a box head's outputs are not), `null` where there is none. */
-function orderedBox(values: ArrayLike<number>, offset: number): number[] {
-  const [x1, y1, x2, y2] = [values[offset]!, values[offset + 1]!, values[offset + 2]!, values[offset + 3]!];
-  return [Math.min(x1, x2), Math.min(y1, y2), Math.max(x1, x2), Math.max(y1, y2)];
-}
-
-/** @internal Builds the report data of a run and writes `report.html` and `charts/` into the run directory. */
-export async function writeReportOf(input: RunReportInput): Promise<RunReport> {
-  const { dataset, indices, predictions, thresholds, config } = input;
+/** The report's samples: each image with its labels, probabilities, boxes and (boxes) the IoU of each class. */
+function reportSamples(input: RunReportInput): ReportSample[] {
+  const { dataset, indices, predictions } = input;
   const classes = dataset.vocabulary.length;
   const clamp = (p: number) => Math.min(1, Math.max(0, p));
-  const samples: ReportSample[] = indices.map((index, k) => {
+  return indices.map((index, k) => {
+    const trueBoxes = dataset.vocabulary.map((_, c) =>
+      dataset.boxMask[index * classes + c]! >= 0.5
+        ? orderedBox(dataset.boxes, (index * classes + c) * 4)
+        : null,
+    );
     const sample: ReportSample = {
       imagePath: join(dataset.root, dataset.images[index]!),
       labels: Array.from(dataset.labels.subarray(index * classes, (index + 1) * classes)),
       probabilities: Array.from(predictions.probabilities.subarray(k * classes, (k + 1) * classes), clamp),
-      trueBoxes: dataset.vocabulary.map((_, c) =>
-        dataset.boxMask[index * classes + c]! >= 0.5
-          ? orderedBox(dataset.boxes, (index * classes + c) * 4)
-          : null,
-      ),
+      trueBoxes,
     };
     if (predictions.boxes) {
       const predicted = predictions.boxes.predicted;
-      sample.predictedBoxes = dataset.vocabulary.map((_, c) => orderedBox(predicted, (k * classes + c) * 4));
+      const boxes = dataset.vocabulary.map((_, c) => orderedBox(predicted, (k * classes + c) * 4));
+      sample.predictedBoxes = boxes;
+      sample.iou = trueBoxes.map((truth, c) => (truth ? boxIoU(boxes[c]!, truth) : null));
     }
     return sample;
   });
-  // The image grid needs the files; a dataset built in memory (or moved since) still gets the curves.
-  const imagesThere = samples.every((sample) => existsSync(sample.imagePath));
+}
 
-  const evaluation =
-    indices.length > 0
-      ? computeEvaluation(predictions.probabilities, predictions.labels, dataset.vocabulary, {
-          loss: predictions.loss,
-          thresholds,
-          ...(predictions.boxes ? { boxes: predictions.boxes } : {}),
-        })
-      : undefined;
+/** The summary table of the report. */
+function reportSummary(input: RunReportInput, imagesThere: boolean): Record<string, number | string> {
+  const { config, evaluation, splitName } = input;
   const summary: Record<string, number | string> = {
     model: config.model,
     backend: config.backend,
     steps: input.step,
     'image size': `${config.width}x${config.height}`,
-    [`${input.splitName} images`]: indices.length,
+    [`${splitName} images`]: input.indices.length,
   };
   if (evaluation) {
-    summary[`${input.splitName} loss`] = evaluation.loss ?? Number.NaN;
+    summary[`${splitName} loss`] = evaluation.loss ?? Number.NaN;
     summary['mean average precision'] = evaluation.meanAveragePrecision;
     summary['exact match (0.5)'] = evaluation.fixed.exactMatch;
     summary['macro F1 (0.5)'] = evaluation.fixed.macroF1;
@@ -97,9 +92,21 @@ export async function writeReportOf(input: RunReportInput): Promise<RunReport> {
       summary['IoU >= 0.5'] = box.count > 0 ? box.shareIoU50 : 'n/a';
     }
   }
-  if (!imagesThere && samples.length > 0)
-    summary['image grid'] = `left out: images not found under ${dataset.root}`;
+  if (!imagesThere && input.indices.length > 0)
+    summary['image grid'] = `left out: images not found under ${input.dataset.root}`;
+  return summary;
+}
 
+/**
+ * @internal Writes `report.html` and `charts/` of a run into its directory: the evaluation, curves and IoUs are
+ * the trainer's (metrics.ts), the report only draws them.
+ */
+export async function writeReportOf(input: RunReportInput): Promise<RunReport> {
+  const { dataset, predictions, thresholds, evaluation } = input;
+  const samples = reportSamples(input);
+  // The image grid needs the files; a dataset built in memory (or moved since) still gets the curves.
+  const imagesThere = samples.every((sample) => existsSync(sample.imagePath));
+  const clamp = (p: number) => Math.min(1, Math.max(0, p));
   const data: ReportData = {
     title: basename(resolve(input.runDir)),
     classes: [...dataset.vocabulary],
@@ -111,8 +118,16 @@ export async function writeReportOf(input: RunReportInput): Promise<RunReport> {
       .map((row) => ({ step: row.step, loss: row.loss, exactMatch: row.exactMatch, macroF1: row.macroF1 })),
     samples,
     thresholds: thresholds.map(clamp),
-    summary,
+    summary: reportSummary(input, imagesThere),
   };
+  if (evaluation) data.metrics = (evaluation.tuned ?? evaluation.fixed).classes;
+  if (samples.length > 0) {
+    data.curves = precisionRecallCurves(
+      predictions.probabilities,
+      predictions.labels,
+      dataset.vocabulary.length,
+    );
+  }
   return writeReport(input.runDir, data, imagesThere ? {} : { maxSamples: 0 });
 }
 
@@ -124,7 +139,7 @@ export interface WriteRunReportOptions {
    */
   dataset?: Dataset | string;
   /** Which checkpoint predicts the samples. @default 'best' (the one training reported) */
-  checkpoint?: 'best' | 'last';
+  checkpoint?: CheckpointKind;
   /** Images per forward pass. @default 32 */
   batchSize?: number;
 }
@@ -147,13 +162,7 @@ export async function writeRunReport(
   options: WriteRunReportOptions = {},
 ): Promise<RunReport> {
   const root = resolve(runDir);
-  if (!(await exists(join(root, 'config.json')))) {
-    throw new TrainerError(
-      'run-not-found',
-      `${root} is not a run directory (no config.json): give the --out folder of \`litter train\``,
-    );
-  }
-  const config = await readJson<RunConfig>(join(root, 'config.json'), 'checkpoint-corrupt');
+  const config = await readRunConfig(root);
   const run = await loadRun(root, options.checkpoint ? { checkpoint: options.checkpoint } : {});
   try {
     let dataset: Dataset;
@@ -189,6 +198,8 @@ export async function writeRunReport(
     const splitName = config.split.validation.length > 0 ? 'validation' : 'test';
     const indices = config.split[splitName];
     const predictions = predictDataset(run.model, dataset, indices, options.batchSize ?? 32);
+    const evaluation =
+      indices.length > 0 ? evaluatePredictions(predictions, dataset.vocabulary, run.thresholds) : undefined;
     return await writeReportOf({
       runDir: root,
       config,
@@ -197,6 +208,7 @@ export async function writeRunReport(
       splitName,
       indices,
       predictions,
+      evaluation,
       thresholds: run.thresholds,
       step: run.step ?? config.steps,
     });

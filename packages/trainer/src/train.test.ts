@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lastSceneHeldOut, syntheticDataset, tinyModel } from '../test/helpers.js';
 import { TrainerError } from './errors.js';
 import { evaluate } from './evaluate.js';
-import { loadRun } from './run.js';
+import { loadRun } from './predict.js';
 import { type TrainOptions, train } from './train.js';
 
 let root: string;

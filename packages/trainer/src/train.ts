@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createBatcher, type Dataset, EpochSampler, splitDataset } from '@litter/dataset';
@@ -8,26 +8,36 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import { flipHalf } from './_augment.js';
 import { batchNormLayers, evenlySpaced, recalibrateBatchNorm } from './_batchnorm.js';
 import {
-  type BestRecord,
-  type CheckpointState,
   type OptimizerSnapshot,
-  readCheckpointState,
   readOptimizer,
   restoreOptimizer,
   saveCheckpoint,
   snapshotOptimizer,
 } from './_checkpoint.js';
 import { type HistoryRow, MetricsLog, type StepRow, type ValidationRow } from './_history.js';
-import { exists, readJson, recoverDirectory, writeFileAtomic, writeJsonAtomic } from './_io.js';
+import { exists } from './_io.js';
 import { batchLoss } from './_loss.js';
 import { checkInputShape, hasBoxHead } from './_predict.js';
-import { Rng, withRandom } from './_rng.js';
+import { restoreRandom, runRandom, saveRandom, withRandom } from './_random.js';
 import { TrainerError } from './errors.js';
-import { type DatasetPredictions, predictDataset } from './evaluate.js';
+import { type DatasetPredictions, evaluatePredictions, predictDataset } from './evaluate.js';
 import { formatEvaluation } from './format.js';
 import { computeEvaluation, type Evaluation, tuneThresholds } from './metrics.js';
+import type { BestMetric, CheckpointKind, Schedule, StopReason } from './options.js';
 import { createParallelTrainer, type ParallelTrainer } from './parallel/index.js';
 import { writeReportOf } from './report.js';
+import {
+  type BestRecord,
+  CHECKPOINT_FILES,
+  type CheckpointState,
+  clearRun,
+  holdsRun,
+  type RunConfig,
+  readResumePoint,
+  runPaths,
+  writeRunConfig,
+  writeRunEvaluation,
+} from './run-dir.js';
 
 /** Indices into the dataset of the images of each split. */
 export interface TrainSplit {
@@ -67,7 +77,7 @@ export interface TrainOptions {
   /** Adam's learning rate (the peak one with `schedule: 'cosine'`). @default 1e-4 (as the seed) */
   learningRate?: number;
   /** `cosine` decays the learning rate from `learningRate` to 0 over the run. @default 'constant' */
-  schedule?: 'constant' | 'cosine';
+  schedule?: Schedule;
   /**
    * Raise the learning rate linearly over the first this many steps (step k of them uses (k + 1) / warmupSteps
    * of the scheduled rate): large rates such as 3e-3 otherwise throw fresh weights about. @default 0
@@ -94,7 +104,7 @@ export interface TrainOptions {
   /** Save `checkpoints/last` every this many steps, and always at the end. @default validateEvery */
   checkpointEvery?: number;
   /** Which validation metric picks `checkpoints/best`. @default 'loss' */
-  bestMetric?: 'loss' | 'exactMatch' | 'macroF1';
+  bestMetric?: BestMetric;
   /** Seed of the model's initial weights, the split, the sampler and dropout. @default 0 */
   seed?: number;
   /** Train the box head too (the factory must support it). @default false */
@@ -181,13 +191,13 @@ export interface ValidationEvent {
 export interface CheckpointEvent {
   step: number;
   dir: string;
-  kind: 'last' | 'best';
+  kind: CheckpointKind;
 }
 
 export interface TrainEndEvent {
   runDir: string;
   step: number;
-  stopped: 'done' | 'signal' | 'nan';
+  stopped: StopReason;
   /** Final evaluation on the validation split (only when `stopped` is `done` and there is one). */
   evaluation: Evaluation | undefined;
   /** Final evaluation on the test split, with the tuned thresholds, when there is one. */
@@ -222,7 +232,7 @@ export interface TrainResult {
   testEvaluation?: Evaluation;
   /** Per-class thresholds tuned on validation (0.5 each without validation); in `thresholds.json`. */
   thresholds: number[];
-  stopped: 'done' | 'signal' | 'nan';
+  stopped: StopReason;
   /** Steps done. */
   step: number;
   /** For `signal` and `nan`: what happened and how to go on. */
@@ -233,37 +243,6 @@ export interface TrainResult {
   reportError?: string;
 }
 
-/** What `config.json` holds. */
-export interface RunConfig {
-  format: 1;
-  model: string;
-  backend: string;
-  width: number;
-  height: number;
-  channels: 3;
-  vocabulary: string[];
-  batchSize: number;
-  steps: number;
-  epochs: number | undefined;
-  learningRate: number;
-  schedule: 'constant' | 'cosine';
-  warmupSteps: number;
-  flip: boolean;
-  recalibrateBatchNorm: number;
-  logEvery: number;
-  validateEvery: number;
-  checkpointEvery: number;
-  bestMetric: 'loss' | 'exactMatch' | 'macroF1';
-  seed: number;
-  boxes: boolean;
-  boxLossWeight: number;
-  /** Worker threads of data-parallel training (1: in one thread); a resume may use another count. */
-  workers: number;
-  dataset: { root: string; labelsPath: string; size: number; fingerprint: string };
-  split: { train: number[]; validation: number[]; test: number[] };
-  createdAt: string;
-}
-
 const positiveInteger = (value: number | undefined, name: string, fallback: number): number => {
   const result = value ?? fallback;
   if (!Number.isInteger(result) || result < 1) {
@@ -271,20 +250,6 @@ const positiveInteger = (value: number | undefined, name: string, fallback: numb
   }
   return result;
 };
-
-/** Run-directory entries that belong to a run (removed by `overwrite`). */
-const RUN_FILES = [
-  'config.json',
-  'vocabulary.json',
-  'metrics.jsonl',
-  'metrics.csv',
-  'checkpoints',
-  'thresholds.json',
-  'evaluation.json',
-  'evaluation.txt',
-  'report.html',
-  'charts',
-];
 
 function sameIndices(a: readonly number[] | undefined, b: readonly number[] | undefined): boolean {
   const x = a ?? [];
@@ -471,26 +436,16 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
 
   await mkdir(runDir, { recursive: true });
-  const configPath = join(runDir, 'config.json');
-  const checkpointsDir = join(runDir, 'checkpoints');
-  const lastDir = join(checkpointsDir, 'last');
-  const bestDir = join(checkpointsDir, 'best');
+  const { last: lastDir, best: bestDir } = runPaths(runDir);
   const resume = options.resume ?? false;
 
   let split: { train: number[]; validation: number[]; test: number[] };
   let resumeState: CheckpointState | undefined;
   let createdAt = new Date().toISOString();
   if (resume) {
-    if (!(await recoverDirectory(lastDir))) {
-      throw new TrainerError(
-        'resume-missing',
-        `cannot resume: ${lastDir} does not exist. Train without resume, or give the run directory of an ` +
-          'earlier run',
-      );
-    }
-    await recoverDirectory(bestDir);
-    const saved = await readJson<RunConfig>(configPath, 'checkpoint-corrupt');
-    resumeState = await readCheckpointState(lastDir);
+    const point = await readResumePoint(runDir);
+    const saved = point.config;
+    resumeState = point.state;
     const problems: string[] = [];
     if (saved.model !== factory.name) problems.push(`model ${saved.model}, now ${factory.name}`);
     if (saved.width !== dataset.width || saved.height !== dataset.height) {
@@ -521,14 +476,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     split = checkSplit(saved.split, dataset.size);
     createdAt = saved.createdAt;
   } else {
-    if ((await exists(configPath)) && !options.overwrite) {
+    if ((await holdsRun(runDir)) && !options.overwrite) {
       throw new TrainerError(
         'invalid-options',
         `${runDir} already holds a run: resume it (resume: true / --resume), or choose another directory, or ` +
           'overwrite it (overwrite: true)',
       );
     }
-    for (const entry of RUN_FILES) await rm(join(runDir, entry), { recursive: true, force: true });
+    await clearRun(runDir);
     split = checkSplit(options.split ?? splitDataset(dataset, { seed }), dataset.size);
   }
 
@@ -571,15 +526,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     split,
     createdAt,
   };
-  await writeJsonAtomic(configPath, config);
-  await writeJsonAtomic(join(runDir, 'vocabulary.json'), vocabulary);
+  await writeRunConfig(runDir, config);
 
   let model: tfl.LayersModel = resumeState
     ? await loadModel(lastDir)
     : factory.create({ inputShape: [dataset.height, dataset.width, 3], classes, boxes, seed });
   const optimizer = tf.train.adam(learningRate);
   const sampler = new EpochSampler({ indices: split.train, batchSize, seed, dropLast: false, shuffle: true });
-  const rng = resumeState ? Rng.restore(resumeState.rng) : new Rng(seed ^ 0x5eed);
+  const rng = resumeState ? restoreRandom(resumeState.rng) : runRandom(seed);
   const batcher = createBatcher(dataset, { sampler, format: 'float32' });
   let log: MetricsLog;
   let parallel: ParallelTrainer | undefined;
@@ -641,7 +595,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     step,
     epoch: epochOf(step),
     sampler: batcher.state(),
-    rng: rng.state(),
+    rng: saveRandom(rng),
     best,
     model: factory.name,
     width: dataset.width,
@@ -673,7 +627,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
           weights: await parallel.getOptimizerState(),
         }
       : snapshotOptimizer(optimizer);
-  const checkpoint = async (kind: 'last' | 'best') => {
+  const checkpoint = async (kind: CheckpointKind) => {
     const dir = kind === 'last' ? lastDir : bestDir;
     await syncWeights();
     await saveCheckpoint(dir, model, await optimizerState(), stateAt());
@@ -696,7 +650,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     resumed: resumeState !== undefined,
   });
 
-  let stopped: 'done' | 'signal' | 'nan' = 'done';
+  let stopped: StopReason = 'done';
   let message: string | undefined;
   try {
     while (step < totalSteps) {
@@ -855,7 +809,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let reportError: string | undefined;
   if (stopped === 'done') {
     if (step > lastSavedStep) await checkpoint('last'); // nothing trained in this call (resumed at the end)
-    if (best && best.step !== step && (await exists(join(bestDir, 'model.json')))) {
+    if (best && best.step !== step && (await exists(join(bestDir, CHECKPOINT_FILES.model)))) {
       // Hand back and evaluate the model that validation picked: the one `loadRun` and `litter predict` use.
       const bestModel = await loadModel(bestDir);
       model.dispose();
@@ -867,45 +821,52 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const predictions = predictDataset(model, dataset, split.validation, batchSize);
       validationPredictions = predictions;
       thresholds = tuneThresholds(predictions.probabilities, predictions.labels, classes);
-      evaluation = computeEvaluation(predictions.probabilities, predictions.labels, vocabulary, {
-        loss: predictions.loss,
-        thresholds,
-        ...(predictions.boxes ? { boxes: predictions.boxes } : {}),
-      });
+      evaluation = evaluatePredictions(predictions, vocabulary, thresholds);
     }
     if (split.test.length > 0) {
       const predictions = predictDataset(model, dataset, split.test, batchSize);
       testPredictions = predictions;
-      testEvaluation = computeEvaluation(predictions.probabilities, predictions.labels, vocabulary, {
-        loss: predictions.loss,
-        thresholds,
-        ...(predictions.boxes ? { boxes: predictions.boxes } : {}),
-      });
+      testEvaluation = evaluatePredictions(predictions, vocabulary, thresholds);
     }
-    await writeJsonAtomic(join(runDir, 'thresholds.json'), thresholds);
-    await writeJsonAtomic(join(runDir, 'evaluation.json'), {
-      step: best && split.validation.length > 0 ? best.step : step,
-      validation: evaluation,
-      test: testEvaluation,
-    });
     const text = [
       evaluation ? formatEvaluation(evaluation, { title: 'Validation' }) : 'No validation split.\n',
       testEvaluation ? formatEvaluation(testEvaluation, { title: 'Test' }) : undefined,
     ]
       .filter((part) => part !== undefined)
       .join('\n');
-    await writeFileAtomic(join(runDir, 'evaluation.txt'), text);
+    const evaluated = { step: best && split.validation.length > 0 ? best.step : step };
+    await writeRunEvaluation(
+      runDir,
+      {
+        ...evaluated,
+        ...(evaluation ? { validation: evaluation } : {}),
+        ...(testEvaluation ? { test: testEvaluation } : {}),
+      },
+      thresholds,
+      text,
+    );
 
     if (options.report ?? true) {
       // The predictions just made are the report's: drawing it costs no forward pass.
       const samples = validationPredictions
-        ? { splitName: 'validation' as const, indices: split.validation, predictions: validationPredictions }
+        ? {
+            splitName: 'validation' as const,
+            indices: split.validation,
+            predictions: validationPredictions,
+            evaluation,
+          }
         : testPredictions
-          ? { splitName: 'test' as const, indices: split.test, predictions: testPredictions }
+          ? {
+              splitName: 'test' as const,
+              indices: split.test,
+              predictions: testPredictions,
+              evaluation: testEvaluation,
+            }
           : {
               splitName: 'validation' as const,
               indices: [],
               predictions: predictDataset(model, dataset, [], batchSize),
+              evaluation: undefined,
             };
       try {
         const report = await writeReportOf({

@@ -1,16 +1,16 @@
 import { fileURLToPath } from 'node:url';
+import { SeededRandom } from '@litter/dataset';
 import { initBackend, resolveModel } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureWorkerBuilt } from '../../test/build.js';
-import { Rng } from '../_rng.js';
 import { createParallelTrainer, type OptimizerWeight, type ParallelTrainerOptions } from './index.js';
 
 const tripwire = fileURLToPath(new URL('../../test/fixtures/tripwire-model.mjs', import.meta.url));
 
 /** Deterministic values in [0, 1): the trainer's own seeded generator. */
 function random(count: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
+  const rng = new SeededRandom(seed);
   return Float32Array.from({ length: count }, () => rng.next());
 }
 

@@ -1,12 +1,10 @@
-import { join, resolve } from 'node:path';
 import { decodeImage } from '@litter/dataset';
 import { loadModel } from '@litter/model';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { CheckpointState } from './_checkpoint.js';
-import { exists, readJson, recoverDirectory } from './_io.js';
-import { hasBoxHead, predictRaw, sigmoid } from './_predict.js';
+import { hasBoxHead, orderedBox, predictRaw, sigmoid } from './_predict.js';
 import { TrainerError } from './errors.js';
-import type { RunConfig } from './train.js';
+import type { CheckpointKind } from './options.js';
+import { locateModel, type RunConfig } from './run-dir.js';
 
 /** A trained model with what prediction needs: from {@link loadRun}. */
 export interface LoadedRun {
@@ -32,7 +30,7 @@ export interface LoadedRun {
 /** Options of {@link loadRun}. */
 export interface LoadRunOptions {
   /** Which checkpoint of a run directory: `best` falls back to `last` when there is no best. @default 'best' */
-  checkpoint?: 'best' | 'last';
+  checkpoint?: CheckpointKind;
 }
 
 /**
@@ -46,52 +44,7 @@ export interface LoadRunOptions {
  * run.model.dispose();
  */
 export async function loadRun(path: string, options: LoadRunOptions = {}): Promise<LoadedRun> {
-  const root = resolve(path);
-  let dir = root;
-  let config: RunConfig | undefined;
-  if (await exists(join(root, 'config.json'))) {
-    config = await readJson<RunConfig>(join(root, 'config.json'), 'checkpoint-corrupt');
-    const best = join(root, 'checkpoints', 'best');
-    const last = join(root, 'checkpoints', 'last');
-    const useBest = (options.checkpoint ?? 'best') === 'best' && (await recoverDirectory(best));
-    dir = useBest ? best : last;
-    if (!useBest && !(await recoverDirectory(last))) {
-      throw new TrainerError(
-        'run-not-found',
-        `${root} has no checkpoint yet (no checkpoints/last): train longer, or resume the run`,
-      );
-    }
-  } else if (await exists(join(root, 'model.json'))) {
-    const runConfig = join(root, '..', '..', 'config.json');
-    if (await exists(runConfig)) config = await readJson<RunConfig>(runConfig, 'checkpoint-corrupt');
-  } else {
-    throw new TrainerError(
-      'run-not-found',
-      `${root} is neither a run directory (config.json) nor a model folder (model.json): give the --out folder ` +
-        'of `litter train` or a checkpoint folder in it',
-    );
-  }
-
-  const state = (await exists(join(dir, 'state.json')))
-    ? await readJson<CheckpointState>(join(dir, 'state.json'), 'checkpoint-corrupt')
-    : undefined;
-  let vocabulary = state?.vocabulary ?? config?.vocabulary;
-  if (!vocabulary && (await exists(join(dir, 'vocabulary.json')))) {
-    vocabulary = await readJson<string[]>(join(dir, 'vocabulary.json'), 'checkpoint-corrupt');
-  }
-  if (!vocabulary) {
-    throw new TrainerError(
-      'run-not-found',
-      `${dir} has a model but no vocabulary.json: the class names are unknown. Put the training run's ` +
-        'vocabulary.json next to model.json',
-    );
-  }
-  let thresholds = state?.thresholds;
-  if (!thresholds && (await exists(join(dir, 'thresholds.json')))) {
-    thresholds = await readJson<number[]>(join(dir, 'thresholds.json'), 'checkpoint-corrupt');
-  }
-  if (!thresholds || thresholds.length !== vocabulary.length) thresholds = vocabulary.map(() => 0.5);
-
+  const { dir, config, state, vocabulary, thresholds } = await locateModel(path, options.checkpoint);
   const model = await loadModel(dir);
   const shape = model.inputs[0]?.shape ?? [];
   const height = state?.height ?? config?.height ?? shape[1];
@@ -106,17 +59,7 @@ export async function loadRun(path: string, options: LoadRunOptions = {}): Promi
     model.dispose();
     throw error;
   }
-  return {
-    model,
-    vocabulary: [...vocabulary],
-    width,
-    height,
-    thresholds,
-    config,
-    boxes,
-    dir,
-    step: state?.step,
-  };
+  return { model, vocabulary, width, height, thresholds, config, boxes, dir, step: state?.step };
 }
 
 /** One class of one image, from {@link predictImages}. */
@@ -192,20 +135,8 @@ export async function predictImages(
             threshold,
           };
           if (raw.boxes) {
-            // The head's four outputs are not ordered: the box is the rectangle its two corners span.
-            const o = (k * classes + c) * 4;
-            const [x1, y1, x2, y2] = raw.boxes.subarray(o, o + 4) as unknown as [
-              number,
-              number,
-              number,
-              number,
-            ];
-            prediction.box = {
-              x1: Math.min(x1, x2),
-              y1: Math.min(y1, y2),
-              x2: Math.max(x1, x2),
-              y2: Math.max(y1, y2),
-            };
+            const [x1, y1, x2, y2] = orderedBox(raw.boxes, (k * classes + c) * 4);
+            prediction.box = { x1, y1, x2, y2 };
           }
           return prediction;
         }),
