@@ -1,4 +1,5 @@
 import {
+  ConvBatchNormRelu,
   type CreateModelOptions,
   checkCreateOptions,
   classificationHead,
@@ -34,19 +35,14 @@ export const model: ModelFactory = {
     const input = tfl.input({ shape: options.inputShape, name: 'image' });
     let x: tfl.SymbolicTensor = input;
     BLOCKS.forEach(([filters, strides], i) => {
-      x = tfl.layers
-        .conv2d({
-          name: `block${i + 1}_conv`,
-          filters,
-          kernelSize: 3,
-          strides,
-          padding: 'same',
-          useBias: false,
-          kernelInitializer: tfl.initializers.heNormal(seed()),
-        })
-        .apply(x) as tfl.SymbolicTensor;
-      x = tfl.layers.batchNormalization({ name: `block${i + 1}_bn` }).apply(x) as tfl.SymbolicTensor;
-      x = tfl.layers.reLU({ name: `block${i + 1}_relu` }).apply(x) as tfl.SymbolicTensor;
+      x = new ConvBatchNormRelu({
+        name: `block${i + 1}`,
+        filters,
+        kernelSize: 3,
+        strides,
+        padding: 'same',
+        kernelInitializer: tfl.initializers.heNormal(seed()),
+      }).apply(x) as tfl.SymbolicTensor;
     });
     x = tfl.layers.globalAveragePooling2d({ name: 'pool' }).apply(x) as tfl.SymbolicTensor;
     return tfl.model({ inputs: input, outputs: classificationHead(x, options, seed), name: 'lite' });

@@ -47,6 +47,11 @@ const cases: Case[] = [
   { x: [2, 9, 9, 16], filter: [3, 3, 16, 4], strides: 1, pad: 'same' },
   { x: [2, 11, 10, 8], filter: [5, 5, 8, 3], strides: 2, pad: 'valid' },
   { x: [3, 8, 8, 32], filter: [3, 3, 32, 5], strides: 2, pad: 'same' },
+  // model-lite's strided blocks: even and odd sizes (padding 0 or 1 before), and a stride with empty phases.
+  { x: [2, 16, 20, 8], filter: [3, 3, 8, 16], strides: 2, pad: 'same' },
+  { x: [2, 15, 21, 8], filter: [3, 3, 8, 16], strides: 2, pad: 'same' },
+  { x: [2, 11, 9, 3], filter: [3, 3, 3, 4], strides: [3, 2], pad: 'same' },
+  { x: [2, 9, 7, 6], filter: [1, 1, 6, 3], strides: 2, pad: 'same' },
 ];
 
 /** dx and dW of sum(conv2d(x, W) * upstream), on the current backend. */
@@ -123,6 +128,32 @@ describe('composed convolution gradient kernels', () => {
     expect(original).toBeDefined();
     expect(original).not.toBe(composed);
     expect(tf.getKernel('Conv2DBackpropFilter', 'cpu')?.kernelFunc).not.toBe(original);
+  });
+
+  it('splits strided input gradients into stride-1 convolutions over dy (no zero-spread dy)', async () => {
+    const c = cases.find((k) => k.x[1] === 15 && k.strides === 2)!;
+    await tf.setBackend('wasm');
+    const conv = tf.getKernel('Conv2D', 'wasm')!;
+    const shapes: number[][] = [];
+    tf.unregisterKernel('Conv2D', 'wasm');
+    tf.registerKernel({
+      ...conv,
+      kernelFunc: (args) => {
+        shapes.push((args.inputs.x as tf.TensorInfo).shape);
+        return conv.kernelFunc(args);
+      },
+    });
+    try {
+      tf.tidy(() => {
+        const dy = tf.ones([2, 8, 11, 16]) as tf.Tensor4D;
+        tf.conv2dTranspose(dy, tf.ones(c.filter) as tf.Tensor4D, c.x, 2, 'same').dataSync();
+      });
+    } finally {
+      tf.unregisterKernel('Conv2D', 'wasm');
+      tf.registerKernel(conv);
+    }
+    expect(shapes).toHaveLength(4);
+    for (const shape of shapes) expect(shape).toEqual([2, 8, 11, 16]);
   });
 
   it.each(cases.map((c, i) => [i, c] as const))(

@@ -8,8 +8,10 @@ import type {
   TensorInfo,
 } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
+import { batchNormReluKernels } from './_batchnorm-kernels.js';
 import {
   makeBatchMatMul,
+  makeConv2dBackpropInputPhases,
   makeLrn,
   makeLrnGrad,
   makeMaxPoolGrad,
@@ -314,13 +316,16 @@ export function registerTrainingKernels(backendName: TrainingKernelBackend): voi
     },
     saved,
   );
+  // Batch norm + ReLU in training (ConvBatchNormRelu), new kernels on both backends.
+  for (const config of batchNormReluKernels(backendName)) replaceKernel(config, saved);
   if (backendName === 'wasm') {
     const original = tf.getKernel(tf.Conv2DBackpropInput, backendName);
     replaceKernel(
       {
         kernelName: tf.Conv2DBackpropInput,
         backendName,
-        kernelFunc: makeConv2dBackpropInput(run, original?.kernelFunc),
+        // Strides > 1 split by phase (_wasm-kernels.ts); stride 1 and the rest through the composed convolution.
+        kernelFunc: makeConv2dBackpropInputPhases(makeConv2dBackpropInput(run, original?.kernelFunc)),
         // The fallback is wasm's own kernel, which binds its C++ function in its setup.
         ...(original?.setupFunc ? { setupFunc: original.setupFunc } : {}),
       },

@@ -465,3 +465,148 @@ export function makeConv2dBackpropFilter(composed: KernelFunc): KernelFunc {
     return out;
   };
 }
+
+/** One axis of a strided convolution's input gradient, split by output phase (see {@link makeConv2dBackpropInputPhases}). */
+interface Phase {
+  /** First input row of the phase (`r`); its rows are r, r + s, r + 2s ... */
+  first: number;
+  /** Rows in the phase. */
+  rows: number;
+  /** Filter taps that reach the phase, last tap first: kh = lastTap, lastTap - s, ... */
+  taps: number;
+  lastTap: number;
+  /** Padding of dy before and after for the stride-1 correlation (negative: not expressible). */
+  before: number;
+  after: number;
+}
+
+/**
+ * Input row y = r + s a receives dy[i] W[kh] where y = i s - pad + kh, so kh = (r + pad) mod s + m s and
+ * i = a + (r + pad - kh) / s: a stride-1 correlation of dy with the taps of that residue, reversed.
+ */
+function phases(size: number, dySize: number, filter: number, stride: number, pad: number): Phase[] {
+  const out: Phase[] = [];
+  for (let r = 0; r < stride && r < size; r++) {
+    const rows = Math.ceil((size - r) / stride);
+    const firstTap = (r + pad) % stride;
+    const taps = firstTap < filter ? Math.floor((filter - 1 - firstTap) / stride) + 1 : 0;
+    const lastTap = firstTap + (taps - 1) * stride;
+    // The last tap has the smallest offset into dy: (r + pad - lastTap) / s.
+    const offset = (r + pad - lastTap) / stride;
+    const before = -offset;
+    const after = rows - 1 + offset + taps - 1 - (dySize - 1);
+    out.push({ first: r, rows, taps, lastTap, before, after });
+  }
+  return out;
+}
+
+/**
+ * Conv2DBackpropInput for strides > 1 without multiplying by zeros: for each of the s_h x s_w output phases, a
+ * stride-1 convolution of dy with the filter taps that reach it (XNNPACK through wasm's Conv2D), scattered into
+ * dx. The same work as the forward convolution, where correlating a zero-spread dy with the whole filter costs
+ * s_h s_w times as much. Falls back to `fallback` for stride 1, dilations, and paddings this cannot express.
+ */
+export function makeConv2dBackpropInputPhases(fallback: KernelFunc): KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+    const { strides, pad, dataFormat, dimRoundingMode, inputShape } =
+      args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
+    const conv2d = tf.getKernel(tf.Conv2D, 'wasm');
+    if (dataFormat !== 'NHWC' || dy.dtype !== 'float32' || filter.dtype !== 'float32' || !conv2d) {
+      return fallback(args);
+    }
+    const info = tf.backend_util.computeConv2DInfo(
+      inputShape as [number, number, number, number],
+      filter.shape as [number, number, number, number],
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+      false,
+      'channelsLast',
+    );
+    const { strideHeight, strideWidth, filterHeight, filterWidth, inHeight, inWidth } = info;
+    const { outHeight, outWidth, inChannels, outChannels } = info;
+    if (strideHeight === 1 && strideWidth === 1) return fallback(args);
+    const rowPhases = phases(inHeight, outHeight, filterHeight, strideHeight, info.padInfo.top);
+    const columnPhases = phases(inWidth, outWidth, filterWidth, strideWidth, info.padInfo.left);
+    const expressible = (p: Phase) => p.taps === 0 || (p.before >= 0 && p.after >= 0);
+    if (!rowPhases.every(expressible) || !columnPhases.every(expressible)) return fallback(args);
+
+    const out = backend.makeOutput(inputShape.slice(), 'float32');
+    for (const rows of rowPhases) {
+      for (const columns of columnPhases) {
+        if (rows.taps === 0 || columns.taps === 0) {
+          scatterPhase(view(backend, out), undefined, info, rows, columns);
+          continue;
+        }
+        // The phase's filter, taps in correlation order, in/out channels swapped: [taps_h, taps_w, Co, Ci].
+        const sub = backend.makeOutput([rows.taps, columns.taps, outChannels, inChannels], 'float32');
+        let result: TensorInfo | undefined;
+        try {
+          const w = view(backend, filter);
+          const s = view(backend, sub);
+          let at = 0;
+          for (let th = 0; th < rows.taps; th++) {
+            const kh = rows.lastTap - th * strideHeight;
+            for (let tw = 0; tw < columns.taps; tw++) {
+              const kw = columns.lastTap - tw * strideWidth;
+              const tap = (kh * filterWidth + kw) * inChannels * outChannels;
+              for (let co = 0; co < outChannels; co++) {
+                for (let ci = 0; ci < inChannels; ci++) s[at++] = w[tap + ci * outChannels + co]!;
+              }
+            }
+          }
+          result = conv2d.kernelFunc({
+            inputs: { x: dy, filter: sub },
+            backend: args.backend,
+            attrs: {
+              strides: [1, 1],
+              pad: [
+                [0, 0],
+                [rows.before, rows.after],
+                [columns.before, columns.after],
+                [0, 0],
+              ],
+              dataFormat: 'NHWC',
+              dilations: [1, 1],
+              dimRoundingMode: undefined,
+            } as unknown as tf.NamedAttrMap,
+          }) as TensorInfo;
+          scatterPhase(view(backend, out), view(backend, result), info, rows, columns);
+        } finally {
+          backend.disposeData(sub.dataId);
+          if (result) backend.disposeData(result.dataId);
+        }
+      }
+    }
+    return out;
+  };
+}
+
+/** dx[n, r_h + s_h a, r_w + s_w b, :] = phase[n, a, b, :] (or 0 without a phase result). */
+function scatterPhase(
+  dx: Float32Array,
+  phase: Float32Array | undefined,
+  info: tf.backend_util.Conv2DInfo,
+  rows: Phase,
+  columns: Phase,
+): void {
+  const { batchSize, inHeight, inWidth, inChannels, strideHeight, strideWidth } = info;
+  let from = 0;
+  for (let n = 0; n < batchSize; n++) {
+    for (let a = 0; a < rows.rows; a++) {
+      const row = (n * inHeight + rows.first + a * strideHeight) * inWidth;
+      for (let b = 0; b < columns.rows; b++) {
+        const to = (row + columns.first + b * strideWidth) * inChannels;
+        if (phase === undefined) {
+          dx.fill(0, to, to + inChannels);
+        } else {
+          for (let c = 0; c < inChannels; c++) dx[to + c] = phase[from + c]!;
+          from += inChannels;
+        }
+      }
+    }
+  }
+}

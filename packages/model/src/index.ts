@@ -19,6 +19,7 @@ export {
   isModelFactory,
   type ModelFactory,
 } from './contract.js';
+export { ConvBatchNormRelu, type ConvBatchNormReluArgs, isBatchNormLayer } from './conv-bn-relu.js';
 export { ModelError, type ModelErrorCode } from './errors.js';
 export {
   loadModel,

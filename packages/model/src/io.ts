@@ -6,6 +6,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { ModelError } from './errors.js';
 // Registers the custom layers, so every model saved by litter loads back.
 import './lrn.js';
+import './conv-bn-relu.js';
 
 /** File names inside a model directory. */
 export const MODEL_JSON = 'model.json';

@@ -1,4 +1,5 @@
 import type { Dataset } from '@litter/dataset';
+import { isBatchNormLayer } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
@@ -7,7 +8,7 @@ type BatchNormLayer = tfl.layers.Layer & { momentum: number };
 
 /** The model's batch-normalisation layers (none: nothing to recalibrate). */
 export function batchNormLayers(model: tfl.LayersModel): BatchNormLayer[] {
-  return model.layers.filter((layer) => layer.getClassName() === 'BatchNormalization') as BatchNormLayer[];
+  return model.layers.filter(isBatchNormLayer) as BatchNormLayer[];
 }
 
 /**
