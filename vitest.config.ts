@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-const packages = ['dataset', 'model', 'model-lite', 'trainer', 'report', 'cli'];
+const packages = ['dataset', 'model', 'model-lite', 'trainer', 'report', 'render', 'cli'];
 const src = (pkg: string, file: string) =>
   fileURLToPath(new URL(`./packages/${pkg}/src/${file}`, import.meta.url));
 

@@ -19,7 +19,7 @@ describe('litter argument handling', () => {
   it('lists the commands in --help', async () => {
     const { code, stdout } = await run(['--help']);
     expect(code).toBe(ExitCode.ok);
-    for (const command of ['train', 'evaluate', 'predict', 'inspect', 'cache', 'doctor']) {
+    for (const command of ['train', 'evaluate', 'predict', 'inspect', 'cache', 'doctor', 'render']) {
       expect(stdout).toContain(command);
     }
   });

@@ -27,6 +27,7 @@ export const litter = defineCommand({
     inspect: lazy(() => import('./commands/inspect.js')),
     cache: lazy(() => import('./commands/cache.js')),
     doctor: lazy(() => import('./commands/doctor.js')),
+    render: lazy(() => import('./commands/render.js')),
   },
 });
 
@@ -65,6 +66,8 @@ async function findLeaf(root: AnyCommand, rawArgs: readonly string[]): Promise<L
     const name = index === -1 || (dashDash !== -1 && dashDash < index) ? undefined : rest[index];
     if (name === undefined) break;
     const next = Object.hasOwn(subCommands, name) ? await resolve(subCommands[name]) : undefined;
+    // A command that runs itself takes a positional where no sub-command matches (`litter render OUT`).
+    if (!next && command.run) break;
     if (!next) {
       const known = Object.keys(subCommands).join(', ');
       throw new CliError(
@@ -213,7 +216,9 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
       throw new CliError('usage', `missing command; see ${leaf.path.join(' ')} --help`);
     }
     await checkArguments(leaf);
-    const { result } = await runCommand(leaf.command, { rawArgs: leaf.rawArgs, data: io });
+    // The leaf was found above: citty must not look for sub-commands again (`litter render OUT` has both).
+    const runnable = { ...leaf.command, subCommands: undefined };
+    const { result } = await runCommand(runnable, { rawArgs: leaf.rawArgs, data: io });
     return typeof result === 'number' ? result : ExitCode.ok;
   } catch (error) {
     const usage = isUsageError(error);

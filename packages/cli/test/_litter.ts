@@ -23,7 +23,7 @@ function newest(dir: string): number {
  */
 export function checkBuilt(): void {
   const stale: string[] = [];
-  for (const pkg of ['cli', 'dataset', 'model', 'model-lite', 'report', 'trainer']) {
+  for (const pkg of ['cli', 'dataset', 'model', 'model-lite', 'render', 'report', 'trainer']) {
     const dist = path.join(repoRoot, 'packages', pkg, 'dist', pkg === 'cli' ? 'bin.js' : 'index.js');
     if (!existsSync(dist)) stale.push(`${pkg} (no ${path.relative(repoRoot, dist)})`);
     else if (newest(path.join(repoRoot, 'packages', pkg, 'src')) > statSync(dist).mtimeMs) {

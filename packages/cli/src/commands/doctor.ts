@@ -5,11 +5,22 @@ import { ioOf, writeJson, writeLine } from '../_io.js';
 import { formatTable } from '../_table.js';
 import { CliError, ExitCode } from '../errors.js';
 
+/** Blender for `litter render`: where, which version, or why not (and how to install it). */
+async function blenderReport(env: Record<string, string | undefined>) {
+  const { findBlender } = await import('@litter/render');
+  try {
+    const { path, version, source, tested } = await findBlender({ env });
+    return { available: true as const, path, version, source, tested };
+  } catch (error) {
+    return { available: false as const, reason: (error as Error).message.replace(/^@litter\/render: /, '') };
+  }
+}
+
 export default defineCommand({
   meta: {
     name: 'doctor',
     description:
-      'Show which TensorFlow.js backends load here, which one litter would use, and why the others do not',
+      'Show which TensorFlow.js backends load here, which one litter would use, why the others do not, and the Blender litter render uses',
   },
   args: {
     json: { type: 'boolean', description: 'Print one JSON object: node, platform, cpus, backends, selected' },
@@ -27,6 +38,7 @@ export default defineCommand({
       platform: `${process.platform}-${process.arch}`,
       cpus: os.availableParallelism?.() ?? os.cpus().length,
     };
+    const blender = await blenderReport(io.env);
     if (args.json) {
       writeJson(io, {
         ...environment,
@@ -40,6 +52,7 @@ export default defineCommand({
         selected: selected
           ? { name: selected.name, package: selected.package, description: selected.description }
           : null,
+        blender,
       });
     } else {
       writeLine(
@@ -69,6 +82,12 @@ export default defineCommand({
               .filter((name, index, names) => names.indexOf(name) === index)
               .join('|')}`
           : 'no backend loads: litter cannot train here',
+      );
+      writeLine(
+        io.stdout,
+        blender.available
+          ? `litter render uses Blender ${blender.version} (${blender.path}, from ${blender.source}${blender.tested ? '' : '; untested version'})`
+          : `litter render cannot run: ${blender.reason}`,
       );
     }
     if (!selected) {

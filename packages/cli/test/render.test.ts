@@ -1,0 +1,155 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { findBlender } from '@litter/render';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { checkBuilt, jsonLines, litter } from './_litter.js';
+
+// `litter render` end to end with real Blender (skipped with a message where there is none): the issue's
+// tiny render, then a SIGKILL and --resume, inspect and train on the result, bad scene files.
+const blender = await findBlender().catch((error: Error) => {
+  console.warn(`litter render tests: skipped, no usable Blender (${error.message})`);
+  return undefined;
+});
+const TINY = [
+  '--scenes',
+  '2',
+  '--views',
+  '4',
+  '--width',
+  '48',
+  '--height',
+  '36',
+  '--samples',
+  '2',
+  '--seed',
+  '7',
+  '--objects',
+  'Cube,Sphere,Can',
+];
+
+let work: string;
+beforeAll(() => {
+  checkBuilt();
+  work = mkdtempSync(path.join(tmpdir(), 'litter-cli-render-'));
+});
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+const read = (dir: string, file: string) => readFileSync(path.join(dir, file));
+const pngs = (dir: string) =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith('.png'))
+    .sort();
+
+/** Processes whose command line mentions `text` (Linux: /proc), to catch Blenders left running. */
+function processesMentioning(text: string): number[] {
+  if (!existsSync('/proc/self/cmdline')) return [];
+  return readdirSync('/proc')
+    .filter((pid) => /^\d+$/.test(pid))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(text);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe('litter render: bad input', () => {
+  it('names every problem of a bad scene file on one line, exit 1, before Blender starts', async () => {
+    const file = path.join(work, 'bad.json');
+    writeFileSync(file, JSON.stringify({ scenes: -1, camera: { pitch: 100 }, colour: 'red' }));
+    const result = await litter(['render', path.join(work, 'never'), '--scene', file], {
+      env: { LITTER_BLENDER: process.execPath },
+    });
+    expect(result.code, result.stderr).toBe(1);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^@litter\/render: bad\.json has 3 problems: /);
+    expect(lines[0]).toMatch(/scenes = -1 must be >= 1/);
+    expect(lines[0]).toMatch(/camera\.pitch = 100 /);
+    expect(lines[0]).toMatch(/unknown key "colour"/);
+    expect(existsSync(path.join(work, 'never'))).toBe(false);
+  });
+
+  it('usage errors exit 2: a bad shard, --resume with settings', async () => {
+    const shard = await litter(['render', path.join(work, 'x'), '--shard', '3/2']);
+    expect(shard.code).toBe(2);
+    expect(shard.stderr).toMatch(/--shard must be I\/N/);
+    const resume = await litter(['render', path.join(work, 'x'), '--resume', '--seed', '2']);
+    expect(resume.code).toBe(2);
+    expect(resume.stderr).toMatch(/--resume continues with the render's own settings; drop --seed/);
+  });
+
+  it('says how to install Blender when there is none', async () => {
+    const result = await litter(['render', path.join(work, 'y')], {
+      env: { PATH: '/nonexistent', LITTER_BLENDER: '' },
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/Blender was not found on PATH\. Install Blender 3\.3 or newer/);
+  });
+});
+
+describe.skipIf(!blender)('litter render with Blender', () => {
+  let reference: string;
+
+  beforeAll(async () => {
+    reference = path.join(work, 'reference');
+    const result = await litter(['render', reference, ...TINY]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/done: 8 images of 2 scenes in .*labels\.json/);
+  });
+
+  it('keeps finished scenes through a SIGKILL; --resume renders the rest, equal to an uninterrupted render', async () => {
+    const out = path.join(work, 'killed');
+    const killed = await litter(['render', out, ...TINY, '--workers', '1', '--json'], {
+      onLine: (line, child) => {
+        if (line.includes('"event":"scene"')) child.kill('SIGKILL');
+      },
+    });
+    expect(killed.signal).toBe('SIGKILL');
+    const finished = readdirSync(path.join(out, '.litter-render/scenes'));
+    expect(finished).toHaveLength(1);
+    if (existsSync(path.join(out, 'labels.json'))) {
+      // Written only from finished scenes: whole scenes, every image there.
+      const labels = JSON.parse(read(out, 'labels.json').toString()) as { image: string }[];
+      expect(labels.length % 4).toBe(0);
+      for (const entry of labels) expect(existsSync(path.join(out, entry.image))).toBe(true);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(processesMentioning(out), 'Blender outlived litter').toEqual([]);
+
+    const resumed = await litter(['render', '--resume', out, '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const events = jsonLines(resumed.stdout);
+    expect(events[0]).toMatchObject({ event: 'begin', done: 1, scenes: 2, renders: 4, resumed: true });
+    expect(events.at(-1)).toMatchObject({ event: 'end', stopped: 'done', images: 8, rendered: 4 });
+    expect(read(out, 'labels.json').equals(read(reference, 'labels.json'))).toBe(true);
+    for (const png of pngs(reference)) expect(read(out, png).equals(read(reference, png)), png).toBe(true);
+  });
+
+  it('makes a dataset litter inspect accepts and litter train trains on', async () => {
+    const inspect = await litter(['inspect', reference, '--json']);
+    expect(inspect.code, inspect.stderr).toBe(0);
+    const report = JSON.parse(inspect.stdout);
+    expect(report).toMatchObject({ images: 8 });
+    const run = path.join(work, 'run');
+    const train = await litter([
+      'train',
+      reference,
+      ...['--width', '24', '--height', '18', '--batch-size', '4', '--steps', '3', '--workers', '1'],
+      ...['--backend', 'wasm', '--val-scenes', '1', '--out', run, '--json'],
+    ]);
+    expect(train.code, train.stderr).toBe(0);
+    expect(jsonLines(train.stdout).at(-1)).toMatchObject({ event: 'end' });
+    expect(existsSync(path.join(run, 'checkpoints/best/model.json'))).toBe(true);
+  });
+
+  it('litter doctor reports the Blender it renders with', async () => {
+    const result = await litter(['doctor', '--json']);
+    expect(JSON.parse(result.stdout).blender).toMatchObject({ available: true, version: blender!.version });
+  });
+});

@@ -1,0 +1,149 @@
+import { execFile } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
+import path from 'node:path';
+import { RenderError } from './errors.js';
+
+/** The oldest Blender `litter render` accepts: the script uses 3.x's Python API (3.3 is an LTS release). */
+export const MIN_BLENDER = [3, 3] as const;
+/** The Blender versions the tests run on. 4.x is accepted: the script takes 4.x's renamed operators too. */
+export const TESTED_BLENDER = ['3.4'] as const;
+
+/** A Blender that was found and asked for its version. */
+export interface BlenderInfo {
+  /** The executable. */
+  path: string;
+  /** `3.4.1` */
+  version: string;
+  /** [major, minor, patch] */
+  parts: [number, number, number];
+  /** How it was found. */
+  source: 'option' | 'LITTER_BLENDER' | 'PATH' | 'default location';
+  /** Whether the tests ran on this major.minor ({@link TESTED_BLENDER}). */
+  tested: boolean;
+}
+
+export interface FindBlenderOptions {
+  /** An explicit executable (`--blender PATH`); wins over the environment. */
+  blender?: string | undefined;
+  /** @default process.env */
+  env?: Record<string, string | undefined>;
+}
+
+/** How to install Blender on this platform, for error messages. */
+export function installHint(platform: NodeJS.Platform = process.platform): string {
+  const where =
+    platform === 'linux'
+      ? 'on Debian/Ubuntu: sudo apt-get install -y blender (Debian 12 has 3.4); or a release from https://www.blender.org/download/ unpacked anywhere'
+      : platform === 'darwin'
+        ? 'on macOS: brew install --cask blender, or the .dmg from https://www.blender.org/download/'
+        : 'download it from https://www.blender.org/download/';
+  return `Install Blender ${MIN_BLENDER.join('.')} or newer (${where}), then put it on PATH or pass --blender PATH (or set LITTER_BLENDER)`;
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    if (!statSync(file).isFile()) return false;
+    accessSync(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** `blender` on PATH (with PATHEXT on Windows). */
+function onPath(env: Record<string, string | undefined>): string | undefined {
+  const exts = process.platform === 'win32' ? (env.PATHEXT ?? '.EXE').split(';') : [''];
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    if (dir === '') continue;
+    for (const ext of exts) {
+      const file = path.join(dir, `blender${ext.toLowerCase()}`);
+      if (isExecutable(file)) return file;
+    }
+  }
+  return undefined;
+}
+
+const DEFAULT_LOCATIONS: Partial<Record<NodeJS.Platform, string[]>> = {
+  darwin: ['/Applications/Blender.app/Contents/MacOS/Blender'],
+};
+
+/** Where Blender is, without running it: the option, LITTER_BLENDER, PATH, then the platform's usual place. */
+export function locateBlender(options: FindBlenderOptions = {}): {
+  path: string;
+  source: BlenderInfo['source'];
+} {
+  const env = options.env ?? process.env;
+  const explicit: [string | undefined, 'option' | 'LITTER_BLENDER'][] = [
+    [options.blender, 'option'],
+    [env.LITTER_BLENDER, 'LITTER_BLENDER'],
+  ];
+  for (const [file, source] of explicit) {
+    if (file === undefined || file === '') continue;
+    if (!isExecutable(file)) {
+      const name = source === 'option' ? '--blender' : 'LITTER_BLENDER';
+      throw new RenderError(
+        'blender-not-found',
+        `${name} ${file} is not an executable file. ${installHint()}`,
+      );
+    }
+    return { path: path.resolve(file), source };
+  }
+  const found = onPath(env);
+  if (found) return { path: found, source: 'PATH' };
+  const usual = (DEFAULT_LOCATIONS[process.platform] ?? []).find(isExecutable);
+  if (usual) return { path: usual, source: 'default location' };
+  throw new RenderError('blender-not-found', `Blender was not found on PATH. ${installHint()}`);
+}
+
+/** Parses `Blender 3.4.1` (the first line of `blender --version`). */
+export function parseBlenderVersion(output: string): [number, number, number] | undefined {
+  const match = /Blender (\d+)\.(\d+)(?:\.(\d+))?/.exec(output);
+  if (!match) return undefined;
+  return [Number(match[1]), Number(match[2]), Number(match[3] ?? 0)];
+}
+
+/** Whether a version is at least {@link MIN_BLENDER}. */
+export function isSupportedBlender(parts: readonly number[]): boolean {
+  const [major = 0, minor = 0] = parts;
+  return major > MIN_BLENDER[0] || (major === MIN_BLENDER[0] && minor >= MIN_BLENDER[1]);
+}
+
+/**
+ * Finds Blender (`--blender`, `LITTER_BLENDER`, PATH, the usual place) and checks its version. Throws
+ * `blender-not-found` or `blender-unsupported` with how to install a usable one.
+ *
+ * @example
+ * const blender = await findBlender({ blender: '/opt/blender-3.6/blender' });
+ * console.log(blender.version); // '3.6.5'
+ */
+export async function findBlender(options: FindBlenderOptions = {}): Promise<BlenderInfo> {
+  const { path: file, source } = locateBlender(options);
+  const output = await new Promise<string>((resolve, reject) => {
+    execFile(file, ['--version'], { timeout: 60_000, encoding: 'utf8' }, (error, stdout, stderr) => {
+      if (error && !stdout) reject(error);
+      else resolve(`${stdout}\n${stderr}`);
+    });
+  }).catch((error: unknown) => {
+    throw new RenderError(
+      'blender-unsupported',
+      `${file} --version failed (${(error as Error).message.split('\n')[0]}). ${installHint()}`,
+      { cause: error },
+    );
+  });
+  const parts = parseBlenderVersion(output);
+  if (!parts) {
+    throw new RenderError(
+      'blender-unsupported',
+      `${file} --version did not print a Blender version. ${installHint()}`,
+    );
+  }
+  const version = parts.join('.');
+  if (!isSupportedBlender(parts)) {
+    throw new RenderError(
+      'blender-unsupported',
+      `${file} is Blender ${version}; litter render needs ${MIN_BLENDER.join('.')} or newer. ${installHint()}`,
+    );
+  }
+  const tested = (TESTED_BLENDER as readonly string[]).includes(`${parts[0]}.${parts[1]}`);
+  return { path: file, version, parts, source, tested };
+}
