@@ -93,11 +93,11 @@ describe.skipIf(!blender)('litter render with Blender', () => {
     const ys = projected.map((p) => p[1]);
     const expected = [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
     const cube = view.objects.Cube!;
-    cube.projection!.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 4));
+    for (const [i, v] of cube.projection!.entries()) expect(v).toBeCloseTo(expected[i]!, 4);
     // The pixels it covers: the same box within a pixel.
-    cube.pixelBox!.forEach((v, i) =>
-      expect(Math.abs(v - expected[i]!) * (i % 2 === 0 ? 96 : 72)).toBeLessThan(1.01),
-    );
+    for (const [i, v] of cube.pixelBox!.entries()) {
+      expect(Math.abs(v - expected[i]!) * (i % 2 === 0 ? 96 : 72)).toBeLessThan(1.01);
+    }
     const sphere = view.objects.Sphere!;
     const [x1, y1, x2, y2] = sphere.projection!;
     const projectedPixels = (x2 - x1) * 96 * (y2 - y1) * 72 * (Math.PI / 4);
