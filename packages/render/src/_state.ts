@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { writeAtomic } from './_files.js';
+import { writeFileAtomic } from '@litter/dataset';
 import { RenderError } from './errors.js';
 import { cocoDataset, labelEntries, type SceneRecord } from './labels.js';
 import { fingerprint, type RenderSettings } from './settings.js';
@@ -69,7 +69,7 @@ export async function createRenderDir(out: string, state: RenderState): Promise<
     }
   }
   await mkdir(scenesDir(out), { recursive: true });
-  await writeAtomic(statePath(out), `${JSON.stringify(state, null, 2)}\n`);
+  await writeFileAtomic(statePath(out), `${JSON.stringify(state, null, 2)}\n`);
 }
 
 /** The finished scenes on disk: records of this fingerprint whose images are all there. */
@@ -91,7 +91,7 @@ export async function readRecords(out: string, state: RenderState): Promise<Map<
 }
 
 export async function writeRecord(out: string, record: SceneRecord): Promise<void> {
-  await writeAtomic(recordPath(out, record.scene), `${JSON.stringify(record)}\n`);
+  await writeFileAtomic(recordPath(out, record.scene), `${JSON.stringify(record)}\n`);
 }
 
 /** labels.json (and coco.json) of the finished scenes, each written atomically. */
@@ -101,11 +101,11 @@ export async function writeOutputs(
   records: Map<number, SceneRecord>,
 ): Promise<{ labelsPath: string; cocoPath: string | undefined }> {
   const labelsPath = path.join(out, 'labels.json');
-  await writeAtomic(labelsPath, `${JSON.stringify(labelEntries(records.values(), settings), null, 2)}\n`);
+  await writeFileAtomic(labelsPath, `${JSON.stringify(labelEntries(records.values(), settings), null, 2)}\n`);
   let cocoPath: string | undefined;
   if (settings.coco) {
     cocoPath = path.join(out, 'coco.json');
-    await writeAtomic(cocoPath, `${JSON.stringify(cocoDataset(records.values(), settings))}\n`);
+    await writeFileAtomic(cocoPath, `${JSON.stringify(cocoDataset(records.values(), settings))}\n`);
   }
   return { labelsPath, cocoPath };
 }

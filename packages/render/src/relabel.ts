@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { writeAtomic } from './_files.js';
+import { writeFileAtomic } from '@litter/dataset';
 import { readRecords, readState } from './_state.js';
 import { RenderError } from './errors.js';
 import { labelEntries } from './labels.js';
@@ -30,6 +30,6 @@ export async function relabel(
       `relabel writes beside the images: ${rule.file} must be a file name`,
     );
   }
-  await writeAtomic(labelsPath, `${JSON.stringify(entries, null, 2)}\n`);
+  await writeFileAtomic(labelsPath, `${JSON.stringify(entries, null, 2)}\n`);
   return { labelsPath, images: entries.length };
 }
