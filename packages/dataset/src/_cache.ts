@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { readSync } from 'node:fs';
+import { constants, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Encoder } from 'cbor-x';
 import { z } from 'zod';
-import { crc32 } from './_png.js';
+import { crc32 } from './_crc32.js';
 
 /**
  * The cache file's layout, version {@link CACHE_FORMAT_VERSION}. It is a CBOR sequence (RFC 8742) of three
@@ -215,6 +215,8 @@ const encoder = new Encoder({ useRecords: false, mapsAsObjects: true, tagUint8Ar
 
 export type CacheOpenResult =
   | { status: 'missing' }
+  /** Not a litter cache: never overwritten or deleted. */
+  | { status: 'foreign'; reason: string }
   | { status: 'invalid'; reason: string }
   | {
       status: 'ok';
@@ -230,10 +232,12 @@ export type CacheOpenResult =
 export async function openCache(path: string): Promise<CacheOpenResult> {
   let handle: FileHandle;
   try {
-    handle = await open(path, 'r');
+    // Non-blocking: a FIFO at the cache path must not make this wait for a writer.
+    handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { status: 'missing' };
+    if (code === 'EISDIR') return { status: 'foreign', reason: 'it is a folder' };
     return { status: 'invalid', reason: `the cache cannot be opened (${code})` };
   }
   const fail = async (reason: string): Promise<CacheOpenResult> => {
@@ -241,11 +245,22 @@ export async function openCache(path: string): Promise<CacheOpenResult> {
     return { status: 'invalid', reason };
   };
   try {
-    const fileSize = (await handle.stat()).size;
-    const prefix = await readExactly(handle, 0, PREFIX_BYTES);
-    if (!prefix || !startsWith(prefix, [0xd9, 0xd9, 0xf7, 0x5b])) {
-      return fail('the cache file is not a litter cache or is damaged (bad magic number)');
+    const stats = await handle.stat();
+    if (!stats.isFile()) {
+      await handle.close();
+      return { status: 'foreign', reason: 'it is not a regular file' };
     }
+    const fileSize = stats.size;
+    const magic = await readExactly(handle, 0, CACHE_MAGIC.length);
+    if (!magic || !startsWith(magic, CACHE_MAGIC)) {
+      await handle.close();
+      return {
+        status: 'foreign',
+        reason: 'it is not a litter cache (its first bytes are not a cache header)',
+      };
+    }
+    const prefix = await readExactly(handle, 0, PREFIX_BYTES);
+    if (!prefix) return fail('the cache is truncated (prefix)');
     const pixelsByteLength = readUint64(prefix, 4);
     const headerHeadAt = PREFIX_BYTES + pixelsByteLength;
     if (fileSize < headerHeadAt + HEADER_HEAD_BYTES + TRAILER_BYTES) {
@@ -513,21 +528,68 @@ function startsWith(bytes: Uint8Array, expected: readonly number[]): boolean {
   return expected.every((value, i) => bytes[i] === value);
 }
 
-/** Deletes `<name>.tmp-<pid>-*` files whose process is gone (killed writers). */
-async function removeStaleTemporaries(path: string): Promise<void> {
-  const prefix = `${basename(path)}.tmp-`;
+/** The first bytes of every cache file (and of its temporary file once anything is written). */
+const CACHE_MAGIC = [0xd9, 0xd9, 0xf7, 0x5b] as const;
+
+/**
+ * What is at a cache path: nothing, a litter cache (recognised by its first bytes, damaged or not), something
+ * else (`other`: a file litter did not write, never overwritten or deleted), or no regular file at all.
+ */
+export async function cacheFileKind(path: string): Promise<'missing' | 'cache' | 'other' | 'not-a-file'> {
+  let handle: FileHandle;
+  try {
+    // Non-blocking: a FIFO must not make this wait for a writer.
+    handle = await open(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return 'missing';
+    return code === 'EISDIR' ? 'not-a-file' : 'other';
+  }
+  try {
+    if (!(await handle.stat()).isFile()) return 'not-a-file';
+    const head = new Uint8Array(CACHE_MAGIC.length);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    return bytesRead === head.length && startsWith(head, CACHE_MAGIC) ? 'cache' : 'other';
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * The temporary files of killed writers of the cache at `path`: `<name>.tmp-<pid>-<8 hex digits>` whose
+ * process is gone, holding a cache's first bytes or nothing yet (a writer killed before its first write).
+ * Anything else with a similar name is not litter's and stays.
+ */
+export async function staleTemporaries(path: string): Promise<string[]> {
+  const pattern = new RegExp(`^${escapeRegExp(basename(path))}\\.tmp-(\\d+)-[0-9a-f]{8}$`);
   let names: string[];
   try {
     names = await readdir(dirname(path));
   } catch {
-    return;
+    return [];
   }
+  const stale: string[] = [];
   for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
-    const pid = Number(name.slice(prefix.length).split('-')[0]);
-    if (!Number.isInteger(pid) || pid === process.pid || isAlive(pid)) continue;
-    await unlink(join(dirname(path), name)).catch(() => {});
+    const pid = Number(pattern.exec(name)?.[1]);
+    if (!Number.isSafeInteger(pid) || pid === process.pid || isAlive(pid)) continue;
+    const file = join(dirname(path), name);
+    if ((await cacheFileKind(file)) === 'cache' || (await isEmptyFile(file))) stale.push(file);
   }
+  return stale;
+}
+
+async function isEmptyFile(path: string): Promise<boolean> {
+  const stats = await lstat(path).catch(() => undefined);
+  return stats?.isFile() === true && stats.size === 0;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Deletes the temporary files of killed writers (see {@link staleTemporaries}). */
+async function removeStaleTemporaries(path: string): Promise<void> {
+  for (const file of await staleTemporaries(path)) await unlink(file).catch(() => {});
 }
 
 function isAlive(pid: number): boolean {

@@ -4,7 +4,7 @@
 // it writes pixels straight into the shared output (image `index` at `index * width * height * 3`) and
 // answers with each file's result.
 import { parentPort } from 'node:worker_threads';
-import { decodeFileInto } from './_png.js';
+import { decodeFileInto } from './_image-file.js';
 
 /**
  * @typedef {object} Init

@@ -8,14 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import pLimit from 'p-limit';
 import { resolveInside } from './_files.js';
-import {
-  CorruptImageError,
-  type DecodeTarget,
-  decodeFileInto,
-  type FileResult,
-  type FileStamp,
-  openFailure,
-} from './_png.js';
+import { decodeFileInto, type FileResult, type FileStamp, openFailure } from './_image-file.js';
+import { imageFileProblem, imageSizeProblem } from './_limits.js';
+import { CorruptImageError, type DecodeTarget } from './_png.js';
 import { DatasetError } from './errors.js';
 import { decodeWithSharp, describe, imageSizeOf } from './images.js';
 
@@ -162,7 +157,7 @@ async function decode(jobs: readonly DecodeJob[], options: DecodeOptions): Promi
   const total = jobs.length * imageBytes;
   if (total > MAX_LENGTH) {
     throw new DatasetError(
-      'OPTIONS_INVALID',
+      'options-invalid',
       `${jobs.length} images of ${size.width}x${size.height} need ${(total / 2 ** 30).toFixed(1)} GiB, more than one buffer can hold (${(MAX_LENGTH / 2 ** 30).toFixed(1)} GiB): pass a smaller width and height`,
     );
   }
@@ -293,7 +288,11 @@ async function probeFirstSize(
     const opened = await openInside(job.path, root);
     if (!('handle' in opened)) continue;
     try {
-      if ((await opened.handle.stat()).isFile()) return await imageSizeOf(await opened.handle.readFile());
+      const stats = await opened.handle.stat();
+      if (!stats.isFile() || imageFileProblem(stats.size)) continue;
+      const size = await imageSizeOf(await opened.handle.readFile());
+      // A larger image fails on its own (with that reason) rather than setting the size of all.
+      if (!imageSizeProblem(size.width, size.height)) return size;
     } catch {
       // Broken: decoding reports it. Try the next.
     } finally {
@@ -311,7 +310,18 @@ async function probeFailure(
   const opened = await openInside(path, root);
   if ('outside' in opened) return { kind: 'outside', reason: opened.outside };
   if ('missing' in opened) return { kind: 'missing', reason: opened.missing };
-  await opened.handle.close();
+  try {
+    const stats = await opened.handle.stat();
+    const tooLarge = stats.isFile() ? imageFileProblem(stats.size) : 'it is not a regular file';
+    if (tooLarge) return { kind: 'corrupt', reason: tooLarge };
+    const size = await imageSizeOf(await opened.handle.readFile());
+    const tooMany = imageSizeProblem(size.width, size.height);
+    if (tooMany) return { kind: 'corrupt', reason: tooMany };
+  } catch {
+    // Not even a size: said below.
+  } finally {
+    await opened.handle.close();
+  }
   return { kind: 'corrupt', reason: 'it is not an image that can be decoded' };
 }
 
@@ -335,6 +345,8 @@ async function decodeOneWithSharp(
     const stats = await handle.stat();
     stamp = { size: stats.size, mtimeMs: stats.mtimeMs };
     if (!stats.isFile()) return { stamp, failure: { kind: 'corrupt', reason: 'it is not a regular file' } };
+    const tooLarge = imageFileProblem(stats.size);
+    if (tooLarge) return { stamp, failure: { kind: 'corrupt', reason: tooLarge } };
     const bytes = await handle.readFile();
     if (fullHash) stamp.hash = createHash('sha256').update(bytes).digest('hex');
     const decoded = await decodeWithSharp(bytes, target);

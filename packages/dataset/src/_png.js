@@ -1,16 +1,16 @@
 // @ts-check
 // Plain JavaScript (type-checked through JSDoc) because it also runs in worker threads, which load files
-// with Node itself: from `src/` in tests as from `dist/` once built.
+// with Node itself: from `src/` in tests as from `dist/` once built. Decoding only: reading files is
+// `_image-file.js`, the CRC `_crc32.js`.
 //
 // A decoder for the PNGs Blender writes (8-bit RGB or RGBA, not interlaced) that produces exactly what sharp
 // produces for them (the tests compare both byte for byte), about three times faster for small renders
 // because it skips libvips' per-image set-up. Anything else - 16-bit, grey, palette, interlaced, colour
 // profiles, gamma, transparency keys, JPEG - is answered with `fallback` and goes to sharp.
 
-import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, readSync } from 'node:fs';
 import * as zlib from 'node:zlib';
-import { openInside } from './_files.js';
+import { crc32 } from './_crc32.js';
+import { imageSizeProblem } from './_limits.js';
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -40,43 +40,6 @@ function typeCode(type) {
 /** @param {number} code */
 function typeName(code) {
   return String.fromCharCode(code >>> 24, (code >>> 16) & 255, (code >>> 8) & 255, code & 255);
-}
-
-/** @type {Uint32Array | undefined} */
-let crcTable;
-
-/**
- * CRC-32 (as zlib, PNG and gzip use it). zlib's native one where Node has it (20.15+), else a table-driven one.
- * @param {Uint8Array} data
- * @param {number} [initial]
- * @returns {number}
- */
-export function crc32(data, initial = 0) {
-  return typeof zlib.crc32 === 'function' ? zlib.crc32(data, initial) : portableCrc32(data, initial);
-}
-
-/**
- * CRC-32 in JavaScript, for Node versions without `zlib.crc32`.
- * @param {Uint8Array} data
- * @param {number} [initial]
- * @returns {number}
- */
-export function portableCrc32(data, initial = 0) {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  /** @type {any} */
-  const table = crcTable; // untyped: indices are in range (see unfilter)
-  /** @type {any} */
-  const bytes = data;
-  let c = ~initial >>> 0;
-  for (let i = 0; i < data.length; i++) c = table[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return ~c >>> 0;
 }
 
 /** A file that is a PNG but a broken one. */
@@ -154,6 +117,8 @@ export function decodePngInto(bytes, out, offset, target) {
       const bitDepth = view.getUint8(pos + 16);
       colorType = view.getUint8(pos + 17);
       if (width === 0 || height === 0) throw new CorruptImageError('the image is empty');
+      const tooLarge = imageSizeProblem(width, height);
+      if (tooLarge) throw new CorruptImageError(tooLarge);
       if (data[10] !== 0 || data[11] !== 0)
         throw new CorruptImageError('unknown compression or filter method');
       if (bitDepth !== 8 || (colorType !== 2 && colorType !== 6) || data[12] !== 0) {
@@ -183,10 +148,18 @@ export function decodePngInto(bytes, out, offset, target) {
   /** @type {Buffer} */
   let raw;
   try {
+    // At most the header's size: a stream that inflates beyond it (a "zip bomb") stops there, so that time and
+    // memory are bounded by the declared size, not by the stream.
     raw = zlib.inflateSync(idat.length === 1 ? /** @type {Uint8Array} */ (idat[0]) : joinChunks(idat), {
       chunkSize: Math.max(64, Math.min(expected + 1, 64 * 1024 * 1024)),
+      maxOutputLength: expected,
     });
   } catch (error) {
+    if (/** @type {NodeJS.ErrnoException} */ (error).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new CorruptImageError(
+        `the compressed data inflates beyond the ${expected} bytes that its ${width}x${height} header needs`,
+      );
+    }
     throw new CorruptImageError(`the compressed data is broken (${/** @type {Error} */ (error).message})`);
   }
   if (raw.length !== expected) {
@@ -407,94 +380,4 @@ function unfilter(bytes, width, height, bpp) {
         throw new CorruptImageError(`row ${y} has an unknown filter type ${filter}`);
     }
   }
-}
-
-/**
- * @typedef {object} FileStamp
- * @property {number} size bytes
- * @property {number} mtimeMs modification time
- * @property {string} [hash] SHA-256 of the content (hex), when asked for
- */
-
-/**
- * @typedef {(FileStamp & PngResult)
- *   | { status: 'missing', reason: string }
- *   | { status: 'outside', reason: string }
- *   | (FileStamp & { status: 'corrupt', reason: string })} FileResult
- */
-
-/**
- * Reads one image file (stamping it from the open descriptor, so the stamp is of the bytes read) and decodes
- * it into `out` when {@link decodePngInto} handles it. A file that links out of the dataset folder is not
- * read (`outside`, with its real path as the reason).
- *
- * @param {string} path
- * @param {Uint8Array} out
- * @param {number} offset
- * @param {DecodeTarget} target
- * @param {boolean} fullHash
- * @param {{ realRoot: string, folders: Map<string, string> }} root see {@link openInside}
- * @returns {FileResult}
- */
-export function decodeFileInto(path, out, offset, target, fullHash, root) {
-  let fd;
-  try {
-    // Non-blocking: opening a FIFO for reading would otherwise wait for a writer (fstat rejects it below).
-    const opened = openInside(
-      root.realRoot,
-      path,
-      root.folders,
-      constants.O_RDONLY | (constants.O_NONBLOCK ?? 0),
-    );
-    if (!opened.inside) return { status: 'outside', reason: opened.path };
-    fd = opened.fd;
-  } catch (error) {
-    return { status: 'missing', reason: openFailure(error) };
-  }
-  /** @type {FileStamp} */
-  let stamp = { size: 0, mtimeMs: 0 };
-  try {
-    const stats = fstatSync(fd);
-    stamp = { size: stats.size, mtimeMs: stats.mtimeMs };
-    if (!stats.isFile()) return { ...stamp, status: 'corrupt', reason: 'it is not a regular file' };
-    const bytes = readWhole(fd, stats.size);
-    if (fullHash) stamp.hash = createHash('sha256').update(bytes).digest('hex');
-    return { ...stamp, ...decodePngInto(bytes, out, offset, target) };
-  } catch (error) {
-    if (error instanceof CorruptImageError) return { ...stamp, status: 'corrupt', reason: error.message };
-    const code = /** @type {NodeJS.ErrnoException} */ (error).code;
-    return { ...stamp, status: 'corrupt', reason: code ? `cannot read it (${code})` : String(error) };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** A read buffer reused from file to file (one per thread), grown as needed. */
-let readBuffer = new Uint8Array(64 * 1024);
-
-/**
- * The file's `size` bytes (as fstat gave them, which is what the stamp records), in the reused buffer: valid
- * until the next call. A file that shrank meanwhile gives fewer bytes.
- * @param {number} fd
- * @param {number} size
- * @returns {Uint8Array}
- */
-function readWhole(fd, size) {
-  if (readBuffer.length < size) readBuffer = new Uint8Array(Math.max(size, readBuffer.length * 2));
-  let length = 0;
-  while (length < size) {
-    const n = readSync(fd, readBuffer, length, size - length, length);
-    if (n === 0) break;
-    length += n;
-  }
-  return readBuffer.subarray(0, length);
-}
-
-/**
- * Why a file could not be opened, in words.
- * @param {unknown} error
- */
-export function openFailure(error) {
-  const code = /** @type {NodeJS.ErrnoException} */ (error).code;
-  return code === 'ENOENT' ? 'the file does not exist' : `cannot open it (${code ?? String(error)})`;
 }

@@ -84,7 +84,7 @@ class Slot {
     const { dataset } = this;
     const n = indices.length;
     if (n > this.capacity) {
-      throw new DatasetError('SAMPLER_INVALID', `a batch of ${n} does not fit buffers for ${this.capacity}`);
+      throw new DatasetError('sampler-invalid', `a batch of ${n} does not fit buffers for ${this.capacity}`);
     }
     const pixels = dataset.height * dataset.width * 3;
     const classes = dataset.vocabulary.length;
@@ -101,7 +101,7 @@ class Slot {
       const index = indices[k]!;
       if (!(index >= 0 && index < size)) {
         throw new DatasetError(
-          'SAMPLER_INVALID',
+          'sampler-invalid',
           `index ${index} is outside the dataset (${size} images): the sampler was built for another dataset`,
         );
       }
@@ -148,13 +148,13 @@ export function createBatcher(dataset: Pixels, options: BatcherOptions): Batcher
   const format = options.format ?? 'uint8';
   if (format !== 'uint8' && format !== 'float32') {
     throw new DatasetError(
-      'OPTIONS_INVALID',
+      'options-invalid',
       `format must be 'uint8' or 'float32', got ${JSON.stringify(format)}`,
     );
   }
   const prefetch = options.prefetch ?? 1;
   if (!Number.isInteger(prefetch) || prefetch < 0) {
-    throw new DatasetError('OPTIONS_INVALID', `prefetch must be a whole number >= 0, got ${prefetch}`);
+    throw new DatasetError('options-invalid', `prefetch must be a whole number >= 0, got ${prefetch}`);
   }
   const slots = Array.from({ length: prefetch + 1 }, () => new Slot(dataset, sampler.batchSize, format));
   let slot = 0;
@@ -240,7 +240,7 @@ export function getBatch(
   options: { random?: SeededRandom; format?: 'uint8' | 'float32' } = {},
 ): Batch {
   if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new DatasetError('OPTIONS_INVALID', `batchSize must be a whole number >= 1, got ${batchSize}`);
+    throw new DatasetError('options-invalid', `batchSize must be a whole number >= 1, got ${batchSize}`);
   }
   const random = options.random ?? new SeededRandom(Math.random() * 2 ** 32);
   const n = Math.min(batchSize, dataset.size);

@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import {
   chmod,
   copyFile,
+  mkdir,
   open,
   readdir,
   readFile,
@@ -17,9 +18,23 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { copyFixture, THREE_WIDE, tempDir } from '../test/helpers.js';
 import { CACHE_FORMAT_VERSION, headerSchema, openCache, plainHeader, writeCache } from './_cache.js';
-import { crc32 } from './_png.js';
-import { type CacheEvent, type LoadDatasetOptions, loadDataset } from './dataset.js';
+import { crc32 } from './_crc32.js';
+import { type CacheEvent, clearCache, type LoadDatasetOptions, loadDataset } from './dataset.js';
 import { DatasetError } from './errors.js';
+
+/** Every file under `dir` (not following links) with its bytes, base64; folders and FIFOs as markers. */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    const path = join(entry.parentPath, entry.name);
+    out[path] = entry.isFile()
+      ? (await readFile(path)).toString('base64')
+      : entry.isDirectory()
+        ? '<dir>'
+        : '<other>';
+  }
+  return out;
+}
 
 /** Loads and returns the dataset with the cache events it caused. */
 async function load(dir: string, options: LoadDatasetOptions = {}) {
@@ -163,6 +178,79 @@ describe('cache', () => {
     expect((await load(dir, { width: 96, height: 72 })).actions).toEqual(['hit']);
   });
 
+  it("never replaces or deletes a file that is not a litter cache, nor the dataset's own files", async () => {
+    const dir = await copyFixture(THREE_WIDE);
+    const notes = join(dir, 'notes.txt');
+    await writeFile(notes, 'my notes');
+    const empty = join(dir, 'empty');
+    await writeFile(empty, '');
+    const folder = join(dir, 'folder');
+    await mkdir(folder);
+    const fifo = join(dir, 'fifo');
+    spawnSync('mkfifo', [fifo]);
+    const missingImage = join(dir, '9-9y-9p.png');
+    const labels = JSON.parse(await readFile(join(dir, 'labels.json'), 'utf8')) as unknown[];
+    await writeFile(
+      join(dir, 'labels.json'),
+      JSON.stringify([...labels, { image: '9-9y-9p.png', meshes: {} }]),
+    );
+    const before = await snapshot(dir);
+    const refused: [string, RegExp][] = [
+      [join(dir, 'labels.json'), /is the dataset's labels\.json/],
+      [join(dir, '0-0y-1p.png'), /is the dataset's image 0-0y-1p\.png/],
+      [missingImage, /is the dataset's image 9-9y-9p\.png/],
+      [notes, /is not a litter cache/],
+      [empty, /is not a litter cache/],
+      [folder, /is a folder|not a regular file/],
+      [fifo, /not a regular file/],
+    ];
+    for (const [cachePath, reason] of refused) {
+      for (const attempt of [
+        () => loadDataset(dir, { cachePath, skipBadImages: true }),
+        () => clearCache(dir, { cachePath }),
+      ]) {
+        const error = await attempt().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(error, cachePath).toBeInstanceOf(DatasetError);
+        expect((error as DatasetError).code, cachePath).toBe('cache-path-refused');
+        expect((error as DatasetError).message, cachePath).toMatch(reason);
+        expect((error as DatasetError).message, cachePath).toContain(cachePath);
+      }
+    }
+    expect(await snapshot(dir)).toEqual(before);
+    // A link to an image is that image.
+    await symlink(join(dir, '0-0y-1p.png'), join(dir, 'link.litter-cache'));
+    await expect(
+      loadDataset(dir, { cachePath: join(dir, 'link.litter-cache'), skipBadImages: true }),
+    ).rejects.toThrow(/is the dataset's image 0-0y-1p\.png/);
+  });
+
+  it("clearCache deletes the cache and killed writers' temporary files, nothing else", async () => {
+    const dir = await copyFixture(THREE_WIDE);
+    const { dataset } = await load(dir);
+    const cache = dataset.cachePath!;
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    }).stdout;
+    const staleTemporary = `${cache}.tmp-${dead}-0123abcd`;
+    const emptyTemporary = `${cache}.tmp-${dead}-89abcdef`;
+    await copyFile(cache, staleTemporary);
+    await writeFile(emptyTemporary, '');
+    const lookalikes = [
+      `${cache}.tmp-${dead}-notes.txt`,
+      `${cache}.tmp-${dead}-0123abce`,
+      `${cache}.tmp-1x-0123abcd`,
+    ];
+    await writeFile(lookalikes[0]!, 'mine');
+    await writeFile(lookalikes[1]!, 'not a cache, though named like a temporary');
+    await writeFile(lookalikes[2]!, 'mine too');
+    expect((await clearCache(dir)).sort()).toEqual([cache, emptyTemporary, staleTemporary].sort());
+    for (const file of lookalikes) expect(await readFile(file, 'utf8')).not.toBe('');
+    expect(await clearCache(dir)).toEqual([]);
+  });
+
   it('is rebuilt, never trusted and never crashing, when truncated or damaged', async () => {
     const dir = await copyFixture(THREE_WIDE);
     const cache = join(dir, 'labels.litter-cache');
@@ -174,7 +262,6 @@ describe('cache', () => {
       ['truncated in the pixels', () => truncate(cache, Math.floor(size / 2)), /truncated/],
       ['truncated in the header', () => truncate(cache, size - 50), /truncated/],
       ['truncated at the start', () => truncate(cache, 200), /truncated/],
-      ['empty', () => truncate(cache, 0), /not a litter cache|truncated/],
       [
         'a flipped pixel byte',
         async () => {
@@ -193,7 +280,6 @@ describe('cache', () => {
         },
         /damaged|changed|checksum|truncated|unexpected/,
       ],
-      ['garbage', () => writeFile(cache, 'hello, this is not a cache'), /not a litter cache/],
       [
         'extra bytes',
         () => writeFile(cache, Buffer.concat([original, Buffer.from('tail')])),
@@ -318,7 +404,7 @@ describe('cache', () => {
     try {
       const error = await loadDataset(dir).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(DatasetError);
-      expect((error as DatasetError).code).toBe('CACHE_NOT_WRITABLE');
+      expect((error as DatasetError).code).toBe('cache-not-writable');
       expect((error as DatasetError).message).toContain(join(dir, 'labels.litter-cache'));
       expect((error as DatasetError).message).toContain('cachePath');
       const cachePath = join(await tempDir(), 'labels.litter-cache');

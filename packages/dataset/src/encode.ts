@@ -29,7 +29,7 @@ export function toImageBox(box: NormalizedBox): [x1: number, y1: number, x2: num
  * the i-th mesh of each entry, which is wrong as soon as an image lacks a class), boxes in image coordinates
  * (see {@link toImageBox}) and a box mask.
  *
- * @throws DatasetError `VOCABULARY_UNKNOWN_LABEL` when a mesh is not in `vocabulary`
+ * @throws DatasetError `vocabulary-unknown-label` when a mesh is not in `vocabulary`
  * @example
  * const vocabulary = buildVocabulary(entries);
  * const { labels, boxes, boxMask } = encodeLabels(entries, vocabulary);
@@ -44,7 +44,7 @@ export function encodeLabels(entries: readonly LabelEntry[], vocabulary: readonl
       const c = indexOf.get(name);
       if (c === undefined) {
         throw new DatasetError(
-          'VOCABULARY_UNKNOWN_LABEL',
+          'vocabulary-unknown-label',
           `label "${name}" of ${entry.image} is not in the vocabulary [${vocabulary.join(', ')}]: add it or build the vocabulary from these entries`,
         );
       }

@@ -1,33 +1,36 @@
 /**
  * What went wrong, as a stable string a program can branch on.
  *
- * - `LABELS_NOT_FOUND`: no `labels.json` at the given path.
- * - `LABELS_INVALID`: `labels.json` is not valid JSON or breaks the format (every problem is listed).
- * - `VOCABULARY_INVALID`: a pinned vocabulary (option or file) is empty, has duplicates or non-strings.
- * - `VOCABULARY_UNKNOWN_LABEL`: a label is not in the pinned vocabulary.
- * - `IMAGE_MISSING`, `IMAGE_CORRUPT`: an image file is absent or cannot be decoded.
- * - `IMAGE_SIZE_MISMATCH`: images differ in size and no target `width` x `height` was given.
- * - `NO_IMAGES`: nothing left to load (empty `labels.json`, or every image skipped).
- * - `CACHE_NOT_WRITABLE`: the cache cannot be written where it was asked to go.
- * - `CACHE_WRITE_FAILED`: writing the cache failed for another reason (disk full, ...).
- * - `SPLIT_INVALID`: bad split options (unknown scene, overlapping lists, fractions out of range).
- * - `SAMPLER_INVALID`: bad sampler options or a sampler state that does not fit this sampler.
- * - `OPTIONS_INVALID`: any other bad option value.
+ * - `labels-not-found`: no `labels.json` at the given path.
+ * - `labels-invalid`: `labels.json` is not valid JSON or breaks the format (every problem is listed).
+ * - `vocabulary-invalid`: a pinned vocabulary (option or file) is empty, has duplicates or non-strings.
+ * - `vocabulary-unknown-label`: a label is not in the pinned vocabulary.
+ * - `image-missing`, `image-corrupt`: an image file is absent or cannot be decoded.
+ * - `image-size-mismatch`: images differ in size and no target `width` x `height` was given.
+ * - `no-images`: nothing left to load (empty `labels.json`, or every image skipped).
+ * - `cache-not-writable`: the cache cannot be written where it was asked to go.
+ * - `cache-write-failed`: writing the cache failed for another reason (disk full, ...).
+ * - `cache-path-refused`: the cache path holds something that is not a litter cache, or is one of the
+ *   dataset's own files (labels.json, an image): litter neither overwrites nor deletes it.
+ * - `split-invalid`: bad split options (unknown scene, overlapping lists, fractions out of range).
+ * - `sampler-invalid`: bad sampler options or a sampler state that does not fit this sampler.
+ * - `options-invalid`: any other bad option value.
  */
 export type DatasetErrorCode =
-  | 'LABELS_NOT_FOUND'
-  | 'LABELS_INVALID'
-  | 'VOCABULARY_INVALID'
-  | 'VOCABULARY_UNKNOWN_LABEL'
-  | 'IMAGE_MISSING'
-  | 'IMAGE_CORRUPT'
-  | 'IMAGE_SIZE_MISMATCH'
-  | 'NO_IMAGES'
-  | 'CACHE_NOT_WRITABLE'
-  | 'CACHE_WRITE_FAILED'
-  | 'SPLIT_INVALID'
-  | 'SAMPLER_INVALID'
-  | 'OPTIONS_INVALID';
+  | 'labels-not-found'
+  | 'labels-invalid'
+  | 'vocabulary-invalid'
+  | 'vocabulary-unknown-label'
+  | 'image-missing'
+  | 'image-corrupt'
+  | 'image-size-mismatch'
+  | 'no-images'
+  | 'cache-not-writable'
+  | 'cache-write-failed'
+  | 'cache-path-refused'
+  | 'split-invalid'
+  | 'sampler-invalid'
+  | 'options-invalid';
 
 /** How many problems an error message lists before it says "and N more" (all are in `problems`). */
 export const MAX_LISTED_PROBLEMS = 20;
@@ -40,7 +43,7 @@ export const MAX_LISTED_PROBLEMS = 20;
  * try {
  *   await loadDataset('data/labels.json');
  * } catch (error) {
- *   if (error instanceof DatasetError && error.code === 'LABELS_INVALID') console.error(error.problems);
+ *   if (error instanceof DatasetError && error.code === 'labels-invalid') console.error(error.problems);
  *   else throw error;
  * }
  */

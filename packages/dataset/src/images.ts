@@ -1,5 +1,9 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import sharp from 'sharp';
+import { imageFileProblem, imageSizeProblem, MAX_IMAGE_PIXELS } from './_limits.js';
+
+export { imageSizeProblem, MAX_IMAGE_FILE_BYTES, MAX_IMAGE_PIXELS } from './_limits.js';
+
 import { CorruptImageError, type DecodeTarget, decodePngInto, readPngSize } from './_png.js';
 import { DatasetError } from './errors.js';
 
@@ -29,7 +33,7 @@ export interface DecodeImageOptions {
  * RGBA), JPEG and whatever else sharp reads.
  *
  * @returns `height * width * 3` bytes
- * @throws DatasetError `IMAGE_MISSING`, `IMAGE_CORRUPT`, `OPTIONS_INVALID`
+ * @throws DatasetError `image-missing`, `image-corrupt`, `options-invalid`
  * @example
  * const pixels = await decodeImage('photo.png', { width: 64, height: 64 });
  * const red = pixels[(row * 64 + column) * 3];
@@ -43,7 +47,10 @@ export async function decodeImage(
   const size = checkSize(options.width, options.height);
   const background = parseBackground(options.background ?? DEFAULT_BACKGROUND);
   try {
-    const own = size ?? (await imageSizeOf(bytes));
+    const declared = await imageSizeOf(bytes);
+    const tooLarge = imageSizeProblem(declared.width, declared.height);
+    if (tooLarge) throw new CorruptImageError(tooLarge);
+    const own = size ?? declared;
     const target: DecodeTarget = { ...own, resize: size !== undefined, background };
     const out = new Uint8Array(target.width * target.height * 3);
     const fast = decodePngInto(bytes, out, 0, target);
@@ -52,7 +59,7 @@ export async function decodeImage(
   } catch (error) {
     if (error instanceof DatasetError) throw error;
     throw new DatasetError(
-      'IMAGE_CORRUPT',
+      'image-corrupt',
       `${name} cannot be decoded (${describe(error)}): replace the file`,
       {
         cause: error,
@@ -64,7 +71,7 @@ export async function decodeImage(
 /**
  * The width and height of an image file without decoding it.
  *
- * @throws DatasetError `IMAGE_MISSING`, `IMAGE_CORRUPT`
+ * @throws DatasetError `image-missing`, `image-corrupt`
  */
 export async function imageSize(source: string | Uint8Array): Promise<{ width: number; height: number }> {
   const bytes = typeof source === 'string' ? await readImageFile(source) : source;
@@ -72,7 +79,7 @@ export async function imageSize(source: string | Uint8Array): Promise<{ width: n
     return await imageSizeOf(bytes);
   } catch (error) {
     const name = typeof source === 'string' ? source : 'the image';
-    throw new DatasetError('IMAGE_CORRUPT', `${name} cannot be read (${describe(error)}): replace the file`, {
+    throw new DatasetError('image-corrupt', `${name} cannot be read (${describe(error)}): replace the file`, {
       cause: error,
     });
   }
@@ -96,10 +103,17 @@ export async function decodeWithSharp(
   target: DecodeTarget,
 ): Promise<{ data: Uint8Array; width: number; height: number }> {
   const [r, g, b] = target.background;
-  let pipeline = sharp(bytes).flatten({ background: { r, g, b } }).toColourspace('srgb').removeAlpha();
+  const input = sharp(bytes, { limitInputPixels: MAX_IMAGE_PIXELS });
+  const meta = await input.metadata();
+  // CMYK (print JPEGs) is converted to sRGB through a CMYK profile (the file's own, else libvips' default);
+  // without this, libvips' default pipeline gave colours about 10 levels off.
+  let pipeline = (meta.space === 'cmyk' ? input.pipelineColourspace('cmyk') : input)
+    .flatten({ background: { r, g, b } })
+    .toColourspace('srgb')
+    .removeAlpha();
   if (target.resize) {
     // Resize only when needed: at the same size the pixels stay exactly as decoded.
-    const own = await imageSizeOf(bytes);
+    const own = readPngSize(bytes) ?? { width: meta.width, height: meta.height };
     if (own.width !== target.width || own.height !== target.height) {
       pipeline = pipeline.resize(target.width, target.height, { fit: 'fill' });
     }
@@ -136,7 +150,7 @@ export function parseBackground(background: Background): [number, number, number
     return [background[0], background[1], background[2]];
   }
   throw new DatasetError(
-    'OPTIONS_INVALID',
+    'options-invalid',
     `background ${JSON.stringify(background)} is not a colour: use [r, g, b] (0-255), '#rrggbb', 'black' or 'white'`,
   );
 }
@@ -150,7 +164,7 @@ export function checkSize(
   const ok = (v: number | undefined) => v !== undefined && Number.isInteger(v) && v >= 1 && v <= 65535;
   if (!ok(width) || !ok(height)) {
     throw new DatasetError(
-      'OPTIONS_INVALID',
+      'options-invalid',
       `width and height must be given together as whole numbers of pixels in [1, 65535], got width ${width} and height ${height}`,
     );
   }
@@ -159,11 +173,16 @@ export function checkSize(
 
 async function readImageFile(path: string): Promise<Uint8Array> {
   try {
+    const tooLarge = imageFileProblem((await stat(path)).size);
+    if (tooLarge) {
+      throw new DatasetError('image-corrupt', `${path} is not read (${tooLarge}): replace the file`);
+    }
     return await readFile(path);
   } catch (error) {
+    if (error instanceof DatasetError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     throw new DatasetError(
-      code === 'ENOENT' ? 'IMAGE_MISSING' : 'IMAGE_CORRUPT',
+      code === 'ENOENT' ? 'image-missing' : 'image-corrupt',
       `${path} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}: check the path`,
       { cause: error },
     );

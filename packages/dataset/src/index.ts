@@ -15,6 +15,7 @@ export {
 } from './batcher.js';
 export {
   type CacheEvent,
+  clearCache,
   type Dataset,
   defaultCachePath,
   type LoadDatasetOptions,
@@ -29,6 +30,9 @@ export {
   type DecodeImageOptions,
   decodeImage,
   imageSize,
+  imageSizeProblem,
+  MAX_IMAGE_FILE_BYTES,
+  MAX_IMAGE_PIXELS,
 } from './images.js';
 export { type LabelEntry, type NormalizedBox, parseLabels, readLabels } from './labels.js';
 export { type RandomState, SeededRandom } from './random.js';

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { box, copyFixture, THREE_WIDE, tempDir, writeLabels } from '../test/helpers.js';
 import { loadDataset } from './dataset.js';
 import { DatasetError, MAX_LISTED_PROBLEMS } from './errors.js';
-import { labelsSchema, parseLabels, parsePlainlyValid, readLabels } from './labels.js';
+import { checkSchema, labelsSchema, parseLabels, parsePlainlyValid, readLabels } from './labels.js';
 
 /** The DatasetError thrown by `fn`. */
 function errorOf(fn: () => unknown): DatasetError {
@@ -132,7 +132,7 @@ describe('parseLabels', () => {
     const entries = Array.from({ length: 18 }, (_, i) => ({ image: `i${i}.png`, meshes: { Cube: box() } }));
     entries[17] = { image: '3-4y-2p.png', meshes: { Cube: { ...box(), x1: 1.7 } } };
     const error = errorOf(() => parseLabels(JSON.stringify(entries)));
-    expect(error.code).toBe('LABELS_INVALID');
+    expect(error.code).toBe('labels-invalid');
     expect(error.problems).toEqual([
       'labels.json entry 17 (3-4y-2p.png): meshes.Cube.x1 = 1.7 is outside [0, 1]',
     ]);
@@ -144,7 +144,7 @@ describe('parseLabels', () => {
 
   it('rejects invalid JSON', () => {
     const error = errorOf(() => parseLabels('[{"image": "a.png",\n "meshes": {}},]', { file: 'x.json' }));
-    expect(error.code).toBe('LABELS_INVALID');
+    expect(error.code).toBe('labels-invalid');
     expect(error.message).toContain('x.json is not valid JSON');
   });
 
@@ -154,14 +154,14 @@ describe('parseLabels', () => {
     ['null', 'null', 'got null'],
   ])('rejects a top level that is %s', (_, json, expected) => {
     const error = errorOf(() => parseLabels(json));
-    expect(error.code).toBe('LABELS_INVALID');
+    expect(error.code).toBe('labels-invalid');
     expect(error.message).toContain('must be a JSON array');
     expect(error.message).toContain(expected);
   });
 
   it.each(INVALID_ENTRIES)('rejects %s', (_, entry, problem) => {
     const error = errorOf(() => parseLabels(JSON.stringify([entry])));
-    expect(error.code).toBe('LABELS_INVALID');
+    expect(error.code).toBe('labels-invalid');
     expect(error.problems).toEqual([problem]);
   });
 
@@ -174,24 +174,76 @@ describe('parseLabels', () => {
       // extra fields (dropped), keys in any order, edges of the ranges, zero-size boxes
       [{ meshes: { Cube: { y2: 1, x2: 1, y1: 0, x1: 0, z: 3 } }, image: 'a.png', note: 'x' }],
       [{ image: 'b c.png', meshes: { 'Cube.001': box(0.5, 0.5, 0.5, 0.5), Sphere: box(-0, 0, 1, 1) } }],
+      // names that mean something to plain objects are mesh names like any other
+      JSON.parse(
+        '[{"image": "a.png", "meshes": {"__proto__": {"x1": 0, "y1": 0, "x2": 1, "y2": 1}, "constructor": {"x1": 0, "y1": 0, "x2": 1, "y2": 1}}}]',
+      ),
     ];
     for (const raw of valid) {
       const plain = parsePlainlyValid(raw);
       expect(plain).toBeDefined();
-      expect(plain).toStrictEqual(labelsSchema.parse(raw));
+      // As JSON: toStrictEqual compares `constructor` properties, which a mesh named so has.
+      expect(JSON.stringify(plain)).toBe(JSON.stringify(checkSchema(raw, 0, raw, 'labels.json').entries));
+      const fourCoordinates = (meshes: Record<string, Record<string, unknown>>) =>
+        Object.entries(meshes).map(([name, { x1, y1, x2, y2 }]) => [name, { x1, y1, x2, y2 }]);
+      expect(JSON.stringify(plain!.map((e) => Object.entries(e.meshes)))).toBe(
+        JSON.stringify(
+          (raw as { meshes: Record<string, Record<string, unknown>> }[]).map((e) =>
+            fourCoordinates(e.meshes),
+          ),
+        ),
+      );
+
+      expect(plain!.map((e) => Object.keys(e.meshes))).toEqual(
+        (raw as { meshes: object }[]).map((e) => Object.keys(e.meshes)),
+      );
     }
     // Everything the schema rejects is left to zod, and so are shapes it would treat specially.
     for (const [, entry] of INVALID_ENTRIES) {
       if (!labelsSchema.safeParse([entry]).success) expect(parsePlainlyValid([entry])).toBeUndefined();
     }
     const special = [
-      JSON.parse('[{"image": "a.png", "meshes": {"__proto__": {"x1": 0, "y1": 0, "x2": 1, "y2": 1}}}]'),
       [{ image: 'a.png', meshes: { [Symbol('s')]: box() } }],
       [{ image: 'a.png', meshes: new Map() }],
       [[]],
       [{ image: 'a.png', meshes: { Cube: { ...box(), x1: Number.NaN } } }],
     ];
     for (const raw of special) expect(parsePlainlyValid(raw)).toBeUndefined();
+  });
+
+  it('keeps meshes named __proto__, constructor or toString, and checks their boxes', async () => {
+    const text = (x1: number) =>
+      `[{"image": "a.png", "meshes": {"__proto__": {"x1": ${x1}, "y1": 0, "x2": 1, "y2": 1}, "constructor": {"x1": 0, "y1": 0, "x2": 1, "y2": 1}, "toString": {"x1": 0, "y1": 0, "x2": 1, "y2": 1}}}]`;
+    const [entry] = parseLabels(text(0.5));
+    expect(Object.keys(entry!.meshes)).toEqual(['__proto__', 'constructor', 'toString']);
+    expect({ ...Object.getOwnPropertyDescriptor(entry!.meshes, '__proto__')?.value }).toEqual({
+      x1: 0.5,
+      y1: 0,
+      x2: 1,
+      y2: 1,
+    });
+    const error = errorOf(() => parseLabels(text(1.5)));
+    expect(error.problems).toEqual([
+      'labels.json entry 0 (a.png): meshes.__proto__.x1 = 1.5 is outside [0, 1]',
+    ]);
+    // Through loadDataset: the three are classes like any other.
+    const dir = await copyFixture(THREE_WIDE);
+    const fixture = await readFile(join(dir, 'labels.json'), 'utf8');
+    await writeFile(
+      join(dir, 'labels.json'),
+      fixture.replaceAll('"Can"', '"__proto__"').replaceAll('"Cube"', '"constructor"'),
+    );
+    const renamed = await loadDataset(dir, { cache: false });
+    const original = await loadDataset(THREE_WIDE, { cache: false });
+    expect(original.vocabulary).toEqual(['Can', 'Cube', 'Sphere']);
+    expect(renamed.vocabulary).toEqual(['Sphere', '__proto__', 'constructor']);
+    const count = (d: typeof original, c: number) =>
+      Array.from({ length: d.size }, (_, n) => d.labels[n * 3 + c]!).reduce((a, b) => a + b, 0);
+    expect([count(renamed, 1), count(renamed, 2), count(renamed, 0)]).toEqual([
+      count(original, 0),
+      count(original, 1),
+      count(original, 2),
+    ]);
   });
 
   it('rejects duplicate images, also when written differently', () => {
@@ -265,9 +317,9 @@ describe('readLabels', () => {
   it('says when there is no labels.json', async () => {
     const dir = await tempDir();
     const error = await rejectionOf(readLabels(dir));
-    expect(error.code).toBe('LABELS_NOT_FOUND');
+    expect(error.code).toBe('labels-not-found');
     expect(error.message).toContain(join(dir, 'labels.json'));
-    expect((await rejectionOf(readLabels(join(dir, 'nope')))).code).toBe('LABELS_NOT_FOUND');
+    expect((await rejectionOf(readLabels(join(dir, 'nope')))).code).toBe('labels-not-found');
   });
 
   it('rejects images that symbolic links lead out of the folder, and accepts links inside it', async () => {
@@ -287,7 +339,7 @@ describe('readLabels', () => {
       { image: 'missing.png', meshes: {} },
     ]);
     const error = await rejectionOf(readLabels(dir));
-    expect(error.code).toBe('LABELS_INVALID');
+    expect(error.code).toBe('labels-invalid');
     expect(error.problems).toHaveLength(2);
     expect(error.problems[0]).toMatch(
       /^labels\.json entry 0 \(a\.png\): image "a\.png" leads to .*secret\.png, outside the dataset folder/,
@@ -312,7 +364,7 @@ describe('loadDataset with bad labels', () => {
       const dir = await tempDir();
       await writeLabels(dir, labels);
       const error = await rejectionOf(loadDataset(dir));
-      expect(['LABELS_INVALID', 'NO_IMAGES']).toContain(error.code);
+      expect(['labels-invalid', 'no-images']).toContain(error.code);
       expect(await readdir(dir)).toEqual(['labels.json']);
     }
   });
@@ -325,7 +377,7 @@ describe('loadDataset with bad labels', () => {
       await rm(join(dir, '1-1y-1p.png'));
       await symlink(join(outside, 'secret.png'), join(dir, '1-1y-1p.png'));
       const error = await rejectionOf(loadDataset(dir, { workerThreads }));
-      expect(error.code).toBe('LABELS_INVALID');
+      expect(error.code).toBe('labels-invalid');
       expect(error.problems).toHaveLength(1);
       expect(error.problems[0]).toMatch(
         /^labels\.json entry \d+ \(1-1y-1p\.png\): image "1-1y-1p\.png" leads to .*secret\.png, outside the dataset folder/,
@@ -339,7 +391,7 @@ describe('loadDataset with bad labels', () => {
     await rm(join(dir, '2-2y-2p.png'));
     if (spawnSync('mkfifo', [join(dir, '2-2y-2p.png')]).status !== 0) context.skip();
     const error = await rejectionOf(loadDataset(dir, { cache: false }));
-    expect(error.code).toBe('IMAGE_CORRUPT');
+    expect(error.code).toBe('image-corrupt');
     expect(error.problems).toEqual(['2-2y-2p.png: it is not a regular file']);
   });
 });

@@ -19,6 +19,7 @@ export interface NormalizedBox {
 /** One render: its image file (relative to the folder of `labels.json`) and the meshes in view. */
 export interface LabelEntry {
   image: string;
+  /** Mesh name -> box; an object without prototype, so that any name (even `__proto__`) is an own key. */
   meshes: Record<string, NormalizedBox>;
 }
 
@@ -43,7 +44,8 @@ export const labelsSchema = z.array(
   }),
 );
 
-interface Problem {
+/** @internal */
+export interface Problem {
   entry: number;
   text: string;
 }
@@ -60,7 +62,7 @@ interface Problem {
  *
  * @param json the file's text
  * @param options.file the name used in messages @default 'labels.json'
- * @throws DatasetError `LABELS_INVALID`
+ * @throws DatasetError `labels-invalid`
  * @example
  * const entries = parseLabels(await readFile('data/labels.json', 'utf8'));
  */
@@ -76,14 +78,14 @@ export function parseLabelsJson(json: string, file: string): unknown[] {
     raw = JSON.parse(json.charCodeAt(0) === 0xfeff ? json.slice(1) : json);
   } catch (error) {
     throw new DatasetError(
-      'LABELS_INVALID',
+      'labels-invalid',
       `${file} is not valid JSON: ${describeJsonError(error, json)}. Fix the file (it should be an array of { "image", "meshes" } entries).`,
       { cause: error },
     );
   }
   if (!Array.isArray(raw)) {
     throw new DatasetError(
-      'LABELS_INVALID',
+      'labels-invalid',
       `${file} must be a JSON array of { "image": ..., "meshes": { ... } } entries, got ${typeName(raw)}`,
     );
   }
@@ -97,10 +99,51 @@ export function validateLabels(raw: unknown[], file: string): LabelEntry[] {
     throwProblems(checkImageNames(raw, file), file);
     return plain;
   }
-  const parsed = labelsSchema.safeParse(raw);
-  const problems = parsed.success ? [] : parsed.error.issues.map((issue) => formatIssue(issue, raw, file));
+  const { entries, problems } = checkSchema(raw, 0, raw, file);
   throwProblems([...problems, ...checkImageNames(raw, file)], file);
-  return parsed.data as LabelEntry[];
+  return entries;
+}
+
+/**
+ * @internal The schema's verdict on `part` (entries `start`... of `raw`): the entries as {@link
+ * parsePlainlyValid} gives them (meshes without prototype, in the file's order), or the problems. zod's records
+ * skip a key named `__proto__` (neither checked nor kept), so such a mesh's box is checked and kept here.
+ */
+export function checkSchema(
+  part: readonly unknown[],
+  start: number,
+  raw: readonly unknown[],
+  file: string,
+): { entries: LabelEntry[]; problems: Problem[] } {
+  const parsed = labelsSchema.safeParse(part);
+  const problems = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => {
+        const [first, ...rest] = issue.path;
+        const path = typeof first === 'number' ? [first + start, ...rest] : issue.path;
+        return formatIssue({ ...issue, path }, raw, file);
+      });
+  const protoBoxes = new Map<number, NormalizedBox>();
+  part.forEach((entry, index) => {
+    const meshes = (entry as { meshes?: unknown } | null)?.meshes;
+    if (typeof meshes !== 'object' || meshes === null || !Object.hasOwn(meshes, '__proto__')) return;
+    const box = boxSchema.safeParse(Object.getOwnPropertyDescriptor(meshes, '__proto__')?.value);
+    if (box.success) protoBoxes.set(index, box.data);
+    for (const issue of box.success ? [] : box.error.issues) {
+      const path = [start + index, 'meshes', '__proto__', ...issue.path];
+      problems.push(formatIssue({ ...issue, path }, raw, file));
+    }
+  });
+  if (!parsed.success || problems.length > 0) return { entries: [], problems };
+  const entries = (parsed.data as LabelEntry[]).map(({ image, meshes }, index) => {
+    const own: Record<string, NormalizedBox> = Object.create(null);
+    const source = (part[index] as { meshes: object }).meshes;
+    for (const name of Object.keys(source)) {
+      own[name] = name === '__proto__' ? protoBoxes.get(index)! : meshes[name]!;
+    }
+    return { image, meshes: own };
+  });
+  return { entries, problems };
 }
 
 /**
@@ -120,17 +163,9 @@ export async function validateLabelsInSlices(
   const problems: Problem[] = [];
   const entries: LabelEntry[] = [];
   for (let start = 0; start < raw.length; start += slice) {
-    const part = raw.slice(start, start + slice);
-    const parsed = labelsSchema.safeParse(part);
-    if (parsed.success) {
-      entries.push(...(parsed.data as LabelEntry[]));
-    } else {
-      for (const issue of parsed.error.issues) {
-        const [first, ...rest] = issue.path;
-        const path = typeof first === 'number' ? [first + start, ...rest] : issue.path;
-        problems.push(formatIssue({ ...issue, path }, raw, file));
-      }
-    }
+    const checked = checkSchema(raw.slice(start, start + slice), start, raw, file);
+    entries.push(...checked.entries);
+    problems.push(...checked.problems);
     await new Promise((resolve) => setImmediate(resolve));
   }
   throwProblems([...problems, ...checkImageNames(raw, file)], file);
@@ -141,8 +176,9 @@ export async function validateLabelsInSlices(
  * @internal The common case without zod: when every entry plainly has the valid shape, the entries as
  * `labelsSchema` would return them (new objects with only the known keys, in the same order); otherwise
  * undefined, and zod runs to report every problem. It accepts a subset of what the schema accepts (anything
- * unusual, such as a mesh named `__proto__` or an object with another prototype, is left to zod), so
- * messages and results do not change. Why: a process's first zod parse of 2,000 entries takes 30-90 ms
+ * unusual, such as an object with another prototype or an invalid value, is left to zod), so messages and
+ * results do not change. Its `meshes` have no prototype, so that every name (`__proto__`, `constructor`) is
+ * an own key like any other, which zod's records would not keep. Why: a process's first zod parse of 2,000 entries takes 30-90 ms
  * (zod compiles its schemas and V8 its code), this loop 1-3 ms, and a cold build validates labels.json
  * while it decodes, on the same thread.
  */
@@ -155,9 +191,10 @@ export function parsePlainlyValid(raw: readonly unknown[]): LabelEntry[] | undef
     if (typeof image !== 'string' || image.length === 0 || !isPlainObject(meshes)) return undefined;
     // Symbol keys cannot come from JSON, but zod would reject them: leave such objects to it.
     if (Object.getOwnPropertySymbols(meshes).length > 0) return undefined;
-    const boxes: Record<string, NormalizedBox> = {};
+    // No prototype: a mesh may be named `__proto__`, `constructor` or `toString` like any other.
+    const boxes: Record<string, NormalizedBox> = Object.create(null);
     for (const name in meshes) {
-      if (!Object.hasOwn(meshes, name) || name.length === 0 || name === '__proto__') return undefined;
+      if (!Object.hasOwn(meshes, name) || name.length === 0) return undefined;
       const box = meshes[name];
       if (!isPlainObject(box)) return undefined;
       const { x1, y1, x2, y2 } = box;
@@ -175,7 +212,9 @@ function isCoordinate(value: unknown): value is number {
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype;
+  if (typeof value !== 'object' || value === null) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
 }
 
 /** @internal Lexical checks of the image names only (cheap): absolute paths, leaving the folder, duplicates. */
@@ -187,7 +226,7 @@ function throwProblems(problems: Problem[], file: string): void {
   if (problems.length === 0) return;
   problems.sort((a, b) => a.entry - b.entry); // stable: issues of one entry keep their order
   throw problemsError(
-    'LABELS_INVALID',
+    'labels-invalid',
     `${file} has ${problems.length} problem${problems.length === 1 ? '' : 's'}:`,
     problems.map((p) => p.text),
     'Fix these entries (format: an array of { "image": "name.png", "meshes": { "Name": { "x1", "y1", "x2", "y2" in [0, 1] } } }).',
@@ -209,7 +248,7 @@ export async function resolveLabelsPath(labelsPathOrDir: string): Promise<string
  * stays inside the dataset folder once symbolic links are followed. Images that do not exist are not an
  * error here: loading reports them.
  *
- * @throws DatasetError `LABELS_NOT_FOUND`, `LABELS_INVALID`
+ * @throws DatasetError `labels-not-found`, `labels-invalid`
  * @example
  * const entries = await readLabels('examples/blender-cube-sphere');
  * console.log(entries.length, Object.keys(entries[0].meshes));
@@ -222,7 +261,7 @@ export async function readLabels(labelsPath: string): Promise<LabelEntry[]> {
   return entries;
 }
 
-/** @internal Reads the file's bytes, turning a missing file into `LABELS_NOT_FOUND`. */
+/** @internal Reads the file's bytes, turning a missing file into `labels-not-found`. */
 export async function readLabelsBytes(path: string): Promise<Buffer> {
   try {
     return await readFile(path);
@@ -239,14 +278,14 @@ function labelsNotFound(path: string, error: unknown): DatasetError {
   const code = (error as NodeJS.ErrnoException).code;
   const what = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? String(error)})`;
   return new DatasetError(
-    'LABELS_NOT_FOUND',
+    'labels-not-found',
     `${path} ${what}: pass the folder of a Blender dataset or the path of its labels.json`,
     { cause: error },
   );
 }
 
 /**
- * @internal Absolute real paths of the entries' images. Throws `LABELS_INVALID` listing every image that a
+ * @internal Absolute real paths of the entries' images. Throws `labels-invalid` listing every image that a
  * symbolic link leads out of `root`. An image that does not exist keeps its lexical path (loading reports it).
  */
 export function resolveImagePaths(
@@ -279,7 +318,7 @@ export function outsideError(
   outside: readonly { index: number; image: string; path: string }[],
 ): DatasetError {
   return problemsError(
-    'LABELS_INVALID',
+    'labels-invalid',
     `${join(root, file)}: ${outside.length} image path${outside.length === 1 ? ' leads' : 's lead'} out of the dataset folder:`,
     outside.map(
       ({ index, image, path }) =>

@@ -32,7 +32,7 @@ export class SeededRandom {
   /** @param seed any finite number; integers are used as they are, other numbers by their bits */
   constructor(seed = 0) {
     if (!Number.isFinite(seed)) {
-      throw new DatasetError('OPTIONS_INVALID', `seed must be a finite number, got ${seed}`);
+      throw new DatasetError('options-invalid', `seed must be a finite number, got ${seed}`);
     }
     // Mix both 32-bit halves of the float64 so that e.g. 0.5 and 1.5 or 2**32 and 0 differ.
     const bits = new DataView(new ArrayBuffer(8));
@@ -79,7 +79,7 @@ export class SeededRandom {
   int(n: number): number {
     if (!Number.isInteger(n) || n < 1 || n > 4294967296) {
       throw new DatasetError(
-        'OPTIONS_INVALID',
+        'options-invalid',
         `SeededRandom.int(n) needs an integer n in [1, 2**32], got ${n}`,
       );
     }
@@ -114,7 +114,7 @@ export class SeededRandom {
       state.every((v) => v === 0)
     ) {
       throw new DatasetError(
-        'SAMPLER_INVALID',
+        'sampler-invalid',
         `a random state is four unsigned 32-bit integers, not all zero; got ${JSON.stringify(state)}`,
       );
     }

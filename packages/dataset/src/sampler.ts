@@ -1,4 +1,4 @@
-import { crc32 } from './_png.js';
+import { crc32 } from './_crc32.js';
 import { DatasetError } from './errors.js';
 import { type RandomState, SeededRandom } from './random.js';
 
@@ -62,13 +62,13 @@ export class EpochSampler {
     this.dropLast = options.dropLast ?? false;
     this.shuffle = options.shuffle ?? true;
     if (!Number.isInteger(batchSize) || batchSize < 1) {
-      throw new DatasetError('SAMPLER_INVALID', `batchSize must be a whole number >= 1, got ${batchSize}`);
+      throw new DatasetError('sampler-invalid', `batchSize must be a whole number >= 1, got ${batchSize}`);
     }
     if (this.indices.length === 0)
-      throw new DatasetError('SAMPLER_INVALID', 'the sampler has no indices to draw from');
+      throw new DatasetError('sampler-invalid', 'the sampler has no indices to draw from');
     if (this.dropLast && batchSize > this.indices.length) {
       throw new DatasetError(
-        'SAMPLER_INVALID',
+        'sampler-invalid',
         `batchSize ${batchSize} is larger than the ${this.indices.length} indices and dropLast is set: every batch would be dropped`,
       );
     }
@@ -136,7 +136,7 @@ export class EpochSampler {
    * Continues from a snapshot taken by {@link EpochSampler.state} of a sampler with the same indices, batch
    * size and options.
    *
-   * @throws DatasetError `SAMPLER_INVALID` when the state does not belong to a sampler like this one
+   * @throws DatasetError `sampler-invalid` when the state does not belong to a sampler like this one
    */
   restore(state: SamplerState): void {
     const problems: string[] = [];
@@ -156,7 +156,7 @@ export class EpochSampler {
     }
     if (problems.length > 0) {
       throw new DatasetError(
-        'SAMPLER_INVALID',
+        'sampler-invalid',
         `this sampler state does not fit the sampler: ${problems.join('; ')}. Restore it into a sampler built with the same indices and options.`,
       );
     }

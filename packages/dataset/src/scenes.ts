@@ -8,7 +8,7 @@ import { DatasetError } from './errors.js';
  * without `-` is its own scene (minus the extension). With `pattern` (a RegExp or its source): the first
  * capture group of the match on the image path as written in `labels.json`, or the whole match without groups.
  *
- * @throws DatasetError `OPTIONS_INVALID` when `pattern` does not match
+ * @throws DatasetError `options-invalid` when `pattern` does not match
  * @example
  * sceneOf('3-4y-2p.png');                       // '3'
  * sceneOf('renders/kitchen_07.png', /_(\d+)\./); // '07'
@@ -25,7 +25,7 @@ export function sceneOf(image: string, pattern?: RegExp | string): string {
   const match = regex.exec(image);
   if (!match) {
     throw new DatasetError(
-      'OPTIONS_INVALID',
+      'options-invalid',
       `the scene pattern ${regex} does not match the image "${image}": give a pattern that matches every image path`,
     );
   }
@@ -39,7 +39,7 @@ export function toRegExp(pattern: RegExp | string): RegExp {
     return new RegExp(pattern);
   } catch (error) {
     throw new DatasetError(
-      'OPTIONS_INVALID',
+      'options-invalid',
       `the scene pattern "${pattern}" is not a valid regular expression`,
       {
         cause: error,

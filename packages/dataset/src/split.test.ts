@@ -91,7 +91,7 @@ describe('splitDataset', () => {
       }
       throw new Error('expected an error');
     })();
-    expect(error.code).toBe('SPLIT_INVALID');
+    expect(error.code).toBe('split-invalid');
     expect(error.message).toContain(message);
   });
 });

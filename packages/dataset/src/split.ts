@@ -33,7 +33,7 @@ export interface SplitOptions {
  * scene lists replace the fractions. The result depends only on the set of scenes and the options, not on
  * the order of the images.
  *
- * @throws DatasetError `SPLIT_INVALID`
+ * @throws DatasetError `split-invalid`
  * @example
  * const { train, validation } = splitDataset(dataset, { seed: 1, validationFraction: 0.25 });
  * const byName = splitDataset(dataset, { validationScenes: ['3'] });
@@ -54,7 +54,7 @@ export function splitDataset(
     const unknown = list.filter((scene) => !known.has(scene));
     if (unknown.length > 0) {
       throw new DatasetError(
-        'SPLIT_INVALID',
+        'split-invalid',
         `${name} has unknown scene${unknown.length === 1 ? '' : 's'} ${unknown.map((s) => `"${s}"`).join(', ')}; the scenes are ${unique.map((s) => `"${s}"`).join(', ')}`,
       );
     }
@@ -63,7 +63,7 @@ export function splitDataset(
   const fraction = (value: number | undefined, fallback: number, name: string) => {
     const f = value ?? fallback;
     if (!(f >= 0 && f < 1))
-      throw new DatasetError('SPLIT_INVALID', `${name} must be in [0, 1), got ${value}`);
+      throw new DatasetError('split-invalid', `${name} must be in [0, 1), got ${value}`);
     return f;
   };
 
@@ -73,7 +73,7 @@ export function splitDataset(
     const both = [...testSet].filter((s) => validationSet.has(s));
     if (both.length > 0) {
       throw new DatasetError(
-        'SPLIT_INVALID',
+        'split-invalid',
         `scenes ${both.join(', ')} are in both testScenes and validationScenes`,
       );
     }
@@ -98,7 +98,7 @@ export function splitDataset(
   });
   if (split.train.length === 0) {
     throw new DatasetError(
-      'SPLIT_INVALID',
+      'split-invalid',
       'the split leaves no scene for training: name fewer test or validation scenes',
     );
   }

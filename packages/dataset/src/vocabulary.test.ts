@@ -41,7 +41,7 @@ describe('buildVocabulary', () => {
 
   it('names a label outside the pinned vocabulary', () => {
     const error = errorOf(() => buildVocabulary(entries, ['Sphere', 'Can']));
-    expect(error.code).toBe('VOCABULARY_UNKNOWN_LABEL');
+    expect(error.code).toBe('vocabulary-unknown-label');
     expect(error.problems).toEqual([
       'label "cube" (in 1 image, first a.png) is not in the pinned vocabulary',
       'label "Äpfel" (in 1 image, first c.png) is not in the pinned vocabulary',
@@ -50,9 +50,9 @@ describe('buildVocabulary', () => {
   });
 
   it('rejects a pinned vocabulary with duplicates, empty names or nothing', () => {
-    expect(errorOf(() => buildVocabulary(entries, ['Can', 'Can'])).code).toBe('VOCABULARY_INVALID');
-    expect(errorOf(() => buildVocabulary(entries, ['Can', ''])).code).toBe('VOCABULARY_INVALID');
-    expect(errorOf(() => buildVocabulary(entries, [])).code).toBe('VOCABULARY_INVALID');
+    expect(errorOf(() => buildVocabulary(entries, ['Can', 'Can'])).code).toBe('vocabulary-invalid');
+    expect(errorOf(() => buildVocabulary(entries, ['Can', ''])).code).toBe('vocabulary-invalid');
+    expect(errorOf(() => buildVocabulary(entries, [])).code).toBe('vocabulary-invalid');
   });
 });
 
@@ -72,6 +72,6 @@ describe('vocabulary files', () => {
     ]);
     expect(errorOf(() => parseVocabulary('a\nb\na')).problems).toEqual(['"a" is listed twice']);
     const missing = await readVocabularyFile('/nonexistent/vocabulary.json').catch((e: unknown) => e);
-    expect((missing as DatasetError).code).toBe('VOCABULARY_INVALID');
+    expect((missing as DatasetError).code).toBe('vocabulary-invalid');
   });
 });

@@ -11,7 +11,7 @@ import type { LabelEntry } from './labels.js';
  * With `pinned`: exactly `pinned`, in its order, so that a model trained on one dataset keeps its class
  * indices on another. A mesh name that is not in it is an error naming it.
  *
- * @throws DatasetError `VOCABULARY_UNKNOWN_LABEL`, `VOCABULARY_INVALID`
+ * @throws DatasetError `vocabulary-unknown-label`, `vocabulary-invalid`
  * @example
  * buildVocabulary(entries);                          // ['Can', 'Cube', 'Sphere']
  * buildVocabulary(entries, ['Sphere', 'Cube', 'Can']); // pinned order
@@ -39,7 +39,7 @@ export function buildVocabulary(entries: readonly LabelEntry[], pinned?: readonl
         `label "${name}" (in ${count} image${count === 1 ? '' : 's'}, first ${first}) is not in the pinned vocabulary`,
     );
     const error = problemsError(
-      'VOCABULARY_UNKNOWN_LABEL',
+      'vocabulary-unknown-label',
       `${unknown.size} label${unknown.size === 1 ? ' is' : 's are'} not in the pinned vocabulary [${vocabulary.join(', ')}]:`,
       problems,
       'Add them to the vocabulary (new classes go at the end to keep the existing indices), or remove them from labels.json.',
@@ -53,7 +53,7 @@ export function buildVocabulary(entries: readonly LabelEntry[], pinned?: readonl
  * Parses a vocabulary file's text: a JSON array of names, or one name per line (blank lines and lines
  * starting with `#` are ignored, names are trimmed).
  *
- * @throws DatasetError `VOCABULARY_INVALID`
+ * @throws DatasetError `vocabulary-invalid`
  */
 export function parseVocabulary(text: string, file = 'vocabulary'): string[] {
   const trimmed = text.replace(/^\uFEFF/, '').trim();
@@ -63,7 +63,7 @@ export function parseVocabulary(text: string, file = 'vocabulary'): string[] {
       names = JSON.parse(trimmed);
     } catch (error) {
       throw new DatasetError(
-        'VOCABULARY_INVALID',
+        'vocabulary-invalid',
         `${file} looks like JSON but does not parse (${(error as Error).message}): write a JSON array of names or one name per line`,
         { cause: error },
       );
@@ -80,7 +80,7 @@ export function parseVocabulary(text: string, file = 'vocabulary'): string[] {
 /**
  * Reads a vocabulary file (JSON array, such as a run's `vocabulary.json`, or one name per line).
  *
- * @throws DatasetError `VOCABULARY_INVALID`
+ * @throws DatasetError `vocabulary-invalid`
  * @example
  * const dataset = await loadDataset('data', { vocabulary: await readVocabularyFile('runs/a/vocabulary.json') });
  */
@@ -90,7 +90,7 @@ export async function readVocabularyFile(path: string): Promise<string[]> {
     text = await readFile(path, 'utf8');
   } catch (error) {
     throw new DatasetError(
-      'VOCABULARY_INVALID',
+      'vocabulary-invalid',
       `cannot read the vocabulary file ${path} (${(error as NodeJS.ErrnoException).code ?? error}): check the path`,
       { cause: error },
     );
@@ -100,7 +100,7 @@ export async function readVocabularyFile(path: string): Promise<string[]> {
 
 function checkVocabulary(names: unknown, what: string): string[] {
   if (!Array.isArray(names)) {
-    throw new DatasetError('VOCABULARY_INVALID', `${what} must be an array of class names`);
+    throw new DatasetError('vocabulary-invalid', `${what} must be an array of class names`);
   }
   const problems: string[] = [];
   const seen = new Set<string>();
@@ -115,7 +115,7 @@ function checkVocabulary(names: unknown, what: string): string[] {
   });
   if (names.length === 0) problems.push('it is empty');
   if (problems.length > 0) {
-    throw problemsError('VOCABULARY_INVALID', `${what} is not a valid vocabulary:`, problems);
+    throw problemsError('vocabulary-invalid', `${what} is not a valid vocabulary:`, problems);
   }
   return [...(names as string[])];
 }
