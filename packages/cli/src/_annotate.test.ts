@@ -90,7 +90,7 @@ describe('LabelLookup', () => {
     );
     await expect(
       new LabelLookup(memoryIo().io, path.join(broken, 'labels.json')).trueBoxes(path.join(broken, 'x.png')),
-    ).rejects.toMatchObject({ code: 'LABELS_INVALID' });
+    ).rejects.toMatchObject({ code: 'labels-invalid' });
   });
 });
 

@@ -6,6 +6,27 @@ export const commonArgs = {
   verbose: { type: 'boolean', description: 'Print the stack trace of an error' },
 } as const satisfies ArgsDef;
 
+/** Flags of every command that loads a dataset through its cache. */
+export const datasetCacheArgs = {
+  'full-hash': {
+    type: 'boolean',
+    description:
+      'Tell a stale cache by a SHA-256 of every image rather than its size and modification time (slower; sees same-size edits)',
+  },
+  'skip-bad-images': {
+    type: 'boolean',
+    description: 'Leave out images that are missing or cannot be decoded (each is named) instead of failing',
+  },
+} as const satisfies ArgsDef;
+
+/** Reads the flags of {@link datasetCacheArgs} as loadDataset options. */
+export function datasetCacheFlags(args: { 'full-hash'?: unknown; 'skip-bad-images'?: unknown }) {
+  return {
+    ...(args['full-hash'] === true ? { fullHash: true } : {}),
+    ...(args['skip-bad-images'] === true ? { skipBadImages: true } : {}),
+  };
+}
+
 /** The TensorFlow.js backends `--backend` takes. */
 export const BACKENDS = ['tensorflow', 'wasm', 'cpu'] as const;
 

@@ -44,10 +44,26 @@ export function resolvePath(io: Io, file: string): string {
   return path.resolve(io.cwd, file);
 }
 
-export function writeLine(stream: Io['stdout'], line = ''): void {
-  stream.write(`${line}\n`);
+/**
+ * Control characters (C0 but tab and newline, DEL, C1) and the Unicode bidirectional overrides: in a mesh or
+ * file name they would move the cursor, recolour or rewrite the terminal, or reorder what is shown.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const UNPRINTABLE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text as the terminal may show it: every control character written out as `\u001b` (visible, never
+ * interpreted). litter's own output has none but newlines and tabs; names from a dataset may.
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
+export function writeLine(stream: Io['stdout'], line = ''): void {
+  stream.write(`${printable(line)}\n`);
+}
+
+/** One JSON line: JSON escapes C0 itself; DEL, C1 and bidi overrides are escaped too (still valid JSON). */
 export function writeJson(io: Io, value: unknown): void {
-  io.stdout.write(`${JSON.stringify(value)}\n`);
+  io.stdout.write(`${printable(JSON.stringify(value))}\n`);
 }

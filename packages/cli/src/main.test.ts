@@ -98,3 +98,31 @@ describe('oneLine', () => {
     );
   });
 });
+
+describe('package errors name CLI flags, not API options', () => {
+  it('says --skip-bad-images, --cache-path, --no-cache, --width and --height', async () => {
+    const { mkdtemp, cp, writeFile, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const path = await import('node:path');
+    const { fixture } = await import('../test/_litter.js');
+    const dir = await mkdtemp(path.join(tmpdir(), 'litter-flags-'));
+    try {
+      await cp(fixture, dir, { recursive: true, filter: (f) => !f.includes('litter-cache') });
+      await writeFile(path.join(dir, '0-0y-1p.png'), 'not an image');
+      const broken = await run(['cache', 'build', dir, '--cache-path', path.join(dir, 'c.litter-cache')]);
+      expect(broken.code).toBe(ExitCode.input);
+      expect(broken.stderr).toContain('pass --skip-bad-images to leave them out');
+      expect(broken.stderr).not.toMatch(/skipBadImages|cachePath|cache: false/);
+      const skipped = await run(['cache', 'build', dir, '--skip-bad-images', '--json']);
+      expect(skipped.code).toBe(ExitCode.ok);
+      expect(JSON.parse(skipped.stdout).images).toBe(74);
+      await writeFile(path.join(dir, 'notes.txt'), 'mine');
+      const refused = await run(['cache', 'build', dir, '--cache-path', path.join(dir, 'notes.txt')]);
+      expect(refused.code).toBe(ExitCode.input);
+      expect(refused.stderr).toContain('pass another --cache-path');
+      expect(refused.stderr).not.toMatch(/cachePath/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,7 +1,8 @@
 import { createRequire } from 'node:module';
 import { type ArgsDef, type CommandDef, defineCommand, renderUsage, runCommand } from 'citty';
 import { isVariadic } from './_args.js';
-import { type Io, processIo } from './_io.js';
+import { withCliFlags } from './_flags.js';
+import { type Io, printable, processIo } from './_io.js';
 import { CliError, ExitCode } from './errors.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -175,7 +176,7 @@ export function oneLine(error: Error): string {
 /** The message of an error: one line, or everything with the stack trace under `--verbose`. */
 function describe(error: unknown, verbose: boolean): string {
   if (!(error instanceof Error)) return `@litter/cli: ${String(error)}`;
-  if (!verbose) return oneLine(error);
+  if (!verbose) return withCliFlags(oneLine(error));
   const causes: string[] = [];
   let cause = error.cause;
   while (cause instanceof Error) {
@@ -228,7 +229,7 @@ export async function main(argv: readonly string[], io: Io = processIo()): Promi
       const command = leaf?.path.join(' ') ?? 'litter';
       text = `@litter/cli: ${(error as Error).message}; see ${command} --help`;
     }
-    io.stderr.write(`${text}\n`);
+    io.stderr.write(`${printable(text)}\n`);
     return usage ? ExitCode.usage : ExitCode.input;
   }
 }

@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import * as vega from 'vega';
+import { shortLabel } from './_util.js';
 import { ReportError } from './errors.js';
 
 /** A rendered chart: its SVG (for the HTML) and a file name for its PNG under `charts/`. */
@@ -31,6 +32,22 @@ function baseSpec(title: string): Partial<vega.Spec> {
   } as Partial<vega.Spec>;
 }
 
+/** The longest legend label, in characters (320 pixels of legend hold about 50). */
+const LABEL_CHARS = 80;
+
+/** Each name -> its legend label: itself, or its start and `...` when longer than LABEL_CHARS, kept distinct. */
+function chartLabels(names: readonly string[]): Map<string, string> {
+  const labels = new Map<string, string>();
+  const used = new Set<string>();
+  names.forEach((name, index) => {
+    let label = shortLabel(name, LABEL_CHARS);
+    if (used.has(label)) label = `${label.slice(0, LABEL_CHARS - 8)}... #${index + 1}`;
+    used.add(label);
+    labels.set(name, label);
+  });
+  return labels;
+}
+
 /** One line per series, `x` and `y` fields, series coloured and named in a legend. */
 function lineChartSpec(options: {
   title: string;
@@ -44,7 +61,12 @@ function lineChartSpec(options: {
   points?: string[];
   legendTitle: string;
 }): vega.Spec {
-  const { rows, series, xDomain, yDomain, interpolate = 'linear', points = [] } = options;
+  const { xDomain, yDomain, interpolate = 'linear' } = options;
+  // Legend labels at most LABEL_CHARS long (see shortLabel), distinct.
+  const label = chartLabels(options.series);
+  const series = options.series.map((name) => label.get(name)!);
+  const rows = options.rows.map((row) => ({ ...row, series: label.get(row.series) ?? row.series }));
+  const points = (options.points ?? []).map((name) => label.get(name) ?? name);
   return {
     ...baseSpec(options.title),
     data: [

@@ -10,6 +10,15 @@ export async function writeReportFile(path: string, data: string | Uint8Array): 
   }
 }
 
+/**
+ * Text drawn into an image (SVG rendered by librsvg, vega legends): at most `max` characters, the rest as
+ * `...`. Names come from the dataset, and the text layout costs grow faster than their length: a
+ * 100,000-character class name took the report many minutes. No picture shows more than this anyway.
+ */
+export function shortLabel(text: string, max = 80): string {
+  return text.length > max ? `${text.slice(0, max - 3)}...` : text;
+}
+
 /** Escapes text for SVG and HTML. */
 export function escapeXml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

@@ -1,5 +1,5 @@
 import sharp, { type OutputInfo } from 'sharp';
-import { escapeXml, writeReportFile } from './_util.js';
+import { escapeXml, shortLabel, writeReportFile } from './_util.js';
 import { ReportError } from './errors.js';
 
 /** Colour of predicted boxes (magenta: stands out on grey floors and red, blue or yellow objects). */
@@ -148,7 +148,13 @@ function boxOverlaySvg(boxes: readonly AnnotationBox[], width: number, height: n
   const fontSize = Math.max(10, Math.round(Math.max(width, height) / 26));
   const clamp = (v: number) => Math.min(1, Math.max(0, v));
   const parts: string[] = [];
-  for (const { box, label, color = PREDICTED_BOX_COLOR, dashed = false, labelBelow = false } of boxes) {
+  for (const {
+    box,
+    label: rawLabel,
+    color = PREDICTED_BOX_COLOR,
+    dashed = false,
+    labelBelow = false,
+  } of boxes) {
     const [a, b, c, d] = box.map(clamp) as [number, number, number, number];
     const x = Math.min(a, c) * width;
     const y = Math.min(b, d) * height;
@@ -158,7 +164,8 @@ function boxOverlaySvg(boxes: readonly AnnotationBox[], width: number, height: n
     parts.push(
       `<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${w.toFixed(1)}" height="${h.toFixed(1)}" fill="none" stroke="${escapeXml(color)}" stroke-width="${stroke}"${dash}/>`,
     );
-    if (!label) continue;
+    if (!rawLabel) continue;
+    const label = shortLabel(rawLabel);
     // Text width is estimated (no font metrics here); 0.62 em per character is generous for DejaVu/Liberation Sans.
     const labelWidth = Math.min(width, label.length * fontSize * 0.62 + 6);
     const labelHeight = fontSize + 4;

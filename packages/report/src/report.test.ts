@@ -164,3 +164,15 @@ describe('sampleError and rankSamples', () => {
     expect(ranked.map((r) => r.error)).toEqual([0.75, 0.75, 0.25, 0.25]);
   });
 });
+
+describe('class names from a hostile dataset', () => {
+  it('a 100,000-character class name does not stall the report (drawn shortened, listed whole)', async () => {
+    // Drawn in full, this name took the SVG text layout many minutes (16,000 characters: 40 s).
+    const long = 'x'.repeat(100_000);
+    const data = { ...syntheticReportData({ samples: 8 }), classes: [long, 'Cube', 'Sphere'] };
+    const result = await writeReport(join(dir, 'long-name'), data, { maxSamples: 4 });
+    const html = await readFile(result.htmlPath, 'utf8');
+    expect(html).toContain(long);
+    expect(html).toContain(`${'x'.repeat(77)}...`);
+  }, 30_000);
+});

@@ -11,7 +11,7 @@ import {
   validationMetricsChartSpec,
 } from './_charts.js';
 import { renderHtml } from './_html.js';
-import { escapeXml, writeReportFile } from './_util.js';
+import { escapeXml, shortLabel, writeReportFile } from './_util.js';
 import {
   type AnnotatedImage,
   type AnnotationBox,
@@ -235,8 +235,8 @@ async function gridPng(tiles: readonly Tile[], columns: number): Promise<Buffer>
       .map((o) => `${o.result} ${o.name} ${o.probability.toFixed(2)}`)
       .join(', ');
     captions.push(
-      `<text x="${left}" y="${textY}" font-size="12" font-weight="bold">#${i + 1} ${escapeXml(basename(tile.sample.imagePath))} · error ${tile.error.toFixed(2)}</text>`,
-      `<text x="${left}" y="${textY + 16}" font-size="11" fill="${mistakes ? '#b00020' : '#1b5e20'}">${escapeXml(mistakes || 'all classes right')}</text>`,
+      `<text x="${left}" y="${textY}" font-size="12" font-weight="bold">#${i + 1} ${escapeXml(shortLabel(basename(tile.sample.imagePath)))} · error ${tile.error.toFixed(2)}</text>`,
+      `<text x="${left}" y="${textY + 16}" font-size="11" fill="${mistakes ? '#b00020' : '#1b5e20'}">${escapeXml(shortLabel(mistakes || 'all classes right', 160))}</text>`,
     );
     return { input: tile.image.data, left, top };
   });

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { DatasetError, imageSize, parseLabels, sceneOf } from '@litter/dataset';
+import { DatasetError, imageSize, imageSizeProblem, parseLabels, sceneOf } from '@litter/dataset';
 import { defineCommand } from 'citty';
 import { commonArgs, stringFlag } from '../_args.js';
 import { type Io, ioOf, writeJson, writeLine } from '../_io.js';
@@ -68,6 +68,16 @@ const increment = (counts: Record<string, number>, key: string) => {
   counts[key] = (counts[key] ?? 0) + 1;
 };
 
+/**
+ * A counter keyed by names from the dataset: no prototype, so that a class or label set named `constructor`
+ * or `__proto__` counts like any other (on `{}` it would read Object's own properties).
+ */
+function counter(names: readonly string[] = []): Record<string, number> {
+  const counts: Record<string, number> = Object.create(null);
+  for (const name of names) counts[name] = 0;
+  return counts;
+}
+
 /** Reads a dataset's labels and image headers (no decoding) and collects statistics and problems. */
 export async function inspectDataset(labelsPath: string, scenePattern?: string): Promise<Inspection> {
   const file = path.basename(labelsPath);
@@ -95,12 +105,11 @@ export async function inspectDataset(labelsPath: string, scenePattern?: string):
   }
 
   const names = [...new Set(entries.flatMap((entry) => entry.meshes))].sort();
-  const classes = Object.fromEntries(names.map((name) => [name, 0]));
-  const cooccurrence = Object.fromEntries(
-    names.map((a) => [a, Object.fromEntries(names.map((b) => [b, 0]))]),
-  );
-  const labelSets: Record<string, number> = {};
-  const scenes: Record<string, number> = {};
+  const classes = counter(names);
+  const cooccurrence: Record<string, Record<string, number>> = Object.create(null);
+  for (const name of names) cooccurrence[name] = counter(names);
+  const labelSets = counter();
+  const scenes = counter();
   for (const entry of entries) {
     const visible = [...new Set(entry.meshes)].sort();
     for (const a of visible) {
@@ -117,13 +126,16 @@ export async function inspectDataset(labelsPath: string, scenePattern?: string):
     }
   }
 
-  const sizes: Record<string, number> = {};
+  const sizes = counter();
   const unreadable: string[] = [];
   const measured = await mapLimited(entries, 16, async (entry) => {
     const file = path.resolve(root, entry.image);
     if (!existsSync(file)) return { image: entry.image, problem: 'does not exist' };
     try {
       const { width, height } = await imageSize(file);
+      // The limit that decoding (litter train) applies: too large here is too large there.
+      const tooLarge = imageSizeProblem(width, height);
+      if (tooLarge) return { image: entry.image, size: `${width}x${height}`, problem: tooLarge };
       return { image: entry.image, size: `${width}x${height}` };
     } catch (error) {
       return { image: entry.image, problem: (error as Error).message.replace(/^@litter\/dataset: /, '') };
@@ -131,10 +143,12 @@ export async function inspectDataset(labelsPath: string, scenePattern?: string):
   });
   for (const result of measured) {
     if (result.size) increment(sizes, result.size);
-    else unreadable.push(`${result.image}: ${result.problem}`);
+    if (result.problem !== undefined) unreadable.push(`${result.image}: ${result.problem}`);
   }
   if (unreadable.length > 0) {
-    problems.push(`${unreadable.length} image${unreadable.length === 1 ? '' : 's'} cannot be read`);
+    problems.push(
+      `${unreadable.length} image${unreadable.length === 1 ? '' : 's'} cannot be read or decoded`,
+    );
     problems.push(...unreadable);
   }
 

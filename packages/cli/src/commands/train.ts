@@ -5,6 +5,8 @@ import {
   BACKENDS,
   choiceFlag,
   commonArgs,
+  datasetCacheArgs,
+  datasetCacheFlags,
   exclusive,
   intFlag,
   listFlag,
@@ -12,7 +14,7 @@ import {
   stringFlag,
 } from '../_args.js';
 import { TRAIN_DEFAULTS } from '../_defaults.js';
-import { type Io, ioOf, resolvePath, writeJson, writeLine } from '../_io.js';
+import { type Io, ioOf, printable, resolvePath, writeJson, writeLine } from '../_io.js';
 import { datasetPath, defaultRunDir, sampleDataset } from '../_paths.js';
 import { ProgressRenderer, progressMode } from '../_progress.js';
 import { chooseSplit } from '../_split.js';
@@ -168,6 +170,7 @@ export default defineCommand({
       valueHint: 'FILE',
       description: 'The cache file (default: labels.litter-cache next to labels.json)',
     },
+    ...datasetCacheArgs,
     json: {
       type: 'boolean',
       description: 'Print one JSON object per line (events split, begin, step, validation, checkpoint, end)',
@@ -223,6 +226,7 @@ export default defineCommand({
       overwrite: args.overwrite === true,
       cache: args.cache !== false,
       cachePath: stringFlag('cache-path', args['cache-path']),
+      datasetOptions: datasetCacheFlags(args),
       json: args.json === true,
     });
   },
@@ -257,6 +261,8 @@ type Flags = {
   overwrite: boolean;
   cache: boolean;
   cachePath: string | undefined;
+  /** --full-hash, --skip-bad-images */
+  datasetOptions: ReturnType<typeof datasetCacheFlags>;
   json: boolean;
 };
 
@@ -360,6 +366,7 @@ async function train(io: Io, flags: Flags): Promise<number> {
     width: settings.width,
     height: settings.height,
     cache: flags.cache,
+    ...flags.datasetOptions,
     ...(flags.cachePath !== undefined ? { cachePath: resolvePath(io, flags.cachePath) } : {}),
   });
   // A resumed run keeps the split it was started with (the trainer reads it from config.json).
@@ -481,7 +488,7 @@ async function train(io: Io, flags: Flags): Promise<number> {
     writeLine(io.stdout, `run directory: ${shown(io, result.runDir)}`);
     if (result.reportPath) writeLine(io.stdout, `report: ${shown(io, result.reportPath)}`);
   }
-  if (result.reportError) io.stderr.write(`${result.reportError}\n`);
+  if (result.reportError) io.stderr.write(`${printable(result.reportError)}\n`);
   if (result.stopped === 'signal') {
     const datasetPart = flags.dataset === undefined ? '' : ` ${shown(io, dataset)}`;
     const how = `${invocation(io)} train${datasetPart} --resume --out ${shown(io, runDir)}`;

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { type CacheEvent, defaultCachePath, loadDataset } from '@litter/dataset';
 import type { ArgsDef } from 'citty';
-import { intFlag, stringFlag } from '../../_args.js';
+import { datasetCacheFlags, intFlag, stringFlag } from '../../_args.js';
 import { TRAIN_SIZE } from '../../_defaults.js';
 import { type Io, resolvePath } from '../../_io.js';
 import { datasetPath } from '../../_paths.js';
@@ -17,7 +17,8 @@ export const cacheArgs = {
   'cache-path': {
     type: 'string',
     valueHint: 'FILE',
-    description: 'The cache file (default: labels.litter-cache next to labels.json)',
+    description:
+      'The cache file (default: labels.litter-cache next to labels.json); a file there that is not a litter cache is never replaced or deleted',
   },
 } as const satisfies ArgsDef;
 
@@ -38,15 +39,21 @@ export const sizeArgs = {
 export interface CacheTarget {
   labelsPath: string;
   cachePath: string;
+  /** loadDataset options from --full-hash and --skip-bad-images. */
+  options: { fullHash?: boolean; skipBadImages?: boolean };
 }
 
-export function cacheTarget(io: Io, args: { dataset: string; 'cache-path'?: unknown }): CacheTarget {
+export function cacheTarget(
+  io: Io,
+  args: { dataset: string; 'cache-path'?: unknown; 'full-hash'?: unknown; 'skip-bad-images'?: unknown },
+): CacheTarget {
   const given = datasetPath(io, args.dataset);
   const labelsPath = given.endsWith('.json') ? given : path.join(given, 'labels.json');
   const cachePathFlag = stringFlag('cache-path', args['cache-path'] as string | undefined);
   return {
     labelsPath,
     cachePath: cachePathFlag === undefined ? defaultCachePath(labelsPath) : resolvePath(io, cachePathFlag),
+    options: datasetCacheFlags(args),
   };
 }
 
@@ -86,6 +93,7 @@ export async function checkCache(
   try {
     const dataset = await loadDataset(target.labelsPath, {
       ...size,
+      ...target.options,
       cachePath: target.cachePath,
       onCache: (event) => {
         if (event.action === 'build' || event.action === 'rebuild') throw new NotCurrent(event);

@@ -1,6 +1,6 @@
 import { loadDataset } from '@litter/dataset';
 import { defineCommand } from 'citty';
-import { commonArgs } from '../../_args.js';
+import { commonArgs, datasetCacheArgs } from '../../_args.js';
 import { ioOf, writeJson, writeLine } from '../../_io.js';
 import { ExitCode } from '../../errors.js';
 import { cacheArgs, cacheTarget, formatBytes, sizeArgs, sizeOf } from './_shared.js';
@@ -13,6 +13,7 @@ export default defineCommand({
   args: {
     ...cacheArgs,
     ...sizeArgs,
+    ...datasetCacheArgs,
     json: {
       type: 'boolean',
       description: 'Print one JSON object: cache, action, reason, bytes, images, width, height',
@@ -29,6 +30,7 @@ export default defineCommand({
     const started = performance.now();
     const dataset = await loadDataset(target.labelsPath, {
       ...size,
+      ...target.options,
       cachePath: target.cachePath,
       onCache: (event) => {
         if (event.action === 'written') bytes = event.bytes;

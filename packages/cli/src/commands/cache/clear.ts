@@ -1,22 +1,16 @@
-import { readdir, rm } from 'node:fs/promises';
-import path from 'node:path';
+import { clearCache } from '@litter/dataset';
 import { defineCommand } from 'citty';
 import { commonArgs } from '../../_args.js';
 import { ioOf, writeJson, writeLine } from '../../_io.js';
 import { ExitCode } from '../../errors.js';
 import { cacheArgs, cacheTarget } from './_shared.js';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export default defineCommand({
-  meta: { name: 'clear', description: 'Delete the cache (and temporary files of killed writers)' },
+  meta: {
+    name: 'clear',
+    description:
+      'Delete the cache (and temporary files of killed writers); a file that is not a litter cache is refused',
+  },
   args: {
     ...cacheArgs,
     json: { type: 'boolean', description: 'Print one JSON object: cache, removed (file names)' },
@@ -25,26 +19,8 @@ export default defineCommand({
   async run({ args, ...context }) {
     const io = ioOf(context);
     const target = cacheTarget(io, args);
-    const folder = path.dirname(target.cachePath);
-    const prefix = `${path.basename(target.cachePath)}.tmp-`;
-    // `<cache>.tmp-<pid>-<random>` of a running writer stays: deleting it would break that write.
-    const temporaries = (await readdir(folder).catch(() => [] as string[])).filter((name) => {
-      if (!name.startsWith(prefix)) return false;
-      const pid = Number(name.slice(prefix.length).split('-')[0]);
-      return !(Number.isInteger(pid) && alive(pid));
-    });
-    const removed: string[] = [];
-    for (const name of [path.basename(target.cachePath), ...temporaries]) {
-      const file = path.join(folder, name);
-      const existed = await rm(file).then(
-        () => true,
-        (error: NodeJS.ErrnoException) => {
-          if (error.code === 'ENOENT') return false;
-          throw error;
-        },
-      );
-      if (existed) removed.push(file);
-    }
+    // clearCache removes only what litter wrote: never labels.json, an image, or a file without a cache header.
+    const removed = await clearCache(target.labelsPath, { cachePath: target.cachePath });
     if (args.json) writeJson(io, { cache: target.cachePath, removed });
     else
       writeLine(

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { defineCommand } from 'citty';
-import { commonArgs } from '../../_args.js';
+import { commonArgs, datasetCacheArgs } from '../../_args.js';
 import { ioOf, writeJson, writeLine } from '../../_io.js';
 import { ExitCode } from '../../errors.js';
 import { cacheArgs, cacheTarget, checkCache, formatBytes, sizeArgs, sizeOf } from './_shared.js';
@@ -13,6 +13,7 @@ export default defineCommand({
   args: {
     ...cacheArgs,
     ...sizeArgs,
+    ...datasetCacheArgs,
     json: {
       type: 'boolean',
       description:

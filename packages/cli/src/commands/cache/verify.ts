@@ -1,5 +1,5 @@
 import { defineCommand } from 'citty';
-import { commonArgs } from '../../_args.js';
+import { commonArgs, datasetCacheArgs } from '../../_args.js';
 import { ioOf, writeJson, writeLine } from '../../_io.js';
 import { CliError, ExitCode } from '../../errors.js';
 import { cacheArgs, cacheTarget, checkCache, sizeArgs, sizeOf } from './_shared.js';
@@ -13,6 +13,7 @@ export default defineCommand({
   args: {
     ...cacheArgs,
     ...sizeArgs,
+    ...datasetCacheArgs,
     json: {
       type: 'boolean',
       description: 'Print one JSON object: cache, status (current|missing|stale), reason',
