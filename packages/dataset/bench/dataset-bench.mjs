@@ -1,6 +1,6 @@
 // Benchmark (not a test): @litter/dataset beside the seed's Python data path, on the same labels.json.
 //
-//   pnpm bench:dataset [LABELS] [--runs N] [--copies N]
+//   pnpm bench:dataset [LABELS] [--runs N] [--copies N] [--no-decoders]
 //
 // LABELS is a labels.json or its folder (relative paths from the repository root). Default: the test
 // fixture test/fixtures/blender-three-wide replicated 27 times (2,025 images of 96x72) in a temporary
@@ -9,6 +9,8 @@
 // the same 32 images, the floor of any batcher that copies, and a cold build with durable: true) and
 // ../shared/anchors/seed_pipeline.py (PIL decode + pickle dump, pickle load, get_batch + numpy.stack of 32).
 // Each run prints its figures, their ratios and the load average; the table gives the medians over the runs.
+// Then the built-in PNG decoder against sharp alone and fast-png (pure JavaScript): cold builds with and without
+// it, and each decoder one image at a time on the same files (--no-decoders skips this part).
 // Runs on the built package (dist/): the package's `bench` script builds it first.
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
@@ -34,6 +36,10 @@ const BATCHES = 200;
 
 if (process.argv[2] === '--child') {
   await child(process.argv[3], process.argv[4]);
+} else if (process.argv[2] === '--decoders') {
+  await decoders(process.argv[3]);
+} else if (process.argv[2] === '--cold') {
+  await coldBuild(process.argv[3], process.argv[4]);
 } else {
   await main();
 }
@@ -128,9 +134,170 @@ async function child(labelsPath, cachePath) {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
+/**
+ * The built-in PNG decoder beside sharp alone and fast-png (pure JavaScript), on the same files already in
+ * memory, one image at a time on this thread (sharp: also with as many in flight as there are cores, on its own
+ * threads). Each gives RGB at the image's size; every output is checked equal to ours. Prints one JSON line.
+ */
+async function decoders(labelsPath) {
+  const { decodePngInto } = await import('../dist/_png.js');
+  const { default: sharp } = await import('sharp');
+  const { decode } = await import('fast-png');
+  const root = dirname(labelsPath);
+  const files = JSON.parse(readFileSync(labelsPath, 'utf8')).map((e) => readFileSync(join(root, e.image)));
+  const { width, height } = await sharp(files[0]).metadata();
+  const target = { width, height, resize: false, background: [0, 0, 0] };
+  const bytes = width * height * 3;
+  const ours = new Uint8Array(bytes * files.length);
+  const viaSharp = (file) =>
+    sharp(file)
+      .flatten({ background: { r: 0, g: 0, b: 0 } })
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw()
+      .toBuffer();
+  const viaFastPng = (file, out, offset) => {
+    const png = decode(file);
+    const { data, channels } = png;
+    if (png.depth !== 8 || (channels !== 3 && channels !== 4)) throw new Error('fast-png: not 8-bit RGB(A)');
+    for (let i = 0, o = offset; i < data.length; i += channels, o += 3) {
+      const a = channels === 4 ? data[i + 3] : 255;
+      out[o] = ((data[i] * a) / 255) | 0;
+      out[o + 1] = ((data[i + 1] * a) / 255) | 0;
+      out[o + 2] = ((data[i + 2] * a) / 255) | 0;
+    }
+  };
+  const perImage = async (fn) => {
+    const start = performance.now();
+    for (let i = 0; i < files.length; i++) await fn(i);
+    return (performance.now() - start) / files.length;
+  };
+  const times = { ours: [], sharp: [], sharpParallel: [], fastPng: [] };
+  let same = true;
+  const check = (label, pixels, i) => {
+    if (Buffer.compare(Buffer.from(pixels), Buffer.from(ours.subarray(i * bytes, (i + 1) * bytes))) !== 0) {
+      same = false;
+      process.stderr.write(`${label} differs from ours on image ${i}\n`);
+    }
+  };
+  const fast = new Uint8Array(bytes);
+  for (let round = 0; round < 3; round++) {
+    times.ours.push(
+      await perImage((i) => {
+        if (decodePngInto(files[i], ours, i * bytes, target).status !== 'ok') throw new Error('not ours');
+      }),
+    );
+    times.sharp.push(
+      await perImage(async (i) => {
+        const pixels = await viaSharp(files[i]);
+        if (round === 0) check('sharp', pixels, i);
+      }),
+    );
+    const start = performance.now();
+    const limit = cpus().length;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: limit }, async () => {
+        while (next < files.length) await viaSharp(files[next++]);
+      }),
+    );
+    times.sharpParallel.push((performance.now() - start) / files.length);
+    times.fastPng.push(
+      await perImage((i) => {
+        viaFastPng(files[i], fast, 0);
+        if (round === 0) check('fast-png', fast, i);
+      }),
+    );
+  }
+  const result = Object.fromEntries(Object.entries(times).map(([k, v]) => [`${k}_ms`, median(v)]));
+  process.stdout.write(`${JSON.stringify({ images: files.length, width, height, same, ...result })}\n`);
+}
+
+/** A cold build in this (fresh) process; with LITTER_DATASET_BENCH_SHARP_ONLY=1 every image goes to sharp. */
+async function coldBuild(labelsPath, cachePath) {
+  const { loadDataset } = await import('../dist/index.js');
+  rmSync(cachePath, { force: true });
+  const t = performance.now();
+  const dataset = await loadDataset(labelsPath, { cachePath });
+  const coldS = (performance.now() - t) / 1000;
+  rmSync(cachePath, { force: true });
+  process.stdout.write(`${JSON.stringify({ images: dataset.size, cold_s: coldS })}\n`);
+}
+
+/** Runs this script in a fresh process with `args`; returns its last stdout line as JSON. */
+function childJson(args, env = {}) {
+  const run = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...args], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  });
+  if (run.status !== 0) throw new Error(`${args[0]} failed (exit ${run.status})`);
+  return JSON.parse(run.stdout.trim().split('\n').at(-1));
+}
+
+/**
+ * Whether the hand-written PNG decoder (about 500 lines) earns its place: cold builds with and without it
+ * (every image to sharp instead), alternating, and the decoders one image at a time.
+ */
+function decoderReport(labelsPath, cachePath, runs) {
+  const withOurs = [];
+  const sharpOnly = [];
+  const decoding = [];
+  for (let run = 1; run <= runs; run++) {
+    withOurs.push(childJson(['--cold', labelsPath, cachePath]).cold_s);
+    sharpOnly.push(
+      childJson(['--cold', labelsPath, cachePath], { LITTER_DATASET_BENCH_SHARP_ONLY: '1' }).cold_s,
+    );
+    decoding.push(childJson(['--decoders', labelsPath]));
+    const d = decoding.at(-1);
+    console.log(
+      `decoders run ${run}: cold build ${withOurs.at(-1).toFixed(3)} s with the built-in decoder, ${sharpOnly.at(-1).toFixed(3)} s with sharp only | per image: ours ${d.ours_ms.toFixed(3)} ms, sharp ${d.sharp_ms.toFixed(3)} ms (${d.sharpParallel_ms.toFixed(3)} ms with ${cpus().length} in flight), fast-png ${d.fastPng_ms.toFixed(3)} ms${d.same ? '' : ' (OUTPUTS DIFFER)'}`,
+    );
+  }
+  const m = (key) => median(decoding.map((d) => d[key]));
+  const count = decoding[0].images;
+  const rows = [
+    ['', 'built-in', 'sharp only', 'fast-png', 'sharp / built-in'],
+    [
+      'cold build (images/s)',
+      (count / median(withOurs)).toFixed(0),
+      (count / median(sharpOnly)).toFixed(0),
+      '',
+      `${(median(sharpOnly) / median(withOurs)).toFixed(2)}x`,
+    ],
+    [
+      'decode, one at a time (ms/image)',
+      m('ours_ms').toFixed(3),
+      m('sharp_ms').toFixed(3),
+      m('fastPng_ms').toFixed(3),
+      `${(m('sharp_ms') / m('ours_ms')).toFixed(2)}x`,
+    ],
+    [
+      `  sharp, ${cpus().length} in flight (ms/image)`,
+      '',
+      m('sharpParallel_ms').toFixed(3),
+      '',
+      `${(m('sharpParallel_ms') / m('ours_ms')).toFixed(2)}x`,
+    ],
+  ];
+  console.log(
+    `\nPNG decoders, medians of ${runs} run(s), ${count} images of ${decoding[0].width}x${decoding[0].height}:`,
+  );
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  for (const row of rows)
+    console.log(
+      row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '),
+    );
+  console.log(
+    `(outputs ${decoding.every((d) => d.same) ? 'identical' : 'NOT identical'} to the built-in decoder's; the last column: how many times faster the built-in decoder is)`,
+  );
+}
+
 async function main() {
   // `pnpm bench:dataset -- ARGS` passes the `--` on.
   const args = process.argv.slice(2).filter((arg) => arg !== '--');
+  const skipDecoders = args.includes('--no-decoders');
+  if (skipDecoders) args.splice(args.indexOf('--no-decoders'), 1);
   const option = (name, fallback) => {
     const at = args.indexOf(name);
     if (at < 0) return fallback;
@@ -198,6 +365,7 @@ async function main() {
       if (!o.same) throw new Error('the warm cache gave other pixels than the cold build');
     }
     report(ours, seed, entries.length);
+    if (!skipDecoders) decoderReport(labelsPath, cachePath, runs);
     console.log(
       `load average at the end: ${loadavg()[0].toFixed(2)} (other work on the machine skews every figure)`,
     );

@@ -15,6 +15,12 @@ import { imageSizeProblem } from './_limits.js';
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /**
+ * Benchmark hook: with the environment variable `LITTER_DATASET_BENCH_SHARP_ONLY=1`, every image goes to sharp,
+ * so that `pnpm bench:dataset` can time a cold build without this decoder (decoding threads see it too).
+ */
+const SHARP_ONLY = process.env.LITTER_DATASET_BENCH_SHARP_ONLY === '1';
+
+/**
  * Ancillary chunks that change nothing about the pixels of an 8-bit RGB(A) image as sharp decodes it. Any
  * other ancillary chunk (gAMA, cHRM, iCCP, tRNS, sBIT, eXIf, acTL, ...) sends the image to sharp.
  */
@@ -91,6 +97,7 @@ function isPng(bytes) {
  * @throws {CorruptImageError} when the file is a broken PNG
  */
 export function decodePngInto(bytes, out, offset, target) {
+  if (SHARP_ONLY) return { status: 'fallback', reason: 'LITTER_DATASET_BENCH_SHARP_ONLY is set' };
   if (!isPng(bytes)) return { status: 'fallback', reason: 'not a PNG' };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = 8;

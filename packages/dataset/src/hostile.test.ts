@@ -3,11 +3,11 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { box, copyFixture, THREE_WIDE, tempDir, writeLabels } from '../test/helpers.js';
-import { GAMA, pngBomb } from '../test/hostile-images.js';
 import { CorruptImageError, decodePngInto } from './_png.js';
 import { loadDataset } from './dataset.js';
 import { DatasetError } from './errors.js';
 import { decodeImage, imageSize, imageSizeProblem, MAX_IMAGE_PIXELS } from './images.js';
+import { GAMA, pngBomb } from './testing.js';
 
 const target = (width: number, height: number) => ({
   width,

@@ -1,8 +1,8 @@
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pngBomb } from '@litter/dataset/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pngBomb } from '../../../dataset/test/hostile-images.js';
 import { fixture } from '../../test/_litter.js';
 import { memoryIo } from '../../test/_memory-io.js';
 import { main } from '../main.js';
@@ -55,6 +55,7 @@ describe('litter inspect on hostile names', () => {
     const text = await run(['inspect', ds]);
     const json = await run(['inspect', ds, '--json']);
     for (const out of [text.stdout, text.stderr, json.stdout]) {
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: they must not be there
       expect(out).not.toMatch(/[\u001b\u0007\u009b]/);
     }
     expect(text.stdout).toContain('Can\\u001b[2J\\u001b]0;pwned\\u0007\\u009b31m');

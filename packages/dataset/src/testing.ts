@@ -1,4 +1,8 @@
-import { crc32 } from '../src/_crc32.js';
+/**
+ * @litter/dataset/testing: hostile inputs for tests (of this package and of programs that use it), built at test
+ * time so that nothing large is committed. Not part of the dataset API.
+ */
+import { crc32 } from './_crc32.js';
 
 /**
  * A zlib stream that inflates to at least `bytes` zero bytes (one literal 0, then length-258 copies at
