@@ -1,5 +1,6 @@
-import { resolveModel } from '@litter/model';
+import { initBackend, resolveModel } from '@litter/model';
 import { testModelFactory } from '@litter/model/conformance';
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import liteDefault, { model } from './index.js';
 
@@ -23,6 +24,26 @@ describe('@litter/model-lite', () => {
       expect(built.countParams()).toBeLessThan(200_000);
     } finally {
       built.dispose();
+    }
+  });
+
+  it('adds the CenterNet head without changing the rest: same seed, same logits, map at stride 8', async () => {
+    await initBackend({ backend: 'cpu' });
+    const plain = model.create({ inputShape: [48, 64, 3], classes: 2, seed: 4 });
+    const boxed = model.create({ inputShape: [48, 64, 3], classes: 2, boxes: true, seed: 4 });
+    try {
+      expect(boxed.outputs.map((o) => o.shape)).toEqual([
+        [null, 2],
+        [null, 48 / 8, 64 / 8, 6],
+      ]);
+      const images = tf.randomUniform([2, 48, 64, 3], 0, 1, 'float32', 1);
+      const [logits, map] = boxed.predict(images) as tf.Tensor[];
+      const expected = plain.predict(images) as tf.Tensor;
+      expect(Array.from(logits!.dataSync())).toEqual(Array.from(expected.dataSync()));
+      tf.dispose([images, logits!, map!, expected]);
+    } finally {
+      plain.dispose();
+      boxed.dispose();
     }
   });
 });

@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BackendName, initBackend } from './backend.js';
+import { type BoxHead, boxHeadOf, pooledBoxHead } from './box-head.js';
 import { contractProblems, type ModelFactory } from './contract.js';
 import { loadModel, saveModel } from './io.js';
 
@@ -42,6 +43,37 @@ function tinyBatch(
   });
 }
 
+/** A tiny batch with one random box per visible class (`[x1, y1, x2, y2]`, y down, inside the image). */
+function tinyBoxBatch(batch: number, height: number, width: number, classes: number, seed: number) {
+  return tf.tidy(() => {
+    const { images, labels } = tinyBatch(batch, height, width, classes, seed);
+    const corner = tf.randomUniform([batch, classes, 2], 0, 0.5, 'float32', seed + 2);
+    const extent = tf.randomUniform([batch, classes, 2], 0.2, 0.5, 'float32', seed + 3);
+    const boxes = tf.reshape(tf.concat([corner, tf.add(corner, extent)], 2), [batch, classes * 4]);
+    return { images, labels, boxes: boxes as tf.Tensor2D, mask: labels };
+  });
+}
+
+function lossStep(
+  model: tfl.LayersModel,
+  head: BoxHead,
+  optimizer: tf.Optimizer,
+  batch: ReturnType<typeof tinyBoxBatch>,
+): number {
+  const loss = optimizer.minimize(() => {
+    const outputs = [model.apply(batch.images, { training: true })].flat() as tf.Tensor[];
+    return head.loss(outputs, batch);
+  }, true) as tf.Scalar;
+  const value = loss.dataSync()[0]!;
+  loss.dispose();
+  return value;
+}
+
+/** Every output of `model` on `images`, flattened, in output order. */
+function predictAll(model: tfl.LayersModel, images: tf.Tensor): number[][] {
+  return tf.tidy(() => ([model.predict(images)].flat() as tf.Tensor[]).map((t) => Array.from(t.dataSync())));
+}
+
 function predict(model: tfl.LayersModel, images: tf.Tensor): Float32Array {
   return tf.tidy(() => (model.predict(images) as tf.Tensor).dataSync() as Float32Array);
 }
@@ -49,9 +81,11 @@ function predict(model: tfl.LayersModel, images: tf.Tensor): Float32Array {
 /**
  * The conformance suite every model package runs in its own tests (vitest). It checks the
  * {@link ModelFactory} contract: the factory's members; builds for several input sizes including non-square
- * ones with output `[B, C]` (and `[B, 5C]` with boxes in [0, 1] when `supportsBoxes`); a few training steps
- * on a tiny batch lower the loss; save then load gives identical predictions; the same seed gives the same
- * model; `tf.memory().numTensors` is the same before and after predict and train steps.
+ * ones with output `[B, C]`; a few training steps on a tiny batch lower the loss; save then load gives
+ * identical predictions; the same seed gives the same model; `tf.memory().numTensors` is the same before and
+ * after predict and train steps. When `supportsBoxes`, the same for the model with boxes through its
+ * {@link ModelFactory.boxHead} (its outputs recognised by `boxHeadOf`, decoded to ordered boxes in [0, 1], its
+ * loss lowered by training, save and load, recognised again after loading).
  *
  * @example
  * // packages/my-model/src/conformance.test.ts
@@ -117,25 +151,69 @@ export function testModelFactory(factory: ModelFactory, options: ConformanceOpti
         }
 
         if (factory.supportsBoxes) {
-          it('with boxes outputs [B, 5C]: logits, then box values in [0, 1]', () => {
-            const model = factory.create({
-              inputShape: [trainHeight, trainWidth, 3],
-              classes,
-              boxes: true,
-              seed: 1,
-            });
+          const head = factory.boxHead ?? pooledBoxHead;
+          const create = (seed: number) =>
+            factory.create({ inputShape: [trainHeight, trainWidth, 3], classes, boxes: true, seed });
+
+          it(`with boxes has the outputs of its head (${head.name}), decoded to one box per class`, () => {
+            const model = create(1);
             try {
-              expect(model.outputs[0]?.shape).toEqual([null, 5 * classes]);
+              expect(boxHeadOf(model, classes, [factory.boxHead])).toBe(head);
               const { images } = tinyBatch(batchSize, trainHeight, trainWidth, classes, 4);
-              const values = predict(model, images);
+              const before = tf.memory().numTensors;
+              const outputs = [model.predict(images)].flat() as tf.Tensor[];
+              const { logits, boxes } = head.decode(outputs, classes);
+              tf.dispose(outputs);
+              expect(tf.memory().numTensors).toBe(before);
               images.dispose();
-              expect(values.length).toBe(batchSize * 5 * classes);
-              for (let b = 0; b < batchSize; b++) {
-                const row = values.subarray(b * 5 * classes, (b + 1) * 5 * classes);
-                expect(Array.from(row).every(Number.isFinite)).toBe(true);
-                expect(Array.from(row.subarray(classes)).every((v) => v >= 0 && v <= 1)).toBe(true);
+              expect(logits.length).toBe(batchSize * classes);
+              expect(Array.from(logits).every(Number.isFinite)).toBe(true);
+              expect(boxes.length).toBe(batchSize * classes * 4);
+              for (let k = 0; k < boxes.length; k += 4) {
+                const [x1, y1, x2, y2] = boxes.subarray(k, k + 4);
+                expect(0 <= x1! && x1! <= x2! && x2! <= 1 && 0 <= y1! && y1! <= y2! && y2! <= 1).toBe(true);
               }
             } finally {
+              model.dispose();
+            }
+          });
+
+          it('with boxes a few training steps on its loss lower it, with a flat tensor count', () => {
+            const model = create(2);
+            const optimizer = tf.train.adam(learningRate);
+            const batch = tinyBoxBatch(batchSize, trainHeight, trainWidth, classes, 8);
+            try {
+              const step = () => lossStep(model, head, optimizer, batch);
+              const first = step();
+              const afterFirst = tf.memory().numTensors;
+              let last = first;
+              for (let i = 1; i < trainSteps; i++) last = step();
+              expect(Number.isFinite(last)).toBe(true);
+              expect(last).toBeLessThan(first);
+              expect(tf.memory().numTensors).toBe(afterFirst);
+            } finally {
+              optimizer.dispose();
+              tf.dispose([batch.images, batch.labels, batch.boxes, batch.mask]);
+              model.dispose();
+            }
+          });
+
+          it('with boxes save then load gives identical outputs, recognised as the same head', async () => {
+            const model = create(3);
+            const { images } = tinyBatch(batchSize, trainHeight, trainWidth, classes, 9);
+            const target = path.join(directory, `${backend}-boxes-model`);
+            try {
+              const expected = predictAll(model, images);
+              await saveModel(model, target);
+              const loaded = await loadModel(target);
+              try {
+                expect(boxHeadOf(loaded, classes)).toBe(head);
+                expect(predictAll(loaded, images)).toEqual(expected);
+              } finally {
+                loaded.dispose();
+              }
+            } finally {
+              images.dispose();
               model.dispose();
             }
           });

@@ -1,4 +1,5 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
+import type { BoxHead } from './box-head.js';
 import { ModelError } from './errors.js';
 
 /** What {@link ModelFactory.create} gets. */
@@ -8,8 +9,9 @@ export interface CreateModelOptions {
   /** Number of classes C (multi-label: one sigmoid logit each). */
   classes: number;
   /**
-   * Add the box head: the output becomes `[B, 5C]`, columns `0..C-1` the logits, then `C*4` box values in
-   * [0, 1], class-major `[x1, y1, x2, y2]`, y down. Only for factories with `supportsBoxes`.
+   * Add the factory's box head ({@link ModelFactory.boxHead}): the outputs become that head's (for the built-in
+   * models the CenterNet head's `[B, C]` logits and `[B, h, w, C + 4]` centre map). Only for factories with
+   * `supportsBoxes`.
    * @default false
    */
   boxes?: boolean;
@@ -21,9 +23,10 @@ export interface CreateModelOptions {
  * A model package's one export: builds an untrained `tf.LayersModel`.
  *
  * The model's input is float32 `[B, H, W, 3]` in [0, 1]. Its output without boxes is `[B, C]` logits: apply a
- * sigmoid at prediction, never a softmax (multi-label). With `boxes: true` it is `[B, 5C]` (see
- * {@link CreateModelOptions.boxes}). Custom layers must be registered with `tf.serialization.registerClass`
- * when the package is imported, so saved models load back.
+ * sigmoid at prediction, never a softmax (multi-label). With `boxes: true` its outputs are those of
+ * {@link ModelFactory.boxHead}, which the trainer trains and reads through that head's loss and decoder.
+ * Custom layers must be registered with `tf.serialization.registerClass` and a custom box head with
+ * `registerBoxHead` when the package is imported, so saved models load back and are read right.
  *
  * @example
  * import type { ModelFactory } from '@litter/model';
@@ -42,6 +45,12 @@ export interface ModelFactory {
   readonly defaultInputSize: { width: number; height: number };
   /** Whether `create({ boxes: true })` is supported. */
   readonly supportsBoxes: boolean;
+  /**
+   * The head `create({ boxes: true })` builds: its output layout, loss and decoder to one box per class. The
+   * built-in models use `centerNetHead` (on their stride-8 or stride-4 feature map, see `addCenterNetHead`).
+   * @default pooledBoxHead (one `[B, 5C]` output: logits, then 4C sigmoid box values)
+   */
+  readonly boxHead?: BoxHead;
   create(options: CreateModelOptions): tfl.LayersModel;
 }
 
@@ -52,7 +61,19 @@ const CONTRACT_MEMBERS: readonly [keyof ModelFactory, string, (value: unknown) =
   ['defaultInputSize', '{ width, height } (positive integers)', (v) => isSize(v)],
   ['supportsBoxes', 'a boolean', (v) => typeof v === 'boolean'],
   ['create', 'a function (options) => tf.LayersModel', (v) => typeof v === 'function'],
+  ['boxHead', 'nothing or a BoxHead { name, matches, loss, decode }', (v) => v === undefined || isBoxHead(v)],
 ];
+
+function isBoxHead(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const { name, matches, loss, decode } = value as Record<string, unknown>;
+  return (
+    typeof name === 'string' &&
+    typeof matches === 'function' &&
+    typeof loss === 'function' &&
+    typeof decode === 'function'
+  );
+}
 
 function isSize(value: unknown): boolean {
   if (typeof value !== 'object' || value === null) return false;

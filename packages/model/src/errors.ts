@@ -5,6 +5,7 @@ export type ModelErrorCode =
   | 'model-not-found'
   | 'model-invalid'
   | 'model-io'
+  | 'model-mismatch'
   | 'unsupported';
 
 /**

@@ -13,6 +13,27 @@ export {
   probeBackends,
 } from './backend.js';
 export {
+  type BoxHead,
+  type BoxLossOptions,
+  type BoxTargets,
+  boxHeadOf,
+  classificationLoss,
+  type DecodedBoxes,
+  maskedBoxLoss,
+  orderBoxes,
+  pooledBoxHead,
+  registerBoxHead,
+} from './box-head.js';
+export {
+  addCenterNetHead,
+  CENTERNET,
+  type CenterNetTargets,
+  centerNetHead,
+  centerNetTargets,
+  decodeCenterNet,
+  focalLoss,
+} from './centernet.js';
+export {
   type CreateModelOptions,
   checkCreateOptions,
   contractProblems,

@@ -1,4 +1,6 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
+import { initBackend } from './backend.js';
 import { testModelFactory } from './conformance.js';
 import { ModelError } from './errors.js';
 import type { LocalResponseNormalization } from './lrn.js';
@@ -50,5 +52,25 @@ describe('seed-cnn', () => {
     expect(() => seedCnn.create({ inputShape: [32, 32, 3], classes: 1.5 })).toThrow(
       /classes must be a positive integer/,
     );
+  });
+
+  it('adds the CenterNet head without changing the rest: same seed, same logits, map at stride 4', async () => {
+    await initBackend({ backend: 'cpu' });
+    const plain = seedCnn.create({ inputShape: [48, 64, 3], classes: 2, seed: 4 });
+    const boxed = seedCnn.create({ inputShape: [48, 64, 3], classes: 2, boxes: true, seed: 4 });
+    try {
+      expect(boxed.outputs.map((o) => o.shape)).toEqual([
+        [null, 2],
+        [null, 48 / 4, 64 / 4, 6],
+      ]);
+      const images = tf.randomUniform([2, 48, 64, 3], 0, 1, 'float32', 1);
+      const [logits, map] = boxed.predict(images) as tf.Tensor[];
+      const expected = plain.predict(images) as tf.Tensor;
+      expect(Array.from(logits!.dataSync())).toEqual(Array.from(expected.dataSync()));
+      tf.dispose([images, logits!, map!, expected]);
+    } finally {
+      plain.dispose();
+      boxed.dispose();
+    }
   });
 });

@@ -1,4 +1,5 @@
 import * as tfl from '@tensorflow/tfjs-layers';
+import { addCenterNetHead, centerNetHead } from './centernet.js';
 import { type CreateModelOptions, checkCreateOptions, type ModelFactory } from './contract.js';
 import { LocalResponseNormalization } from './lrn.js';
 
@@ -21,8 +22,9 @@ export function initializerSeeds(seed: number | undefined, stride = 7919): () =>
 }
 
 /**
- * Adds the output head: `[B, C]` logits, or with boxes `[B, 5C]` = logits then `C*4` sigmoid box values
- * (class-major `[x1, y1, x2, y2]`). Shared by the built-in models so the layout is the same everywhere.
+ * Adds the pooled output head: `[B, C]` logits, or with boxes `[B, 5C]` = logits then `C*4` sigmoid box values
+ * (class-major `[x1, y1, x2, y2]`: `pooledBoxHead`, the layout of runs from before the CenterNet head). The
+ * built-in models take their logits from it (`boxes: false`) and their boxes from `addCenterNetHead`.
  */
 export function classificationHead(
   features: tfl.SymbolicTensor,
@@ -53,8 +55,7 @@ export function classificationHead(
 /**
  * The seed's network, layer for layer: conv 5x5x64 ('same', bias 0.1, relu), max pool 3x3/2, LRN, conv 5x5x64
  * (bias 0.1, relu), LRN, max pool 3x3/2, dense 384 relu, dense 192 relu, dense C logits. Sigmoid at
- * prediction, never softmax. With `boxes`, a sigmoid dense head of `4C` box values is concatenated after the
- * logits.
+ * prediction, never softmax. With `boxes`, the CenterNet head on the stride-4 map after pool2 is a second output.
  */
 export const seedCnn: ModelFactory = {
   name: 'seed-cnn',
@@ -62,6 +63,7 @@ export const seedCnn: ModelFactory = {
     "The seed blog post's CNN: two 5x5 conv + max pool + LRN stages, dense 384 and 192 (slow, accurate)",
   defaultInputSize: { width: 128, height: 128 },
   supportsBoxes: true,
+  boxHead: centerNetHead,
   create(options: CreateModelOptions): tfl.LayersModel {
     checkCreateOptions(seedCnn, options);
     const seed = initializerSeeds(options.seed);
@@ -93,10 +95,12 @@ export const seedCnn: ModelFactory = {
     x = conv('conv2').apply(x) as tfl.SymbolicTensor;
     x = new LocalResponseNormalization({ ...SEED_LRN, name: 'norm2' }).apply(x) as tfl.SymbolicTensor;
     x = pool('pool2').apply(x) as tfl.SymbolicTensor;
+    const featureMap = x;
     x = tfl.layers.flatten({ name: 'flatten' }).apply(x) as tfl.SymbolicTensor;
     x = dense('dense1', 384).apply(x) as tfl.SymbolicTensor;
     x = dense('dense2', 192).apply(x) as tfl.SymbolicTensor;
-    const output = classificationHead(x, options, seed);
-    return tfl.model({ inputs: input, outputs: output, name: 'seed_cnn' });
+    const logits = classificationHead(x, { ...options, boxes: false }, seed);
+    const outputs = options.boxes ? [logits, addCenterNetHead(featureMap, options, seed)] : logits;
+    return tfl.model({ inputs: input, outputs, name: 'seed_cnn' });
   },
 };

@@ -1,3 +1,4 @@
+import { type BoxHead, boxHeadOf, ModelError } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { TrainerError } from './errors.js';
@@ -6,24 +7,30 @@ import { TrainerError } from './errors.js';
 export interface RawPredictions {
   /** images x classes logits. */
   logits: Float32Array;
-  /** images x classes x 4 boxes ([x1, y1, x2, y2], y down) when the model has a box head. */
+  /** images x classes x 4 boxes ([x1, y1, x2, y2], y down, corners ordered) when the model has a box head. */
   boxes: Float32Array | undefined;
 }
 
 /**
- * Whether `model` has the box head, from its output width: C (logits only) or 5C (logits, then boxes).
- * @throws {TrainerError} `model-mismatch` when it is neither.
+ * The box head whose outputs `model` has (`boxHeadOf`: the pooled `[B, 5C]` one of old runs, the CenterNet
+ * one, or `prefer`'s), or `undefined` for a model with only the `[B, C]` logits.
+ * @throws {TrainerError} `model-mismatch` when its outputs fit no head for `classes` classes.
  */
-export function hasBoxHead(model: tfl.LayersModel, classes: number): boolean {
-  const shape = model.outputs[0]?.shape;
-  const width = shape?.[shape.length - 1];
-  if (model.outputs.length === 1 && shape?.length === 2 && width === classes) return false;
-  if (model.outputs.length === 1 && shape?.length === 2 && width === 5 * classes) return true;
-  throw new TrainerError(
-    'model-mismatch',
-    `the model's output is ${JSON.stringify(model.outputs.map((o) => o.shape))} but ${classes} classes need ` +
-      `[null, ${classes}] (or [null, ${5 * classes}] with boxes): check that the model was made for this dataset`,
-  );
+export function boxHeadFor(
+  model: tfl.LayersModel,
+  classes: number,
+  prefer: readonly (BoxHead | undefined)[] = [],
+): BoxHead | undefined {
+  try {
+    return boxHeadOf(model, classes, prefer);
+  } catch (error) {
+    if (!(error instanceof ModelError)) throw error;
+    throw new TrainerError(
+      'model-mismatch',
+      `${error.message.replace(/^@litter\/model: /, '')} (${classes} classes)`,
+      { cause: error },
+    );
+  }
 }
 
 /** Checks the model's input against the image size it will be fed. */
@@ -57,12 +64,11 @@ export function predictRaw(
   classes: number,
   batchSize = 32,
 ): RawPredictions {
-  const boxes = hasBoxHead(model, classes);
+  const head = boxHeadFor(model, classes);
   checkInputShape(model, height, width);
   const pixels = height * width * 3;
   const logits = new Float32Array(count * classes);
-  const boxValues = boxes ? new Float32Array(count * classes * 4) : undefined;
-  const outputWidth = boxes ? 5 * classes : classes;
+  const boxValues = head ? new Float32Array(count * classes * 4) : undefined;
   for (let start = 0; start < count; start += batchSize) {
     const n = Math.min(batchSize, count - start);
     const input = new Float32Array(n * pixels);
@@ -70,13 +76,17 @@ export function predictRaw(
       const image = imageAt(start + k);
       for (let j = 0; j < pixels; j++) input[k * pixels + j] = image[j]! / 255;
     }
-    const output = tf.tidy(() => model.predict(tf.tensor4d(input, [n, height, width, 3])) as tf.Tensor);
-    const values = output.dataSync() as Float32Array;
-    output.dispose();
-    for (let k = 0; k < n; k++) {
-      const row = values.subarray(k * outputWidth, (k + 1) * outputWidth);
-      logits.set(row.subarray(0, classes), (start + k) * classes);
-      boxValues?.set(row.subarray(classes), (start + k) * classes * 4);
+    const outputs = tf.tidy(() => [model.predict(tf.tensor4d(input, [n, height, width, 3]))].flat());
+    try {
+      if (head) {
+        const decoded = head.decode(outputs, classes);
+        logits.set(decoded.logits, start * classes);
+        boxValues!.set(decoded.boxes, start * classes * 4);
+      } else {
+        logits.set(outputs[0]!.dataSync() as Float32Array, start * classes);
+      }
+    } finally {
+      tf.dispose(outputs);
     }
   }
   return { logits, boxes: boxValues };

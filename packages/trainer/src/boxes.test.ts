@@ -1,13 +1,12 @@
-import { initBackend } from '@litter/model';
-import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { maskedBoxLoss } from './_loss.js';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { classificationHead, initBackend, saveModel } from '@litter/model';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatEvaluation } from './format.js';
 import { boxIoU, computeBoxMetrics, computeEvaluation } from './metrics.js';
-
-beforeAll(async () => {
-  await initBackend({ backend: 'cpu' });
-});
+import { loadRun, predictImages } from './run.js';
 
 // Three images, two classes (A, B). Every expected value below was worked out by hand from this table
 // (boxes [x1, y1, x2, y2]):
@@ -107,51 +106,41 @@ describe('localisation metrics', () => {
   });
 });
 
-describe('the masked box loss', () => {
-  // Two images, two classes; image 0 shows only class 0, image 1 only class 1.
-  const boxMask = () => tf.tensor2d([1, 0, 0, 1], [2, 2]);
-  const targets = () => tf.tensor2d([0.1, 0.2, 0.3, 0.4, 0, 0, 0, 0, 0, 0, 0, 0, 0.5, 0.5, 0.9, 0.9], [2, 8]);
-
-  it('is the mean absolute error over the coordinates of the visible classes', () => {
-    const value = tf.tidy(() => {
-      const output = tf.tensor2d(
-        [0.2, 0.2, 0.3, 0.6, 0.9, 0.9, 0.9, 0.9, 0.7, 0.7, 0.7, 0.7, 0.5, 0.6, 0.9, 0.5],
-        [2, 8],
-      );
-      return maskedBoxLoss(output, targets(), boxMask()).dataSync()[0]!;
-    });
-    // visible: image 0 class 0 |.1|+0+0+|.2| = .3; image 1 class 1 0+|.1|+0+|.4| = .5; 8 coordinates
-    expect(value).toBeCloseTo(0.8 / 8, 6);
+describe('runs with the pooled [B, 5C] box head (before the CenterNet head)', () => {
+  let directory: string;
+  beforeAll(async () => {
+    await initBackend({ backend: 'cpu' });
+    directory = await mkdtemp(join(tmpdir(), 'litter-pooled-'));
+  });
+  afterAll(async () => {
+    await rm(directory, { recursive: true, force: true });
   });
 
-  it('gives no error and no gradient to the boxes of absent classes', () => {
-    const before = tf.memory().numTensors;
-    const { value, gradient } = tf.tidy(() => {
-      const output = tf.tensor2d(
-        [0.1, 0.2, 0.3, 0.4, 0.9, 0.9, 0.9, 0.9, 0.7, 0.7, 0.7, 0.7, 0.5, 0.5, 0.9, 0.9],
-        [2, 8],
-      );
-      const { value, grad } = tf.valueAndGrad((x: tf.Tensor) =>
-        maskedBoxLoss(x as tf.Tensor2D, targets(), boxMask()),
-      )(output);
-      return { value: value.dataSync()[0]!, gradient: Array.from(grad.dataSync()) };
-    });
-    // the visible boxes are exact: whatever the absent classes' outputs, the loss is 0
-    expect(value).toBe(0);
-    // absent: image 0 class 1 (columns 4-7), image 1 class 0 (columns 8-11)
-    expect(gradient.slice(4, 12)).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
-    expect(tf.memory().numTensors).toBe(before);
-  });
-
-  it('is 0 for a batch without any visible class', () => {
-    const value = tf.tidy(
-      () =>
-        maskedBoxLoss(
-          tf.ones([2, 8]) as tf.Tensor2D,
-          tf.zeros([2, 8]) as tf.Tensor2D,
-          tf.zeros([2, 2]) as tf.Tensor2D,
-        ).dataSync()[0]!,
-    );
-    expect(value).toBe(0);
+  it('still load and predict one ordered box per class', async () => {
+    const input = tfl.input({ shape: [72, 96, 3] });
+    const pooled = tfl.layers.globalAveragePooling2d({}).apply(input) as tfl.SymbolicTensor;
+    const output = classificationHead(pooled, { inputShape: [72, 96, 3], classes: 3, boxes: true }, () => ({
+      seed: 3,
+    }));
+    const model = tfl.model({ inputs: input, outputs: output });
+    await saveModel(model, directory);
+    model.dispose();
+    await writeFile(join(directory, 'vocabulary.json'), JSON.stringify(['Cone', 'Cube', 'Sphere']));
+    const run = await loadRun(directory);
+    try {
+      expect(run.boxes).toBe(true);
+      const [prediction] = await predictImages(run, [
+        join(import.meta.dirname, '../../../test/fixtures/blender-three-wide/0-0y-0p.png'),
+      ]);
+      expect(prediction!.classes).toHaveLength(3);
+      for (const { box } of prediction!.classes) {
+        expect(box!.x1).toBeLessThanOrEqual(box!.x2);
+        expect(box!.y1).toBeLessThanOrEqual(box!.y2);
+        expect(box!.x1).toBeGreaterThanOrEqual(0);
+        expect(box!.y2).toBeLessThanOrEqual(1);
+      }
+    } finally {
+      run.model.dispose();
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { decodeImage } from '@litter/dataset';
 import { loadModel } from '@litter/model';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { hasBoxHead, orderedBox, predictRaw, sigmoid } from './_predict.js';
+import { boxHeadFor, orderedBox, predictRaw, sigmoid } from './_predict.js';
 import { TrainerError } from './errors.js';
 import type { CheckpointKind } from './options.js';
 import { locateModel, type RunConfig } from './run-dir.js';
@@ -51,7 +51,7 @@ export async function loadRun(path: string, options: LoadRunOptions = {}): Promi
   const width = state?.width ?? config?.width ?? shape[2];
   let boxes: boolean;
   try {
-    boxes = hasBoxHead(model, vocabulary.length);
+    boxes = boxHeadFor(model, vocabulary.length) !== undefined;
     if (typeof height !== 'number' || typeof width !== 'number') {
       throw new TrainerError('model-mismatch', `the model in ${dir} does not say which image size it takes`);
     }

@@ -2,7 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createBatcher, type Dataset, EpochSampler, splitDataset } from '@litter/dataset';
-import { loadModel, type ModelFactory } from '@litter/model';
+import { type BoxHead, loadModel, type ModelFactory } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { flipHalf } from './_augment.js';
@@ -17,7 +17,7 @@ import {
 import { type HistoryRow, MetricsLog, type StepRow, type ValidationRow } from './_history.js';
 import { exists } from './_io.js';
 import { batchLoss } from './_loss.js';
-import { checkInputShape, hasBoxHead } from './_predict.js';
+import { boxHeadFor, checkInputShape } from './_predict.js';
 import { restoreRandom, runRandom, saveRandom, withRandom } from './_random.js';
 import { TrainerError } from './errors.js';
 import { type DatasetPredictions, evaluatePredictions, predictDataset } from './evaluate.js';
@@ -537,8 +537,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const batcher = createBatcher(dataset, { sampler, format: 'float32' });
   let log: MetricsLog;
   let parallel: ParallelTrainer | undefined;
+  let head: BoxHead | undefined;
   try {
-    if (hasBoxHead(model, classes) !== boxes) {
+    head = boxHeadFor(model, classes, [factory.boxHead]);
+    if ((head !== undefined) !== boxes) {
       throw new TrainerError(
         'model-mismatch',
         `model ${factory.name} ${boxes ? 'has no box head although boxes were asked for' : 'has a box head although boxes were not asked for'}`,
@@ -691,17 +693,15 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
               3,
             ]);
             const labels = tf.tensor2d(batch.labels.slice(0, n * classes), [n, classes]);
-            const box = boxes
+            const box = head
               ? {
+                  head,
                   targets: tf.tensor2d(batch.boxes.slice(0, n * classes * 4), [n, classes * 4]),
                   mask: tf.tensor2d(batch.boxMask.slice(0, n * classes), [n, classes]),
                   weight: boxLossWeight,
                 }
               : undefined;
-            const { value, grads } = tf.variableGrads(
-              () => batchLoss(model, images, labels, classes, box),
-              variables,
-            );
+            const { value, grads } = tf.variableGrads(() => batchLoss(model, images, labels, box), variables);
             const lossValue = value.dataSync()[0]!;
             // Check before applying: a non-finite loss must not reach the weights.
             if (Number.isFinite(lossValue)) {

@@ -88,7 +88,7 @@ export type Request =
       batchSize: number;
       start: number;
       end: number;
-      /** Box values that count in the whole batch (4 per visible class): the box loss divides by it. */
+      /** Visible boxes in the whole batch: the box loss divides by it. */
       maskTotal: number;
     }
   | {

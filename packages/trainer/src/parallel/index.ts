@@ -28,7 +28,7 @@ export interface ParallelTrainerOptions {
   classes: number;
   /** Train the box head too (as `train({ boxes: true })`). @default false */
   boxes?: boolean;
-  /** Weight of the masked L1 box loss against the classification loss. @default 1 */
+  /** Weight of the box head's box terms against the classification loss. @default 1 */
   boxLossWeight?: number;
   /** Worker threads, each with a model replica, computing the gradient of a shard of every batch. @default os.availableParallelism() */
   workers?: number;
@@ -432,7 +432,7 @@ export async function createParallelTrainer(options: ParallelTrainerOptions): Pr
         values.set(boxTargets!.subarray(0, batchSize * classes * 4), offsets.boxes);
         const mask = boxMask!.subarray(0, batchSize * classes);
         values.set(mask, offsets.mask);
-        for (const m of mask) maskTotal += 4 * m; // the box values that count (4 per visible class)
+        for (const m of mask) maskTotal += m; // the visible boxes
       }
       // Rows [start, end) per worker, as even as possible.
       const base = Math.floor(batchSize / workers);

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { SeededRandom } from '@litter/dataset';
-import { initBackend, resolveModel } from '@litter/model';
+import { boxHeadOf, initBackend, resolveModel } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureWorkerBuilt } from '../../test/build.js';
@@ -41,8 +41,8 @@ function makeBatch(size: number, seed: number): Batch {
 const batches = [8, 7, 8, 1, 8].map((size, i) => makeBatch(size, 100 * i + 1));
 
 /**
- * Single-process training, as train() does it: tf.variableGrads of the loss (sigmoid cross entropy, plus the
- * masked L1 box loss with boxes) and Adam's applyGradients.
+ * Single-process training, as train() does it: tf.variableGrads of the loss (sigmoid cross entropy, or the box
+ * head's loss with boxes) and Adam's applyGradients.
  */
 async function reference(options: {
   modelSpec: string;
@@ -94,21 +94,16 @@ async function reference(options: {
         const loss = () => {
           const output = model.apply(images, { training: true }) as tf.Tensor2D;
           if (!boxes) return tf.losses.sigmoidCrossEntropy(labels, output) as tf.Scalar;
-          const logits = tf.slice(output, [0, 0], [n, CLASSES]);
-          const predicted = tf.slice(output, [0, CLASSES], [n, CLASSES * 4]);
-          const targets = tf.tensor2d(batch.boxes, [n, CLASSES * 4]);
-          const mask = tf.reshape(
-            tf.tile(tf.reshape(tf.tensor2d(batch.boxMask, [n, CLASSES]), [n, CLASSES, 1]), [1, 1, 4]),
-            [n, CLASSES * 4],
+          const head = boxHeadOf(model, CLASSES, [factory.boxHead])!;
+          return head.loss(
+            [output].flat(),
+            {
+              labels,
+              boxes: tf.tensor2d(batch.boxes, [n, CLASSES * 4]),
+              mask: tf.tensor2d(batch.boxMask, [n, CLASSES]),
+            },
+            { weight: options.boxLossWeight! },
           );
-          const l1 = tf.div(
-            tf.sum(tf.mul(tf.abs(tf.sub(predicted, targets)), mask)),
-            tf.maximum(tf.sum(mask), 1),
-          );
-          return tf.add(
-            tf.losses.sigmoidCrossEntropy(labels, logits),
-            tf.mul(l1, options.boxLossWeight!),
-          ) as tf.Scalar;
         };
         const { value, grads } = tf.variableGrads(loss, variables);
         optimizer.applyGradients(variables.map((v) => ({ name: v.name, tensor: grads[v.name]! })));

@@ -11,7 +11,7 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
-import { initBackend, resolveModel } from '@litter/model';
+import { boxHeadOf, initBackend, resolveModel } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import { batchLoss } from '../_loss.js';
 import { FlatAdam } from './_adam.js';
@@ -76,6 +76,7 @@ async function start() {
     boxes: init.boxes,
     seed: init.seed,
   });
+  const head = boxHeadOf(model, init.classes, [factory.boxHead]);
   const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
   const nonTrainable = model.nonTrainableWeights;
   const spec = (shape: readonly (number | null)[]) => {
@@ -122,7 +123,7 @@ async function start() {
       own.fill(0, 0, layout.trainableSize);
     } else {
       const { values } = inputs;
-      const { classes, boxes } = inputs.layout;
+      const { classes } = inputs.layout;
       const offsets = inputOffsets(inputs.layout);
       const pixels = height * width * 3;
       loss = tf.tidy(() => {
@@ -135,8 +136,9 @@ async function start() {
           [n, classes],
         );
         // train()'s loss, split so that the shards' losses add up to the whole batch's (see batchLoss).
-        const box = boxes
+        const box = head
           ? {
+              head,
               weight: init.boxLossWeight,
               targets: tf.tensor2d(
                 copyIn(
@@ -152,7 +154,7 @@ async function start() {
             }
           : undefined;
         const { value, grads } = tf.variableGrads(
-          () => batchLoss(model, images, labels, classes, box, n / batchSize),
+          () => batchLoss(model, images, labels, box, n / batchSize),
           variables,
         );
         let offset = 0;

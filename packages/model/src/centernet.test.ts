@@ -1,0 +1,146 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { random } from '../test/random.js';
+import { initBackend } from './backend.js';
+import { CENTERNET, centerNetHead, centerNetTargets, decodeCenterNet, focalLoss } from './centernet.js';
+
+beforeAll(async () => {
+  await initBackend({ backend: 'cpu' });
+});
+
+const logit = (p: number) => Math.log(p / (1 - p));
+
+describe('centerNetTargets', () => {
+  it('puts the centre, offset and size of a known box where they belong', () => {
+    // Grid 5 rows x 6 columns; box [0.1, 0.2, 0.5, 0.7]: centre x 0.3 * 6 = 1.8 (column 1, offset 0.8),
+    // centre y 0.45 * 5 = 2.25 (row 2, offset 0.25), size 0.4 x 0.5.
+    const t = tf.tidy(() => {
+      const targets = centerNetTargets(tf.tensor2d([[0.1, 0.2, 0.5, 0.7]]), tf.tensor2d([[1]]), 5, 6);
+      return {
+        heatmap: Array.from(targets.heatmap.dataSync()),
+        centre: Array.from(targets.centre.dataSync()),
+        offset: targets.offset.map((o) => o.dataSync()[0]!),
+        size: targets.size.map((s) => s.dataSync()[0]!),
+      };
+    });
+    const at = (row: number, column: number) => row * 6 + column;
+    expect(t.centre.indexOf(1)).toBe(at(2, 1));
+    expect(t.centre.reduce((a, b) => a + b, 0)).toBe(1);
+    expect(t.offset[0]).toBeCloseTo(0.8, 5);
+    expect(t.offset[1]).toBeCloseTo(0.25, 5);
+    expect(t.size[0]).toBeCloseTo(0.4, 6);
+    expect(t.size[1]).toBeCloseTo(0.5, 6);
+    // sigma x = max(0.54 * 0.4 * 6 / 6, 0.5) = 0.5; sigma y = max(0.54 * 0.5 * 5 / 6, 0.5) = 0.5
+    expect(t.heatmap[at(2, 1)]).toBe(1);
+    expect(t.heatmap[at(2, 2)]).toBeCloseTo(Math.exp(-1 / (2 * 0.25)), 6);
+    expect(t.heatmap[at(3, 3)]).toBeCloseTo(Math.exp(-(4 + 1) / (2 * 0.25)), 6);
+  });
+
+  it('widens the Gaussian with the box (TTFNet sigma 0.54 w / 6) and is 0 for absent classes', () => {
+    const heatmap = tf.tidy(() =>
+      Array.from(
+        centerNetTargets(
+          tf.tensor2d([[0, 0, 1, 1, 0, 0, 1, 1]]),
+          tf.tensor2d([[1, 0]]),
+          8,
+          8,
+        ).heatmap.dataSync(),
+      ),
+    );
+    const sigma = (CENTERNET.gaussian * 8) / 6; // 0.72 cells
+    // class 0 (channel 0) peaks at row 4, column 4; class 1 is absent
+    expect(heatmap[(4 * 8 + 4) * 2]).toBe(1);
+    expect(heatmap[(4 * 8 + 5) * 2]).toBeCloseTo(Math.exp(-1 / (2 * sigma * sigma)), 6);
+    expect(heatmap.filter((_, k) => k % 2 === 1).every((v) => v === 0)).toBe(true);
+  });
+});
+
+describe('decodeCenterNet', () => {
+  it("inverts the encoding of a known box: the targets' map decodes to the box", () => {
+    const box = [0.1, 0.2, 0.5, 0.7];
+    const values = tf.tidy(() => {
+      const t = centerNetTargets(tf.tensor2d([box]), tf.tensor2d([[1]]), 5, 6);
+      // The map a perfect head would output: a high logit at the centre, the regression targets everywhere.
+      const heatmap = tf.sub(tf.mul(t.centre, 20), 10);
+      const fill = (v: tf.Tensor4D) => tf.mul(tf.onesLike(t.centre), tf.log(tf.div(v, tf.sub(1, v))));
+      const map = tf.concat(
+        [heatmap, fill(t.offset[0]), fill(t.offset[1]), fill(t.size[0]), fill(t.size[1])],
+        3,
+      );
+      return map.dataSync() as Float32Array;
+    });
+    const { boxes, peaks } = decodeCenterNet(values, [1, 5, 6, 5]);
+    Array.from(boxes).forEach((v, k) => {
+      expect(v).toBeCloseTo(box[k]!, 5);
+    });
+    expect(peaks[0]).toBeCloseTo(10, 6);
+  });
+
+  it('takes each class at its own peak and clips the box to the image', () => {
+    // 1 image, 2 x 2 grid, 2 classes: class 0 peaks at (0, 1), class 1 at (1, 0); shared regression channels.
+    const depth = 6;
+    const values = new Float32Array(4 * depth);
+    const set = (cell: number, heat: [number, number], regression: number[]) =>
+      values.set([...heat, ...regression], cell * depth);
+    set(0, [-5, -5], [0, 0, 0, 0]);
+    set(1, [3, -4], [0, 0, logit(0.5), logit(0.25)]); // centre (1.5 / 2, 0.5 / 2), size 0.5 x 0.25
+    set(2, [-1, 2], [logit(0.9), logit(0.9), logit(0.8), logit(0.8)]); // centre (0.45, 0.95), size 0.8
+    set(3, [-2, 1], [0, 0, 0, 0]);
+    const { boxes, peaks } = decodeCenterNet(values, [1, 2, 2, depth]);
+    const expected = [0.5, 0.125, 1, 0.375, 0.05, 0.55, 0.85, 1];
+    Array.from(boxes).forEach((v, k) => {
+      expect(v).toBeCloseTo(expected[k]!, 5);
+    });
+    expect(Array.from(peaks)).toEqual([3, 2]);
+  });
+});
+
+describe('the CenterNet loss', () => {
+  it('is the penalty-reduced focal loss of the paper, by hand', () => {
+    // One image, 1 x 3 grid, one class, centre in cell 1: targets y = [e^-2, 1, e^-2] (sigma 0.5).
+    const x = [0.3, 1.2, -0.7];
+    const value = tf.tidy(() => {
+      const t = centerNetTargets(tf.tensor2d([[0.4, 0, 0.6, 1]]), tf.tensor2d([[1]]), 1, 3);
+      return focalLoss(tf.tensor4d(x, [1, 1, 3, 1]), t).dataSync()[0]!;
+    });
+    const p = x.map((v) => 1 / (1 + Math.exp(-v)));
+    const y = [Math.exp(-2), 1, Math.exp(-2)];
+    const negative = (k: number) => (1 - y[k]!) ** 4 * p[k]! ** 2 * Math.log(1 - p[k]!);
+    const expected = -((1 - p[1]!) ** 2 * Math.log(p[1]!) + negative(0) + negative(2));
+    expect(value).toBeCloseTo(expected, 5);
+  });
+
+  it("of shards with the batch's totals adds up to the batch's", () => {
+    const [n, h, w, classes] = [4, 3, 5, 2];
+    const labels = [1, 0, 1, 1, 0, 0, 0, 1];
+    const loss = (rows: [number, number], batch?: { images: number; boxes: number }) =>
+      tf.tidy(() => {
+        const count = rows[1] - rows[0];
+        const slice = (values: Float32Array | number[], width: number) =>
+          Array.from(values).slice(rows[0] * width, rows[1] * width);
+        const map = tf.tensor4d(slice(random(n * h * w * (classes + 4), 3), h * w * (classes + 4)), [
+          count,
+          h,
+          w,
+          classes + 4,
+        ]);
+        const logits = tf.tensor2d(slice(random(n * classes, 4), classes), [count, classes]);
+        const corners = Array.from(random(n * classes * 2, 5), (v) => (v + 1) / 4); // in [0, 0.5]
+        const boxes = Array.from({ length: n * classes }, (_, k) => {
+          const [a, b] = [corners[2 * k]!, corners[2 * k + 1]!];
+          return [a, b, a + 0.4, b + 0.5];
+        }).flat();
+        const targets = {
+          labels: tf.tensor2d(slice(labels, classes), [count, classes]),
+          boxes: tf.tensor2d(slice(boxes, 4 * classes), [count, 4 * classes]),
+          mask: tf.tensor2d(slice(labels, classes), [count, classes]),
+        };
+        return centerNetHead
+          .loss([logits, map], targets, { weight: 2, ...(batch ? { batch } : {}) })
+          .dataSync()[0]!;
+      });
+    const whole = loss([0, 4]);
+    const totals = { images: 4, boxes: 4 };
+    expect(loss([0, 1], totals) + loss([1, 4], totals)).toBeCloseTo(whole, 5);
+  });
+});

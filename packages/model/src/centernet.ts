@@ -1,0 +1,267 @@
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import {
+  type BoxHead,
+  type BoxLossOptions,
+  type BoxTargets,
+  classificationLoss,
+  orderBoxes,
+  registerBoxHead,
+} from './box-head.js';
+import type { CreateModelOptions } from './contract.js';
+
+/**
+ * The CenterNet head's constants ("Objects as Points", Zhou et al. 2019, with TTFNet's elliptical Gaussians).
+ * Focal loss exponents alpha 2 and beta 4 as in the paper; the Gaussian of an object of w x h cells has
+ * sigma = (0.54 w / 6, 0.54 h / 6) (TTFNet's alpha 0.54), at least {@link CENTERNET.minSigma} cells; the heatmap
+ * bias starts at -2.19 (a prior of 0.1, as CenterNet). Size (normalised w, h) and offset (within the cell) are
+ * L1 losses at the object's centre cell, weighted {@link CENTERNET.sizeWeight} and {@link CENTERNET.offsetWeight}
+ * (sizes are fractions of the image here, not pixels: CenterNet's 0.1 would make them vanish).
+ */
+export const CENTERNET = {
+  alpha: 2,
+  beta: 4,
+  gaussian: 0.54,
+  minSigma: 0.5,
+  heatmapBias: -2.19,
+  sizeWeight: 5,
+  offsetWeight: 1,
+  channels: 64,
+} as const;
+
+/** The heatmap and regression targets of a batch on an `h x w` grid, as {@link centerNetTargets} makes them. */
+export interface CenterNetTargets {
+  /** `[n, h, w, C]` Gaussians peaking at 1 on each visible object's centre cell (0 for absent classes). */
+  heatmap: tf.Tensor4D;
+  /** `[n, h, w, C]` 1 at each visible object's centre cell, else 0. */
+  centre: tf.Tensor4D;
+  /** `[n, 1, 1, C]` each object's offset of the centre within its cell, x then y, in [0, 1): two tensors. */
+  offset: [tf.Tensor4D, tf.Tensor4D];
+  /** `[n, 1, 1, C]` each object's normalised width and height. */
+  size: [tf.Tensor4D, tf.Tensor4D];
+}
+
+/**
+ * The targets of the CenterNet loss, from the batch's boxes (call inside `tf.tidy`). An object's centre
+ * `(cx, cy)` in grid units (`cx = (x1 + x2) / 2 * w`) lies in cell `(floor(cy), floor(cx))` (clamped to the grid);
+ * its offset is `(cx - floor(cx), cy - floor(cy))`; its size `(x2 - x1, y2 - y1)` of the image.
+ */
+export function centerNetTargets(
+  boxes: tf.Tensor2D,
+  mask: tf.Tensor2D,
+  height: number,
+  width: number,
+): CenterNetTargets {
+  const [n, classes] = mask.shape;
+  const coordinate = (k: number) =>
+    tf.reshape(tf.slice(tf.reshape(boxes, [n, classes, 4]), [0, 0, k], [n, classes, 1]), [n, 1, 1, classes]);
+  const [x1, y1, x2, y2] = [0, 1, 2, 3].map(coordinate) as [
+    tf.Tensor4D,
+    tf.Tensor4D,
+    tf.Tensor4D,
+    tf.Tensor4D,
+  ];
+  const m = tf.reshape(mask, [n, 1, 1, classes]);
+  const axis = (a: tf.Tensor4D, b: tf.Tensor4D, cells: number) => {
+    const centre = tf.mul(tf.add(a, b), cells / 2);
+    const cell = tf.clipByValue(tf.floor(centre), 0, cells - 1);
+    const size = tf.abs(tf.sub(b, a));
+    const sigma = tf.maximum(tf.mul(size, (CENTERNET.gaussian * cells) / 6), CENTERNET.minSigma);
+    return { cell, offset: tf.sub(centre, cell) as tf.Tensor4D, size: size as tf.Tensor4D, sigma };
+  };
+  const x = axis(x1, x2, width);
+  const y = axis(y1, y2, height);
+  const columns = tf.reshape(tf.range(0, width, 1, 'float32'), [1, 1, width, 1]);
+  const rows = tf.reshape(tf.range(0, height, 1, 'float32'), [1, height, 1, 1]);
+  const dx = tf.sub(columns, x.cell); // [n, 1, w, C]
+  const dy = tf.sub(rows, y.cell); // [n, h, 1, C]
+  const exponent = tf.add(
+    tf.div(tf.square(dx), tf.mul(2, tf.square(x.sigma))),
+    tf.div(tf.square(dy), tf.mul(2, tf.square(y.sigma))),
+  );
+  const heatmap = tf.mul(tf.exp(tf.neg(exponent)), m) as tf.Tensor4D;
+  const centre = tf.mul(
+    tf.mul(tf.cast(tf.equal(dx, 0), 'float32'), tf.cast(tf.equal(dy, 0), 'float32')),
+    m,
+  ) as tf.Tensor4D;
+  return { heatmap, centre, offset: [x.offset, y.offset], size: [x.size, y.size] };
+}
+
+/** Slices channel `k` (or `count` from it) of a `[n, h, w, channels]` map. */
+const channels = (map: tf.Tensor4D, k: number, count = 1): tf.Tensor4D => {
+  const [n, h, w] = map.shape;
+  return tf.slice(map, [0, 0, 0, k], [n, h, w, count]);
+};
+
+/**
+ * CenterNet's penalty-reduced focal loss on heatmap logits, summed (divide by the object count):
+ * `-(1 - p)^alpha log p` at centre cells, `-(1 - y)^beta p^alpha log(1 - p)` elsewhere, with `p = sigmoid(x)`
+ * and the logs as softplus for stability.
+ */
+export function focalLoss(logits: tf.Tensor4D, targets: CenterNetTargets): tf.Scalar {
+  const p = tf.sigmoid(logits);
+  const logP = tf.neg(tf.softplus(tf.neg(logits)));
+  const log1mP = tf.neg(tf.softplus(logits));
+  const oneMinusP = tf.sub(1, p);
+  const positive = tf.mul(tf.mul(tf.square(oneMinusP), logP), targets.centre);
+  const reduce = tf.square(tf.square(tf.sub(1, targets.heatmap))); // (1 - y)^4
+  const negative = tf.mul(tf.mul(tf.mul(reduce, tf.square(p)), log1mP), tf.sub(1, targets.centre));
+  return tf.neg(tf.sum(tf.add(positive, negative))) as tf.Scalar;
+}
+
+/**
+ * The head's output map, `[B, h, w, C + 4]` on a stride-s grid: channels `0..C-1` per-class centre heatmap
+ * logits, then the offset (x, y) and size (w, h) logits, read through a sigmoid. The model's first output is the
+ * pooled `[B, C]` logits, which give the presence of each class.
+ */
+function mapOf(outputs: tf.Tensor[]): tf.Tensor4D {
+  return outputs[1] as tf.Tensor4D;
+}
+
+function centerNetLoss(outputs: tf.Tensor[], targets: BoxTargets, options: BoxLossOptions = {}): tf.Scalar {
+  const map = mapOf(outputs);
+  const [, height, width, depth] = map.shape;
+  const classes = depth - 4;
+  const t = centerNetTargets(targets.boxes, targets.mask, height, width);
+  const objects: tf.Scalar | number =
+    options.batch === undefined
+      ? (tf.maximum(tf.sum(targets.mask), 1) as tf.Scalar)
+      : Math.max(options.batch.boxes, 1);
+  const heatmap = tf.div(focalLoss(channels(map, 0, classes), t), objects);
+  const regression = (k: number, target: tf.Tensor4D) =>
+    tf.sum(tf.mul(tf.abs(tf.sub(tf.sigmoid(channels(map, classes + k)), target)), t.centre));
+  const offset = tf.add(regression(0, t.offset[0]), regression(1, t.offset[1]));
+  const size = tf.add(regression(2, t.size[0]), regression(3, t.size[1]));
+  const box = tf.div(
+    tf.add(tf.mul(offset, CENTERNET.offsetWeight), tf.mul(size, CENTERNET.sizeWeight)),
+    tf.mul(objects, 2),
+  );
+  return tf.add(
+    classificationLoss(targets.labels, outputs[0] as tf.Tensor2D, options.batch?.images),
+    tf.mul(tf.add(heatmap, box), options.weight ?? 1),
+  ) as tf.Scalar;
+}
+
+/**
+ * Decodes a CenterNet output map `[n, h, w, C + 4]` (as a flat array): for each image and class, the cell with the
+ * highest heatmap logit (one object per class per image), its offset and size:
+ * `cx = (column + sigmoid(ox)) / w`, `cy = (row + sigmoid(oy)) / h`, box `cx -+ sigmoid(sw) / 2`,
+ * `cy -+ sigmoid(sh) / 2`, clipped to [0, 1].
+ *
+ * @returns `boxes` (`n * C * 4`, corners ordered) and `peaks` (`n * C`, each class's highest heatmap logit: the
+ *   heatmap's own presence score)
+ */
+export function decodeCenterNet(
+  values: Float32Array,
+  shape: readonly [n: number, height: number, width: number, depth: number],
+): { boxes: Float32Array; peaks: Float32Array } {
+  const [n, height, width, depth] = shape;
+  const classes = depth - 4;
+  const boxes = new Float32Array(n * classes * 4);
+  const peaks = new Float32Array(n * classes);
+  const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+  for (let b = 0; b < n; b++) {
+    for (let c = 0; c < classes; c++) {
+      let best = Number.NEGATIVE_INFINITY;
+      let at = 0;
+      for (let cell = 0; cell < height * width; cell++) {
+        const v = values[(b * height * width + cell) * depth + c]!;
+        if (v > best) {
+          best = v;
+          at = cell;
+        }
+      }
+      const row = Math.floor(at / width);
+      const column = at % width;
+      const o = (b * height * width + at) * depth + classes;
+      const cx = (column + sigmoid(values[o]!)) / width;
+      const cy = (row + sigmoid(values[o + 1]!)) / height;
+      const halfW = sigmoid(values[o + 2]!) / 2;
+      const halfH = sigmoid(values[o + 3]!) / 2;
+      boxes.set([cx - halfW, cy - halfH, cx + halfW, cy + halfH], (b * classes + c) * 4);
+      peaks[b * classes + c] = best;
+    }
+  }
+  return { boxes: orderBoxes(boxes), peaks };
+}
+
+/**
+ * The CenterNet head ("Objects as Points"): per-class centre heatmaps plus offset and size on the model's
+ * stride-4 or stride-8 feature map, trained with the penalty-reduced focal loss and L1 at the centres, decoded
+ * at each class's peak (each class is at most once in an image). The presence of a class comes from the pooled
+ * logits, trained with sigmoid cross entropy as without boxes. Outputs: `[B, C]` logits and `[B, h, w, C + 4]`
+ * (see {@link addCenterNetHead}).
+ */
+export const centerNetHead: BoxHead = {
+  name: 'centernet',
+  matches(model, classes) {
+    const shapes = model.outputs.map((o) => o.shape);
+    return (
+      shapes.length === 2 &&
+      shapes[0]!.length === 2 &&
+      shapes[0]![1] === classes &&
+      shapes[1]!.length === 4 &&
+      shapes[1]![3] === classes + 4
+    );
+  },
+  loss: centerNetLoss,
+  decode(outputs) {
+    const map = mapOf(outputs);
+    const logits = Float32Array.from(outputs[0]!.dataSync() as Float32Array);
+    const { boxes } = decodeCenterNet(
+      map.dataSync() as Float32Array,
+      map.shape as [number, number, number, number],
+    );
+    return { logits, boxes };
+  },
+};
+
+registerBoxHead(centerNetHead);
+
+/**
+ * Builds the CenterNet head on a feature map: a 3x3 conv of {@link CENTERNET.channels} (relu) then a 1x1 conv to
+ * `C + 4` channels (heatmap bias -2.19). Model packages call it in `create` when `options.boxes` is set and return
+ * `tfl.model({ inputs, outputs: [logits, map] })`, with `boxHead: centerNetHead` in their factory.
+ *
+ * @param features a `[B, h, w, channels]` feature map of stride 4 or 8 (any stride works: the grid is its own)
+ * @param initialiserSeed the model's seed sequence ({@link initializerSeeds}); draw it after the other layers' so
+ *   that adding the head leaves their initial weights unchanged
+ * @example
+ * const logits = classificationHead(pooled, { ...options, boxes: false }, seed);
+ * if (!options.boxes) return tfl.model({ inputs: input, outputs: logits });
+ * return tfl.model({ inputs: input, outputs: [logits, addCenterNetHead(featureMap, options, seed)] });
+ */
+export function addCenterNetHead(
+  features: tfl.SymbolicTensor,
+  options: Pick<CreateModelOptions, 'classes'>,
+  initialiserSeed: () => { seed?: number },
+): tfl.SymbolicTensor {
+  const hidden = tfl.layers
+    .conv2d({
+      name: 'centres_conv',
+      filters: CENTERNET.channels,
+      kernelSize: 3,
+      padding: 'same',
+      activation: 'relu',
+      kernelInitializer: tfl.initializers.heNormal(initialiserSeed()),
+    })
+    .apply(features) as tfl.SymbolicTensor;
+  const heatmap = tfl.layers
+    .conv2d({
+      name: 'centres_heatmap',
+      filters: options.classes,
+      kernelSize: 1,
+      kernelInitializer: tfl.initializers.glorotUniform(initialiserSeed()),
+      biasInitializer: tfl.initializers.constant({ value: CENTERNET.heatmapBias }),
+    })
+    .apply(hidden) as tfl.SymbolicTensor;
+  const box = tfl.layers
+    .conv2d({
+      name: 'centres_box',
+      filters: 4,
+      kernelSize: 1,
+      kernelInitializer: tfl.initializers.glorotUniform(initialiserSeed()),
+    })
+    .apply(hidden) as tfl.SymbolicTensor;
+  return tfl.layers.concatenate({ axis: -1, name: 'centres' }).apply([heatmap, box]) as tfl.SymbolicTensor;
+}
