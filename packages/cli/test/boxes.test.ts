@@ -158,11 +158,11 @@ describe('litter with boxes', () => {
     // True boxes (cyan): the image has three objects, so there is plenty of outline; none without labels.
     expect(drawn[labelled]!.cyan).toBeGreaterThan(200);
     expect(drawn[alone]!.cyan).toBe(0);
-    // Predicted boxes (magenta): the same on both copies (but for the few pixels where a true box or its label
-    // crosses them), present when a class is visible.
-    expect(Math.abs(drawn[alone]!.magenta - drawn[labelled]!.magenta)).toBeLessThanOrEqual(
-      0.02 * drawn[alone]!.magenta,
-    );
+    // Predicted boxes (magenta): the same on both copies (but for the pixels where a true box or its label
+    // crosses them: the CenterNet head's boxes lie close to the true ones, so a true outline covers some), present
+    // when a class is visible.
+    expect(drawn[labelled]!.magenta).toBeLessThanOrEqual(drawn[alone]!.magenta);
+    expect(drawn[alone]!.magenta - drawn[labelled]!.magenta).toBeLessThanOrEqual(0.1 * drawn[alone]!.magenta);
     expect(drawn[alone]!.magenta > 0).toBe(visible);
   });
 

@@ -1,7 +1,25 @@
 export type { HistoryRow, StepRow, ValidationRow } from './_history.js';
+export {
+  COCO_IOU_THRESHOLDS,
+  cocoAveragePrecision,
+  computeDetectionMetrics,
+  type DetectionClassMetrics,
+  type DetectionMetrics,
+} from './detection.js';
 export { TrainerError, type TrainerErrorCode } from './errors.js';
 export { type DatasetPredictions, type EvaluateOptions, evaluate, predictDataset } from './evaluate.js';
 export { formatEvaluation } from './format.js';
+export {
+  type Affine,
+  augmentGeometry,
+  GEOMETRY_DEFAULTS,
+  type GeometryBatch,
+  type GeometryOptions,
+  IDENTITY,
+  randomAffine,
+  transformBox,
+  warpImage,
+} from './geometry.js';
 export {
   averagePrecision,
   type BoxMetrics,

@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { COCO_IOU_THRESHOLDS, cocoAveragePrecision, computeDetectionMetrics } from './detection.js';
+
+/** A predicted box with IoU `iou` against the true box [0, 0, 1, 1]: [0, 0, iou, 1]. */
+const withIoU = (iou: number) => [0, 0, iou, 1];
+
+describe('cocoAveragePrecision', () => {
+  // Four images, three true boxes (images 0-2). Scores 0.9, 0.8, 0.7, 0.6; IoUs 0.92, 0.3, 0.62, none.
+  // At IoU 0.5: TP, FP, TP, FP: recall 1/3, 1/3, 2/3, 2/3; precision 1, 1/2, 2/3, 1/2; made monotone from the
+  // right: 1, 2/3, 2/3, 1/2. Recall points 0..0.33 (34 of them) read 1, 0.34..0.66 (33) read 2/3, 0.67..1 read 0:
+  // AP = (34 + 33 x 2/3) / 101 = 56 / 101.
+  const scores = [0.9, 0.8, 0.7, 0.6];
+  const ious = [0.92, 0.3, 0.62, undefined];
+
+  it("interpolates at COCO's 101 recall points, by hand", () => {
+    expect(cocoAveragePrecision(scores, ious, 3, 0.5)).toBeCloseTo(56 / 101, 12);
+    // At 0.75 only image 0 is found: recall 1/3 at precision 1, then never more: 34 / 101.
+    expect(cocoAveragePrecision(scores, ious, 3, 0.75)).toBeCloseTo(34 / 101, 12);
+    expect(cocoAveragePrecision(scores, ious, 3, 0.95)).toBe(0);
+  });
+
+  it('is 1 when every object is found before any false positive, and 0 without objects', () => {
+    expect(cocoAveragePrecision([0.9, 0.8, 0.1], [0.7, 0.8, undefined], 2, 0.5)).toBe(1);
+    expect(cocoAveragePrecision([0.9], [undefined], 0, 0.5)).toBe(0);
+  });
+
+  it('counts an object missed by the detector in the recall (only 1 of 2 found: AP 51/101)', () => {
+    // the one image with a true box that has no detection here still counts as an object
+    expect(cocoAveragePrecision([0.9], [0.8], 2, 0.5)).toBeCloseTo(51 / 101, 12);
+  });
+
+  it('sorts by score, ties in image order', () => {
+    // tie between a false positive (first) and a true positive: FP then TP, precision 1/2 at recall 1
+    expect(cocoAveragePrecision([0.5, 0.5], [undefined, 0.9], 1, 0.5)).toBeCloseTo(0.5, 12);
+  });
+});
+
+describe('computeDetectionMetrics', () => {
+  it('gives per-class AP50, AP75 and AP 0.5:0.95 and their means over classes with objects', () => {
+    // Class A: the four images above. Class B: visible on image 0 without a valid box (ignored), absent on
+    // image 1 (a detection, false positive, scored 0.1), image 2 found with IoU 0.8, absent on 3 (score 0.2).
+    const probabilities = new Float32Array([0.9, 0.7, 0.8, 0.1, 0.7, 0.6, 0.6, 0.2]);
+    const labels = new Float32Array([1, 1, 1, 0, 1, 1, 0, 0]);
+    const mask = new Float32Array([1, 0, 1, 0, 1, 1, 0, 0]);
+    const truth = new Float32Array(4 * 2 * 4);
+    for (let k = 0; k < 8; k++) truth.set([0, 0, 1, 1], k * 4);
+    const predicted = new Float32Array([
+      ...withIoU(0.92),
+      ...withIoU(0.1),
+      ...withIoU(0.3),
+      ...withIoU(0.5),
+      ...withIoU(0.62),
+      ...withIoU(0.8),
+      ...withIoU(0.9),
+      ...withIoU(0.9),
+    ]);
+    const metrics = computeDetectionMetrics(probabilities, labels, ['A', 'B'], { predicted, truth, mask });
+    const [a, b] = metrics.classes;
+    expect(a!.objects).toBe(3);
+    expect(a!.ap50).toBeCloseTo(56 / 101, 6);
+    expect(a!.ap75).toBeCloseTo(34 / 101, 6);
+    // IoU 0.92, 0.3, 0.62: thresholds 0.5-0.6 (3) give 56/101, 0.65-0.9 (6) give 34/101, 0.95 gives 0
+    expect(a!.ap).toBeCloseTo((3 * 56 + 6 * 34) / 1010, 6);
+    // B: one object (image 2, score 0.6, IoU 0.8), found first (its false positives score 0.1 and 0.2): AP 1 up
+    // to IoU 0.8, 0 from 0.85
+    expect(b!.objects).toBe(1);
+    expect(b!.ap50).toBe(1);
+    expect(b!.ap).toBeCloseTo(7 / 10, 6);
+    expect(metrics.ap50).toBeCloseTo((56 / 101 + 1) / 2, 6);
+    expect(metrics.ap).toBeCloseTo(((3 * 56 + 6 * 34) / 1010 + 0.7) / 2, 6);
+  });
+
+  it('leaves classes without objects out of the means', () => {
+    const metrics = computeDetectionMetrics(
+      new Float32Array([0.9, 0.4]),
+      new Float32Array([1, 0]),
+      ['A', 'B'],
+      {
+        predicted: new Float32Array([0, 0, 1, 1, 0, 0, 1, 1]),
+        truth: new Float32Array([0, 0, 1, 1, 0, 0, 1, 1]),
+        mask: new Float32Array([1, 0]),
+      },
+    );
+    expect(metrics.classes[1]).toEqual({ name: 'B', objects: 0, ap50: 0, ap75: 0, ap: 0 });
+    expect(metrics.ap).toBe(1);
+  });
+
+  it("uses COCO's ten IoU thresholds", () => {
+    expect(COCO_IOU_THRESHOLDS).toEqual([0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]);
+  });
+
+  it('rejects arrays of other sizes', () => {
+    expect(() =>
+      computeDetectionMetrics(new Float32Array(2), new Float32Array(2), ['A', 'B'], {
+        predicted: new Float32Array(4),
+        truth: new Float32Array(8),
+        mask: new Float32Array(2),
+      }),
+    ).toThrow(/detection metrics need/);
+  });
+});
