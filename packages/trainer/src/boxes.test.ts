@@ -6,7 +6,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatEvaluation } from './format.js';
 import { boxIoU, computeBoxMetrics, computeEvaluation } from './metrics.js';
-import { loadRun, predictImages } from './run.js';
+import { loadRun, predictImages } from './predict.js';
 
 // Three images, two classes (A, B). Every expected value below was worked out by hand from this table
 // (boxes [x1, y1, x2, y2]):

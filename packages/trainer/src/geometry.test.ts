@@ -1,5 +1,5 @@
+import { SeededRandom as Rng } from '@litter/dataset';
 import { describe, expect, it } from 'vitest';
-import { Rng } from './_rng.js';
 import { type Affine, augmentGeometry, randomAffine, transformBox, warpImage } from './geometry.js';
 
 const [H, W] = [30, 40];
