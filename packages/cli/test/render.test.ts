@@ -98,9 +98,9 @@ describe.skipIf(!blender)('litter render with Blender', () => {
 
   beforeAll(async () => {
     reference = path.join(work, 'reference');
-    const result = await litter(['render', reference, ...TINY]);
+    const result = await litter(['render', reference, ...TINY, '--coco']);
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toMatch(/done: 8 images of 2 scenes in .*labels\.json/);
+    expect(result.stdout).toMatch(/done: 8 images of 2 scenes in .*labels\.json and .*coco\.json/);
   });
 
   it('keeps finished scenes through a SIGKILL; --resume renders the rest, equal to an uninterrupted render', async () => {
@@ -127,8 +127,29 @@ describe.skipIf(!blender)('litter render with Blender', () => {
     const events = jsonLines(resumed.stdout);
     expect(events[0]).toMatchObject({ event: 'begin', done: 1, scenes: 2, renders: 4, resumed: true });
     expect(events.at(-1)).toMatchObject({ event: 'end', stopped: 'done', images: 8, rendered: 4 });
+    // The reference also wrote coco.json (--coco changes no labels).
     expect(read(out, 'labels.json').equals(read(reference, 'labels.json'))).toBe(true);
     for (const png of pngs(reference)) expect(read(out, png).equals(read(reference, png)), png).toBe(true);
+  });
+
+  it('--coco writes the same boxes as COCO annotations (pixels, from the top-left)', () => {
+    const labels = JSON.parse(read(reference, 'labels.json').toString()) as {
+      image: string;
+      meshes: Record<string, { x1: number; y1: number; x2: number; y2: number }>;
+    }[];
+    const coco = JSON.parse(read(reference, 'coco.json').toString());
+    expect(coco.categories.map((c: { name: string }) => c.name)).toEqual(['Cube', 'Sphere', 'Can']);
+    expect(coco.images.map((i: { file_name: string }) => i.file_name)).toEqual(labels.map((e) => e.image));
+    const boxes = labels.flatMap((e, i) => Object.entries(e.meshes).map(([name, b]) => ({ i, name, b })));
+    expect(coco.annotations).toHaveLength(boxes.length);
+    for (const [k, { i, name, b }] of boxes.entries()) {
+      const a = coco.annotations[k];
+      expect(a.image_id).toBe(coco.images[i].id);
+      expect(coco.categories.find((c: { id: number }) => c.id === a.category_id).name).toBe(name);
+      expect(a.bbox[0]).toBeCloseTo(b.x1 * 48, 3);
+      expect(a.bbox[1]).toBeCloseTo((1 - b.y2) * 36, 3);
+      expect(a.bbox[2]).toBeCloseTo((b.x2 - b.x1) * 48, 3);
+    }
   });
 
   it('makes a dataset litter inspect accepts and litter train trains on', async () => {
