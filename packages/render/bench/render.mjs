@@ -276,8 +276,12 @@ async function accuracy() {
   return rows;
 }
 
-for (const [flag, file] of [['--script', values.script], ['--fixture', path.join(values.fixture, 'labels.json')]]) {
-  if (!existsSync(file)) throw new Error(`${file} does not exist: pass ${flag} (shared/ sits beside the repository)`);
+for (const [flag, file] of [
+  ['--script', values.script],
+  ['--fixture', path.join(values.fixture, 'labels.json')],
+]) {
+  if (!existsSync(file))
+    throw new Error(`${file} does not exist: pass ${flag} (shared/ sits beside the repository)`);
 }
 console.error(`bench:render in ${work}`);
 const blenderVersion = await new Promise((resolve) =>

@@ -23,7 +23,10 @@ export default defineCommand({
       'Show which TensorFlow.js backends load here, which one litter would use, why the others do not, and the Blender litter render uses',
   },
   args: {
-    json: { type: 'boolean', description: 'Print one JSON object: node, platform, cpus, backends, selected, blender' },
+    json: {
+      type: 'boolean',
+      description: 'Print one JSON object: node, platform, cpus, backends, selected, blender',
+    },
     ...commonArgs,
   },
   async run({ args, ...context }) {
