@@ -1,9 +1,11 @@
-// Per-kernel self time of seed-cnn training steps (forward + backward + Adam) on a backend. Not a test.
+// Per-kernel self time of training steps (forward + backward as a data-parallel worker computes them:
+// tf.variableGrads and the gradients read out; `--adam` adds tfjs's Adam) on a backend. Not a test.
 // Run after `pnpm --filter @litter/model build`:
-//   node packages/model/bench/profile.mjs [--backend wasm] [--size 64] [--batch 32] [--steps 3] [--warmup 2]
-//     [--model seed-cnn] [--top 30]
+//   node packages/model/bench/profile.mjs [--backend wasm] [--size 64] [--height H] [--batch 32] [--steps 3]
+//     [--warmup 2] [--model seed-cnn] [--top 30] [--adam]
 // Every kernel of the backend is wrapped with a timer; kernels that call other kernels (the composed
 // convolution gradients) are charged only their own time. Keys are kernel name + input shapes.
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { initBackend, resolveModel } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
@@ -19,6 +21,7 @@ const { values } = parseArgs({
     top: { type: 'string', default: '30' },
     warmup: { type: 'string', default: '2' },
     height: { type: 'string' },
+    adam: { type: 'boolean', default: false },
   },
 });
 const size = Number(values.size);
@@ -65,23 +68,21 @@ const factory = await resolveModel(values.model);
 const height = Number(values.height ?? size);
 const model = factory.create({ inputShape: [height, size, 3], classes, seed: 1 });
 const optimizer = tf.train.adam(1e-3);
+const variables = model.trainableWeights.map((w) => w.read());
 const images = tf.randomUniform([batch, height, size, 3], 0, 1, 'float32', 1);
 const labels = tf.cast(tf.greater(tf.randomUniform([batch, classes], 0, 1, 'float32', 2), 0.5), 'float32');
+const loss = () => tf.losses.sigmoidCrossEntropy(labels, model.apply(images, { training: true }));
 function step() {
-  const loss = optimizer.minimize(
-    () => tf.losses.sigmoidCrossEntropy(labels, model.apply(images, { training: true })),
-    true,
-  );
-  loss.dataSync();
-  loss.dispose();
+  tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(loss, variables);
+    // The worker reads every gradient out (into the shared buffer).
+    for (const v of variables) grads[v.name].dataSync();
+    if (values.adam) optimizer.applyGradients(grads);
+    value.dataSync();
+  });
 }
 // Warm-up: kernel set-up, optimizer slots, and JIT of the JavaScript kernels.
-for (
-  let i = 0;
-  i < Number(values.warmup);
-  i++ // Warm-up: kernel set-up, optimizer slots, and JIT of the JavaScript kernels.
-)
-  for (let i = 0; i < Number(values.warmup); i++) step();
+for (let i = 0; i < Number(values.warmup); i++) step();
 // The machine may be shared: per kernel, the fastest of the measured steps (a step's wall time likewise).
 const perStep = [];
 const walls = [];
@@ -108,9 +109,10 @@ for (const r of rows) {
   byName.set(name, (byName.get(name) ?? 0) + r.ms);
 }
 console.log(
-  `${factory.name}, ${info.description}, ${size}x${size}, batch ${batch}: fastest step ${wall.toFixed(0)} ms ` +
-    `(${((batch * 1000) / wall).toFixed(1)} img/s; median ${walls.sort((a, b) => a - b)[walls.length >> 1].toFixed(0)} ms), ` +
-    `sum of fastest kernels ${kernelTotal.toFixed(0)} ms`,
+  `${factory.name}, ${info.description}, ${size}x${height}, batch ${batch}${values.adam ? ', with Adam' : ''}: ` +
+    `fastest step ${wall.toFixed(0)} ms (${((batch * 1000) / wall).toFixed(1)} img/s; median ` +
+    `${walls.sort((a, b) => a - b)[walls.length >> 1].toFixed(0)} ms), sum of fastest kernels ${kernelTotal.toFixed(0)} ms ` +
+    `(${((100 * kernelTotal) / wall).toFixed(0)}% of the step); load average ${os.loadavg()[0].toFixed(1)}`,
 );
 console.log('\nby kernel:');
 for (const [name, ms] of [...byName.entries()].sort((a, b) => b[1] - a[1]).slice(0, 20))

@@ -43,7 +43,8 @@ const cases: Case[] = [
     ],
   },
   { x: [4, 16, 16, 3], filter: [5, 5, 3, 8], strides: 1, pad: 'same' },
-  // More than IM2COL_MAX_PATCH (128) patch values: on wasm, dW through the composed convolution.
+  // More than IM2COL_MAX_PATCH (128) patch values: on wasm, dW through the composed convolution at stride 1,
+  // gathered patches at stride 2 (up to IM2COL_MAX_STRIDED_PATCH).
   { x: [2, 9, 9, 16], filter: [3, 3, 16, 4], strides: 1, pad: 'same' },
   { x: [2, 11, 10, 8], filter: [5, 5, 8, 3], strides: 2, pad: 'valid' },
   { x: [3, 8, 8, 32], filter: [3, 3, 32, 5], strides: 2, pad: 'same' },

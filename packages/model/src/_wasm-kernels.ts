@@ -353,8 +353,54 @@ export function makeTile(original: KernelFunc): KernelFunc {
   };
 }
 
-/** Below this many patch values per output channel (kh * kw * Ci), {@link makeConv2dBackpropFilter} gathers patches. */
+/**
+ * Up to this many patch values per output channel (kh * kw * Ci), {@link makeConv2dBackpropFilter} gathers
+ * patches; for strided layers up to {@link IM2COL_MAX_STRIDED_PATCH}, where the composed convolution needs a
+ * dilated "filter" that XNNPACK runs slowly (model-lite's 3x3 stride-2 blocks at 80x60, batch 32: 39-61 ms
+ * composed, 31-42 ms gathered, the two timed alternately on the loaded machine). Stride-1 layers of 3x3x16 and
+ * more were as fast or faster composed.
+ */
 export const IM2COL_MAX_PATCH = 128;
+export const IM2COL_MAX_STRIDED_PATCH = 1152;
+
+/**
+ * Fills `p` ([patch, columns], row (kh, kw, ci), column (n, i, j) for images first .. first + images - 1).
+ * Pixel by pixel: each tap's Ci values are read contiguously and written down their rows, so the open cache
+ * lines are one per patch row (a few KiB) however many channels there are.
+ */
+function gatherPatches(
+  xs: Float32Array,
+  p: Float32Array,
+  info: tf.backend_util.Conv2DInfo,
+  first: number,
+  images: number,
+  columns: number,
+): void {
+  const { inHeight, inWidth, inChannels, outHeight, outWidth, strideHeight, strideWidth } = info;
+  const { filterHeight, filterWidth } = info;
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
+  let column = 0;
+  for (let n = first; n < first + images; n++) {
+    for (let i = 0; i < outHeight; i++) {
+      for (let j = 0; j < outWidth; j++, column++) {
+        let row = column;
+        for (let kh = 0; kh < filterHeight; kh++) {
+          const r = i * strideHeight - top + kh;
+          for (let kw = 0; kw < filterWidth; kw++) {
+            const c = j * strideWidth - left + kw;
+            if (r < 0 || r >= inHeight || c < 0 || c >= inWidth) {
+              for (let ci = 0; ci < inChannels; ci++, row += columns) p[row] = 0;
+            } else {
+              const source = ((n * inHeight + r) * inWidth + c) * inChannels;
+              for (let ci = 0; ci < inChannels; ci++, row += columns) p[row] = xs[source + ci]!;
+            }
+          }
+        }
+      }
+    }
+  }
+}
 
 /** Patch columns per matrix product: enough to keep XNNPACK busy, few enough for dy's chunk to stay in cache. */
 const IM2COL_COLUMNS = 4096;
@@ -363,7 +409,7 @@ const IM2COL_COLUMNS = 4096;
  * dW = sum over images of patches(x)^T . dy, for layers whose patches are small. Falls back to `composed` (the
  * composed convolution) for other layers.
  */
-export function makeConv2dBackpropFilter(composed: KernelFunc): KernelFunc {
+export function makeConv2dBackpropFilter(composed: KernelFunc, maxPatch?: number): KernelFunc {
   return (args) => {
     const backend = args.backend as unknown as WasmBackend;
     const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
@@ -376,9 +422,11 @@ export function makeConv2dBackpropFilter(composed: KernelFunc): KernelFunc {
       number,
     ];
     const patch = filterHeight * filterWidth * inChannels;
+    const strided = (Array.isArray(strides) ? strides : [strides, strides]).some((s) => s > 1);
+    const limit = maxPatch ?? (strided ? IM2COL_MAX_STRIDED_PATCH : IM2COL_MAX_PATCH);
     const matMul = tf.getKernel(tf.BatchMatMul, 'wasm');
     if (
-      patch > IM2COL_MAX_PATCH ||
+      patch > limit ||
       dataFormat !== 'NHWC' ||
       x.dtype !== 'float32' ||
       dy.dtype !== 'float32' ||
@@ -396,9 +444,7 @@ export function makeConv2dBackpropFilter(composed: KernelFunc): KernelFunc {
       false,
       'channelsLast',
     );
-    const { batchSize, inHeight, inWidth, outHeight, outWidth, strideHeight, strideWidth } = info;
-    const top = info.padInfo.top;
-    const left = info.padInfo.left;
+    const { batchSize, outHeight, outWidth } = info;
     const cells = outHeight * outWidth;
     const imagesPerChunk = Math.max(1, Math.floor(IM2COL_COLUMNS / cells));
     const totals = new Float64Array(patch * outChannels);
@@ -412,38 +458,7 @@ export function makeConv2dBackpropFilter(composed: KernelFunc): KernelFunc {
         const xs = view(backend, x);
         const p = view(backend, patches);
         // patches[(kh, kw, ci), (n, i, j)] = x[n, i * s - top + kh, j * s - left + kw, ci], 0 outside the image.
-        for (let kh = 0; kh < filterHeight; kh++) {
-          for (let kw = 0; kw < filterWidth; kw++) {
-            for (let ci = 0; ci < inChannels; ci++) {
-              const row = ((kh * filterWidth + kw) * inChannels + ci) * columns;
-              let column = 0;
-              for (let n = first; n < first + images; n++) {
-                for (let i = 0; i < outHeight; i++) {
-                  const r = i * strideHeight - top + kh;
-                  if (r < 0 || r >= inHeight) {
-                    p.fill(0, row + column, row + column + outWidth);
-                    column += outWidth;
-                    continue;
-                  }
-                  // Columns j whose input column j * s - left + kw lies inside the image: [from, to).
-                  const from = Math.min(outWidth, Math.max(0, Math.ceil((left - kw) / strideWidth)));
-                  const to = Math.max(
-                    from,
-                    Math.min(outWidth, Math.ceil((inWidth + left - kw) / strideWidth)),
-                  );
-                  const start = row + column;
-                  p.fill(0, start, start + from);
-                  p.fill(0, start + to, start + outWidth);
-                  const step = strideWidth * inChannels;
-                  let source =
-                    ((n * inHeight + r) * inWidth + from * strideWidth - left + kw) * inChannels + ci;
-                  for (let j = from; j < to; j++, source += step) p[start + j] = xs[source]!;
-                  column += outWidth;
-                }
-              }
-            }
-          }
-        }
+        gatherPatches(xs, p, info, first, images, columns);
         view(backend, gradient).set(
           view(backend, dy).subarray(first * cells * outChannels, (first + images) * cells * outChannels),
         );

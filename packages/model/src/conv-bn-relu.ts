@@ -69,8 +69,8 @@ function normaliseForward(
 function normaliseBackward(
   dy: tf.Tensor,
   z: tf.Tensor,
-  y: tf.Tensor,
   gamma: tf.Tensor,
+  beta: tf.Tensor,
   mean: tf.Tensor,
   invStd: tf.Tensor,
   epsilon: number,
@@ -81,14 +81,14 @@ function normaliseBackward(
       .engine()
       .runKernel(
         BATCH_NORM_RELU_GRAD,
-        { dy, x: z, y, gamma, mean, invStd },
+        { dy, x: z, gamma, beta, mean, invStd },
         attrs as unknown as tf.NamedAttrMap,
       ) as tf.Tensor[];
   }
   const axes = [0, 1, 2];
   const count = z.size / gamma.size;
-  const g = tf.mul(dy, tf.step(y));
   const xhat = tf.mul(tf.sub(z, mean), invStd);
+  const g = tf.mul(dy, tf.step(tf.add(tf.mul(xhat, gamma), beta)));
   const dBeta = tf.sum(g, axes);
   const dGamma = tf.sum(tf.mul(g, xhat), axes);
   const dz = tf.mul(
@@ -128,19 +128,19 @@ function trainingBlock(
       tf.Tensor1D,
     ];
     statistics = { mean: tf.keep(mean), variance: tf.keep(variance) };
-    save([input, k, g, z, y, mean, invStd]);
+    save([input, k, g, b, z, mean, invStd]);
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) =>
       tf.tidy(() => {
-        const [sx, sk, sg, sz, sy, sMean, sInvStd] = saved as [
+        const [sx, sk, sg, sb, sz, sMean, sInvStd] = saved as [
           tf.Tensor4D,
           tf.Tensor4D,
           tf.Tensor1D,
-          tf.Tensor4D,
+          tf.Tensor1D,
           tf.Tensor4D,
           tf.Tensor1D,
           tf.Tensor1D,
         ];
-        const [dz, dGamma, dBeta] = normaliseBackward(dy, sz, sy, sg, sMean, sInvStd, epsilon) as [
+        const [dz, dGamma, dBeta] = normaliseBackward(dy, sz, sg, sb, sMean, sInvStd, epsilon) as [
           tf.Tensor4D,
           tf.Tensor,
           tf.Tensor,

@@ -1,9 +1,12 @@
-// `pnpm bench:train`: seed-cnn training throughput (images/s, batch 32) at 32x32 and 64x64 on every backend that
-// loads, in-process, and in the data-parallel mode (worker threads, wasm), beside PyTorch running the seed's
-// recipe on the same sizes and thread count (../shared/anchors/torch_seed_recipe.py throughput). Not a test.
+// `pnpm bench:train`: training throughput (images/s, batch 32), ours beside PyTorch on the same sizes, in the same
+// run. Not a test.
+// - seed-cnn at 32x32 and 64x64 on every backend that loads, in-process, and in the data-parallel mode (worker
+//   threads, wasm), beside ../shared/anchors/torch_seed_recipe.py throughput (the seed's network and recipe);
+// - lite (the default model) at 32x32, 80x60 and 120x90 on 1 and 2 data-parallel wasm workers, beside
+//   ../shared/anchors/torch_lite_recipe.py throughput (the same network in PyTorch).
 //
-//   node packages/trainer/bench/train.mjs [--sizes 32,64] [--backends wasm,cpu] [--workers N] [--steps 5]
-//     [--repeat 1] [--threads N] [--classes 5] [--anchor ../shared/anchors/torch_seed_recipe.py]
+//   node packages/trainer/bench/train.mjs [--models seed-cnn,lite] [--sizes 32,64] [--lite-sizes 32x32,80x60,120x90]
+//     [--backends wasm,cpu] [--workers N] [--lite-workers 1,2] [--steps 5] [--repeat 1] [--threads N] [--classes 5]
 //
 // Runs the built packages (the root script builds them first). The machine may be shared: each figure is the
 // median step time of its run; --repeat runs the whole table again and keeps, per cell, the median of the runs.
@@ -29,11 +32,23 @@ const { values } = parseArgs({
     threads: { type: 'string', default: String(os.availableParallelism()) },
     classes: { type: 'string', default: '5' },
     batch: { type: 'string', default: '32' },
+    models: { type: 'string', default: 'seed-cnn,lite' },
+    'lite-sizes': { type: 'string', default: '32x32,80x60,120x90' },
+    'lite-workers': { type: 'string', default: '1,2' },
     anchor: { type: 'string', default: path.join(root, '../shared/anchors/torch_seed_recipe.py') },
+    'lite-anchor': { type: 'string', default: path.join(root, '../shared/anchors/torch_lite_recipe.py') },
     python: { type: 'string', default: '/usr/bin/python3' },
   },
 });
-const sizes = values.sizes.split(',').map(Number);
+const models = values.models.split(',');
+const sizes = models.includes('seed-cnn') ? values.sizes.split(',').map(Number) : [];
+const liteSizes = models.includes('lite')
+  ? values['lite-sizes'].split(',').map((s) => {
+      const [width, height = width] = s.split('x').map(Number);
+      return { width, height, key: `${width}x${height}` };
+    })
+  : [];
+const liteWorkers = values['lite-workers'].split(',').map(Number);
 const workers = Number(values.workers);
 const steps = Number(values.steps);
 const classes = Number(values.classes);
@@ -88,18 +103,21 @@ async function inProcess(backend, size) {
 }
 
 /** The same steps on the data-parallel trainer (wasm workers). */
-async function parallel(size) {
+async function parallel(
+  size,
+  { modelSpec = 'seed-cnn', height = size, count = workers, learningRate = 1e-4 } = {},
+) {
   const trainer = await createParallelTrainer({
-    modelSpec: 'seed-cnn',
-    inputShape: [size, size, 3],
+    modelSpec,
+    inputShape: [height, size, 3],
     classes,
-    workers,
+    workers: count,
     backend: 'wasm',
-    learningRate: 1e-4,
+    learningRate,
     seed: 1,
   });
   try {
-    const images = random(batch * size * size * 3, 1);
+    const images = random(batch * height * size * 3, 1);
     const labels = random(batch * classes, 2).map((v) => (v < 0.5 ? 1 : 0));
     // Warm-up: wasm heap growth, kernel set-up and the JIT of the JavaScript kernels in every worker.
     for (let i = 0; i < 4; i++) await trainer.step(images, labels, batch);
@@ -117,7 +135,9 @@ async function parallel(size) {
 
 let torchVersion = '';
 async function checkPython() {
-  if (!existsSync(values.anchor)) return `${values.anchor} not found (the anchors live in ../shared/anchors)`;
+  for (const anchor of [values.anchor, values['lite-anchor']]) {
+    if (!existsSync(anchor)) return `${anchor} not found (the anchors live in ../shared/anchors)`;
+  }
   try {
     const { stdout } = await run(values.python, ['-c', 'import torch, PIL, numpy; print(torch.__version__)']);
     torchVersion = stdout.trim();
@@ -153,6 +173,25 @@ async function torch(size) {
   return JSON.parse(line).img_per_s;
 }
 
+/** torch_lite_recipe.py throughput: model-lite's network in PyTorch (it uses every core: os.cpu_count() threads). */
+async function torchLite({ width, height }) {
+  const { stdout } = await run(
+    values.python,
+    [
+      values['lite-anchor'],
+      'throughput',
+      '--width',
+      String(width),
+      '--height',
+      String(height),
+      '--classes',
+      String(classes),
+    ],
+    { maxBuffer: 1 << 20 },
+  );
+  return JSON.parse(stdout.trim().split('\n').at(-1)).img_per_s;
+}
+
 const probes = await probeBackends();
 const requested = values.backends ? values.backends.split(',') : undefined;
 const backends = probes
@@ -165,24 +204,46 @@ for (const probe of probes) {
 const pythonProblem = await checkPython();
 if (pythonProblem) console.log(`PyTorch anchor skipped: ${pythonProblem}`);
 
-const rows = [
+const seedRows = [
   ...backends.map((b) => ({ key: b, label: `${b}, 1 thread (in-process)` })),
   { key: 'parallel', label: `data-parallel: ${workers} wasm workers` },
 ];
-const results = new Map(); // `${key}@${size}` -> img/s per repeat
+const liteRows = liteWorkers.map((n) => ({
+  key: `lite-${n}`,
+  label: `lite, data-parallel: ${n} wasm worker${n === 1 ? '' : 's'}`,
+}));
+const results = new Map(); // `${key}@${WxH}` -> img/s per repeat
 const record = (key, size, value) => {
   const id = `${key}@${size}`;
   results.set(id, [...(results.get(id) ?? []), value]);
-  console.log(`  ${key} ${size}x${size}: ${value.toFixed(1)} img/s`);
+  console.log(`  ${key} ${size}: ${value.toFixed(1)} img/s`);
 };
+const loads = [os.loadavg()[0]];
 const started = new Date();
 for (let r = 0; r < Number(values.repeat); r++) {
   for (const size of sizes) {
-    console.log(`run ${r + 1}, ${size}x${size}, batch ${batch}, ${classes} classes:`);
-    if (!pythonProblem) record('torch', size, await torch(size));
-    for (const backend of backends) record(backend, size, await inProcess(backend, size));
-    record('parallel', size, await parallel(size));
+    const key = `${size}x${size}`;
+    console.log(
+      `run ${r + 1}, seed-cnn ${key}, batch ${batch}, ${classes} classes (load ${os.loadavg()[0].toFixed(1)}):`,
+    );
+    if (!pythonProblem) record('torch', key, await torch(size));
+    for (const backend of backends) record(backend, key, await inProcess(backend, size));
+    record('parallel', key, await parallel(size));
   }
+  for (const { width, height, key } of liteSizes) {
+    console.log(
+      `run ${r + 1}, lite ${key}, batch ${batch}, ${classes} classes (load ${os.loadavg()[0].toFixed(1)}):`,
+    );
+    if (!pythonProblem) record('torch-lite', key, await torchLite({ width, height }));
+    for (const n of liteWorkers) {
+      record(
+        `lite-${n}`,
+        key,
+        await parallel(width, { modelSpec: 'lite', height, count: n, learningRate: 3e-3 }),
+      );
+    }
+  }
+  loads.push(os.loadavg()[0]);
 }
 
 const cell = (key, size) => {
@@ -190,38 +251,58 @@ const cell = (key, size) => {
   return list ? median(list) : undefined;
 };
 const format = (value) => (value === undefined ? 'n/a' : value.toFixed(1));
-console.log(
-  `\nseed-cnn training throughput, batch ${batch}, img/s (median of ${steps} steps` +
-    `${Number(values.repeat) > 1 ? `, median of ${values.repeat} runs` : ''}); ${os.cpus()[0]?.model ?? 'CPU'}, ` +
-    `${os.availableParallelism()} cores, Node ${process.versions.node}, ${started.toISOString().slice(0, 10)}\n`,
-);
-const header = ['mode', ...sizes.flatMap((s) => [`${s}x${s}`, `vs PyTorch`])];
-const lines = [
-  `| ${header.join(' | ')} |`,
-  `|${header.map(() => '---').join('|')}|`,
-  `| PyTorch ${torchVersion} CPU, ${values.threads} threads (anchor) | ${sizes
-    .map((s) => `${format(cell('torch', s))} | 1.00x`)
-    .join(' | ')} |`,
-  ...rows.map(
-    (row) =>
-      `| ${row.label} | ${sizes
-        .map((s) => {
-          const ours = cell(row.key, s);
-          const anchor = cell('torch', s);
-          return `${format(ours)} | ${ours !== undefined && anchor ? `${(ours / anchor).toFixed(2)}x` : 'n/a'}`;
-        })
-        .join(' | ')} |`,
-  ),
-];
-console.log(lines.join('\n'));
-if (!pythonProblem && Number(values.repeat) > 1) {
-  // Anchor and ours run one after the other: per-run ratios show how much the machine's load moved them.
-  for (const row of rows) {
-    const ratios = sizes.map((s) => {
-      const ours = results.get(`${row.key}@${s}`) ?? [];
-      const anchor = results.get(`torch@${s}`) ?? [];
-      return `${s}x${s}: ${ours.map((v, i) => `${(v / anchor[i]).toFixed(2)}x`).join(', ')}`;
-    });
-    console.log(`per-run ratios, ${row.label}: ${ratios.join('; ')}`);
+const repeats = Number(values.repeat);
+
+/** One table: the anchor's row, then ours with the ratio to the anchor of the same size. */
+function table(title, keys, anchor, anchorLabel, rows) {
+  if (keys.length === 0) return;
+  console.log(
+    `\n${title} training throughput, batch ${batch}, img/s (median of ${steps} steps` +
+      `${repeats > 1 ? `, median of ${repeats} runs` : ''}); ${os.cpus()[0]?.model ?? 'CPU'}, ` +
+      `${os.availableParallelism()} cores, Node ${process.versions.node}, ${started.toISOString().slice(0, 10)}, ` +
+      `load average ${loads.map((l) => l.toFixed(1)).join(' -> ')}\n`,
+  );
+  const header = ['mode', ...keys.flatMap((k) => [k, 'vs PyTorch'])];
+  const lines = [
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+    `| ${anchorLabel} | ${keys.map((k) => `${format(cell(anchor, k))} | 1.00x`).join(' | ')} |`,
+    ...rows.map(
+      (row) =>
+        `| ${row.label} | ${keys
+          .map((k) => {
+            const ours = cell(row.key, k);
+            const theirs = cell(anchor, k);
+            return `${format(ours)} | ${ours !== undefined && theirs ? `${(ours / theirs).toFixed(2)}x` : 'n/a'}`;
+          })
+          .join(' | ')} |`,
+    ),
+  ];
+  console.log(lines.join('\n'));
+  if (!pythonProblem && repeats > 1) {
+    // Anchor and ours run one after the other: per-run ratios show how much the machine's load moved them.
+    for (const row of rows) {
+      const ratios = keys.map((k) => {
+        const ours = results.get(`${row.key}@${k}`) ?? [];
+        const theirs = results.get(`${anchor}@${k}`) ?? [];
+        return `${k}: ${ours.map((v, i) => `${(v / theirs[i]).toFixed(2)}x`).join(', ')}`;
+      });
+      console.log(`per-run ratios, ${row.label}: ${ratios.join('; ')}`);
+    }
   }
 }
+
+table(
+  'seed-cnn',
+  sizes.map((s) => `${s}x${s}`),
+  'torch',
+  `PyTorch ${torchVersion} CPU, ${values.threads} threads, torch_seed_recipe.py (anchor)`,
+  seedRows,
+);
+table(
+  'lite',
+  liteSizes.map((s) => s.key),
+  'torch-lite',
+  `PyTorch ${torchVersion} CPU, ${os.availableParallelism()} threads, torch_lite_recipe.py (anchor)`,
+  liteRows,
+);
