@@ -38,12 +38,23 @@ describe('toPixels', () => {
 
 describe('annotatedPaths', () => {
   it('names each output after its image, as PNG, numbering repeated names', () => {
-    expect(annotatedPaths('/out', ['/a/x.png', '/b/x.png', '/c/y.jpg', '/d/x.jpeg'])).toEqual([
+    expect(annotatedPaths('/out', ['/a/x.png', '/b/x.png', '/c/y.jpg', '/d/x.jpeg'], () => false)).toEqual([
       '/out/x.png',
       '/out/x-2.png',
       '/out/y.png',
       '/out/x-3.png',
     ]);
+  });
+
+  it('never names a file that exists already, nor one of the inputs', () => {
+    const existing = new Set(['/out/x.png', '/out/x-2.png', '/out/y.png']);
+    expect(annotatedPaths('/out', ['/out/x.png', '/a/x.png', '/b/y.png'], (f) => existing.has(f))).toEqual([
+      '/out/x-3.png',
+      '/out/x-4.png',
+      '/out/y-2.png',
+    ]);
+    // The input itself, in DIR, is never the output (even where it does not exist: it is still an input).
+    expect(annotatedPaths('/out', ['/out/z.png'], () => false)).toEqual(['/out/z-2.png']);
   });
 });
 

@@ -80,15 +80,23 @@ export class LabelLookup {
   }
 }
 
-/** `DIR/name.png` for each image; images with the same file name get `-2`, `-3`... */
-export function annotatedPaths(dir: string, images: readonly string[]): string[] {
-  const used = new Set<string>();
+/**
+ * `DIR/name.png` for each image; a name that another image of this call, a file already in DIR or one of the
+ * input images has gets `-2`, `-3`...: annotating never replaces a file, the inputs included.
+ */
+export function annotatedPaths(
+  dir: string,
+  images: readonly string[],
+  taken: (file: string) => boolean = existsSync,
+): string[] {
+  const used = new Set<string>(images.map((image) => path.resolve(image)));
   return images.map((image) => {
     const stem = path.basename(image, path.extname(image));
-    let name = `${stem}.png`;
-    for (let n = 2; used.has(name); n++) name = `${stem}-${n}.png`;
-    used.add(name);
-    return path.join(dir, name);
+    const at = (n: number) => path.resolve(dir, n === 1 ? `${stem}.png` : `${stem}-${n}.png`);
+    let n = 1;
+    while (used.has(at(n)) || taken(at(n))) n++;
+    used.add(at(n));
+    return at(n);
   });
 }
 

@@ -83,3 +83,17 @@ export function problemsError(
   const body = `${summary}\n${listed.join('\n')}${advice ? `\n${advice}` : ''}`;
   return new DatasetError(code, body, { problems });
 }
+
+/**
+ * A value from a user's file, shown in a message: its JSON, cut at 40 characters. A value nested too deeply for
+ * JSON.stringify (a hostile file) shows as `[...]` or `{...}` instead of failing with a stack overflow.
+ */
+export function showValue(value: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    text = Array.isArray(value) ? '[...]' : '{...}';
+  }
+  return text === undefined ? String(value) : text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}

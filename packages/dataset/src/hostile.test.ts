@@ -7,7 +7,9 @@ import { CorruptImageError, decodePngInto } from './_png.js';
 import { loadDataset } from './dataset.js';
 import { DatasetError } from './errors.js';
 import { decodeImage, imageSize, imageSizeProblem, MAX_IMAGE_PIXELS } from './images.js';
+import { parseLabels } from './labels.js';
 import { GAMA, pngBomb } from './testing.js';
+import { parseVocabulary } from './vocabulary.js';
 
 const target = (width: number, height: number) => ({
   width,
@@ -111,5 +113,23 @@ describe('images larger than litter decodes', () => {
     ]);
     const resized = await rejectionOf(loadDataset(dir, { cache: false, width: 16, height: 16 }));
     expect(resized.problems.map((p) => p.split(':')[0])).toEqual(['a-1.png', 'b-1.jpg']);
+  });
+});
+
+describe('deeply nested JSON', () => {
+  it('in labels.json or a vocabulary is a labels problem, not a stack overflow', () => {
+    const deep = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
+    const labels = `[{"image": "a.png", "meshes": {"Cube": {"x1": ${deep}, "y1": 0, "x2": 1, "y2": 1}}}]`;
+    let error: unknown;
+    try {
+      parseLabels(labels);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(DatasetError);
+    expect((error as DatasetError).problems).toEqual([
+      'labels.json entry 0 (a.png): meshes.Cube.x1 = [...] is not a number',
+    ]);
+    expect(() => parseVocabulary(`[${deep}]`)).toThrow('entry 0 = [...] is not a non-empty string');
   });
 });

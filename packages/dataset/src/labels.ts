@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join, posix, resolve, win32 } from 'node:path';
 import { z } from 'zod';
 import { resolveInside } from './_files.js';
-import { DatasetError, problemsError } from './errors.js';
+import { DatasetError, problemsError, showValue } from './errors.js';
 
 /**
  * A box as stored in `labels.json`: normalised to [0, 1] in Blender's camera frame, x to the right and
@@ -418,13 +418,13 @@ function formatIssue(issue: ZodIssueLike, raw: readonly unknown[], file: string)
       text =
         value === undefined
           ? `${subject} is missing`
-          : `${subject} = ${show(value)} is not ${article(issue.expected)}`;
+          : `${subject} = ${showValue(value)} is not ${article(issue.expected)}`;
       break;
     case 'too_small':
     case 'too_big':
       text =
         issue.origin === 'number'
-          ? `${subject} = ${show(value)} is outside [0, 1]`
+          ? `${subject} = ${showValue(value)} is outside [0, 1]`
           : issue.origin === 'string'
             ? `${subject} is empty`
             : `${subject}: ${issue.message}`;
@@ -448,11 +448,6 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
     value = (value as Record<PropertyKey, unknown>)[key];
   }
   return value;
-}
-
-function show(value: unknown): string {
-  const text = JSON.stringify(value);
-  return text === undefined ? String(value) : text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
 
 function article(expected: string | undefined): string {

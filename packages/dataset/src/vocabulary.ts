@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { DatasetError, problemsError } from './errors.js';
+import { DatasetError, problemsError, showValue } from './errors.js';
 import type { LabelEntry } from './labels.js';
 
 /**
@@ -106,7 +106,7 @@ function checkVocabulary(names: unknown, what: string): string[] {
   const seen = new Set<string>();
   names.forEach((name, index) => {
     if (typeof name !== 'string' || name === '') {
-      problems.push(`entry ${index} = ${JSON.stringify(name)} is not a non-empty string`);
+      problems.push(`entry ${index} = ${showValue(name)} is not a non-empty string`);
     } else if (seen.has(name)) {
       problems.push(`"${name}" is listed twice`);
     } else {

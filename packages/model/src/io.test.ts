@@ -55,6 +55,42 @@ describe('saveModel / loadModel', () => {
     for (const m of [model, loaded, again]) m.dispose();
   });
 
+  it('refuses weights that are damaged but of the right length (checksum), naming the file', async () => {
+    const dir = path.join(root, 'model');
+    const model = tinyModel(1);
+    await saveModel(model, dir);
+    const weights = path.join(dir, 'weights.bin');
+    const bytes = await readFile(weights);
+    bytes[5]! ^= 0x10;
+    await writeFile(weights, bytes);
+    const error = await loadModel(dir).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ModelError);
+    expect((error as ModelError).code).toBe('model-io');
+    expect((error as ModelError).message).toContain(`${weights} does not match the checksum in model.json`);
+    model.dispose();
+  });
+
+  it('refuses NaN or infinite weights, naming the file', async () => {
+    const dir = path.join(root, 'model');
+    const model = tinyModel(1);
+    const [kernel, bias] = model.getWeights();
+    model.setWeights([kernel!, tf.fill(bias!.shape, Number.NaN)]);
+    await saveModel(model, dir);
+    const error = await loadModel(dir).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ModelError);
+    expect((error as ModelError).code).toBe('model-invalid');
+    expect((error as ModelError).message).toContain(
+      `${path.join(dir, 'weights.bin')} holds 3 NaN or infinite weights`,
+    );
+    model.dispose();
+  });
+
   it('replaces an existing model atomically, keeps other files and leaves no staging directories', async () => {
     const dir = path.join(root, 'model');
     const first = tinyModel(1);

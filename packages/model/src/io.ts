@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { cp, link, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -78,7 +78,9 @@ export async function saveModel(
           weightsManifest: [{ paths: [`./${WEIGHTS_BIN}`], weights: artifacts.weightSpecs ?? [] }],
           ...(artifacts.trainingConfig ? { trainingConfig: artifacts.trainingConfig } : {}),
           ...(options.metadata ? { userDefinedMetadata: options.metadata as Record<string, object> } : {}),
-        };
+          // Read back by loadModel: weights of the right length but other content are refused, not loaded.
+          [CHECKSUM_FIELD]: sha256(new Uint8Array(weightData)),
+        } as tf.io.ModelJSON;
         await writeFile(path.join(staging, WEIGHTS_BIN), new Uint8Array(weightData));
         await writeFile(path.join(staging, MODEL_JSON), JSON.stringify(modelJson));
         return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
@@ -163,14 +165,61 @@ export async function loadModel(dir: string): Promise<tfl.LayersModel> {
           `weights are ${data.byteLength} bytes, model.json describes ${expected}: the save was cut short`,
         );
       }
+      const checksum = (modelJson as unknown as Record<string, unknown>)[CHECKSUM_FIELD];
+      const weightsPath = path.resolve(base, manifest[0]?.paths[0] ?? WEIGHTS_BIN);
+      // Models saved before the checksum existed have none: they load as before.
+      if (typeof checksum === 'string' && sha256(new Uint8Array(data)) !== checksum) {
+        throw new WeightsProblem(
+          'model-io',
+          `${weightsPath} does not match the checksum in model.json (the file is damaged or was replaced): use another checkpoint or train again`,
+        );
+      }
+      const nonFinite = countNonFinite(specs, data);
+      if (nonFinite > 0) {
+        throw new WeightsProblem(
+          'model-invalid',
+          `${weightsPath} holds ${nonFinite} NaN or infinite weights (the training diverged, or the file is damaged): use another checkpoint or train again with a lower learning rate`,
+        );
+      }
       return [specs, data];
     });
     return await tfl.loadLayersModel(tf.io.fromMemory(artifacts));
   } catch (error) {
+    if (error instanceof WeightsProblem) throw new ModelError(error.code, error.message);
     throw new ModelError('model-io', `cannot load the model at ${base}: ${(error as Error).message}`, {
       cause: error,
     });
   }
+}
+
+/** The field of model.json that holds the SHA-256 (hex) of its weights. */
+const CHECKSUM_FIELD = 'litterWeightsSha256';
+
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/** A problem with the weights themselves, raised inside tfjs' loader and rethrown as it is. */
+class WeightsProblem extends Error {
+  constructor(
+    readonly code: 'model-io' | 'model-invalid',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** How many float32 weights are NaN or infinite. */
+function countNonFinite(specs: readonly tf.io.WeightsManifestEntry[], data: ArrayBuffer): number {
+  let offset = 0;
+  let count = 0;
+  for (const spec of specs) {
+    const size = byteSize(spec);
+    if ((spec.quantization?.dtype ?? spec.dtype) === 'float32' && offset % 4 === 0) {
+      const values = new Float32Array(data, offset, size / 4);
+      for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) count++;
+    }
+    offset += size;
+  }
+  return count;
 }
 
 /** Bytes of one weight as stored (float32/int32 = 4 bytes, quantised ones as their quantisation dtype). */

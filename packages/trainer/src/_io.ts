@@ -1,6 +1,8 @@
 import { access, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { temporaryName } from '@litter/dataset';
+import type { ZodType } from 'zod';
 import { TrainerError } from './errors.js';
+import { firstProblem } from './run-schemas.js';
 
 export async function exists(path: string): Promise<boolean> {
   try {
@@ -11,23 +13,49 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Reads and parses a JSON file; a missing or broken file becomes a {@link TrainerError} with `code`. */
-export async function readJson<T>(path: string, code: 'run-not-found' | 'checkpoint-corrupt'): Promise<T> {
+/** How a file read back is checked: its schema, and what the user can do when it does not fit. */
+export interface JsonCheck {
+  schema: ZodType;
+  /** E.g. `start a new run (--out NEW)`. */
+  advice: string;
+}
+
+/**
+ * Reads and parses a JSON file, checked against `check.schema` when given; a missing, broken or ill-formed file
+ * becomes a one-line {@link TrainerError} naming the file (`code` for a missing one, `checkpoint-corrupt` else).
+ */
+export async function readJson<T>(
+  path: string,
+  code: 'run-not-found' | 'checkpoint-corrupt',
+  check?: JsonCheck,
+): Promise<T> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
     throw new TrainerError(code, `cannot read ${path}: ${(error as Error).message}`, { cause: error });
   }
+  const advice = check?.advice ?? 'start a new run';
+  let value: unknown;
   try {
-    return JSON.parse(text) as T;
+    value = JSON.parse(text);
   } catch (error) {
     throw new TrainerError(
       'checkpoint-corrupt',
-      `${path} is not valid JSON (${(error as Error).message}); the run directory is damaged: start a new run`,
+      `${path} is not valid JSON (${(error as Error).message}); the run directory is damaged: ${advice}`,
       { cause: error },
     );
   }
+  if (check) {
+    const parsed = check.schema.safeParse(value);
+    if (!parsed.success) {
+      throw new TrainerError(
+        'checkpoint-corrupt',
+        `${path} is damaged (${firstProblem(parsed.error)}): ${advice}`,
+      );
+    }
+  }
+  return value as T;
 }
 
 /** A fresh temporary folder next to `finalDir`, to be filled and then put in place with {@link replaceDirectory}. */

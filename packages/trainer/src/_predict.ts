@@ -89,6 +89,13 @@ export function predictRaw(
       tf.dispose(outputs);
     }
   }
+  const nan = logits.findIndex(Number.isNaN);
+  if (nan !== -1) {
+    throw new TrainerError(
+      'non-finite-output',
+      `the model's output for image ${Math.floor(nan / classes)} is NaN: its weights diverged or are damaged; use another checkpoint (--checkpoint) or train again`,
+    );
+  }
   return { logits, boxes: boxValues };
 }
 

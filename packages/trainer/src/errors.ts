@@ -7,7 +7,13 @@ export type TrainerErrorCode =
   | 'run-not-found'
   | 'checkpoint-corrupt'
   | 'model-mismatch'
-  | 'worker-failed';
+  | 'worker-failed'
+  /** A model gave NaN or infinite outputs (scores): its weights diverged or are damaged. */
+  | 'non-finite-output'
+  /** A run directory litter did not create (and that is not empty): never written to or cleared. */
+  | 'run-dir-refused'
+  /** Another live process writes the run directory. */
+  | 'run-locked';
 
 /**
  * The one error class of `@litter/trainer`. Messages start with `@litter/trainer:` and say what to do.

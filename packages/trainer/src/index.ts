@@ -67,11 +67,20 @@ export {
 } from './predict.js';
 export { type RunReport, type WriteRunReportOptions, writeRunReport } from './report.js';
 export {
+  type ClaimOptions,
+  claimRunDir,
+  isOwnRunDir,
+  RUN_LOCK,
+  RUN_MARKER,
+  type RunClaim,
+} from './run-claim.js';
+export {
   type BestRecord,
   type CheckpointState,
   RUN_FILES,
   type RunConfig,
   type RunEvaluation,
+  readRunConfig,
 } from './run-dir.js';
 export {
   type CheckpointEvent,

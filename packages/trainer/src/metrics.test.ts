@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { TrainerError } from './errors.js';
 import { formatEvaluation } from './format.js';
 import { averagePrecision, computeEvaluation, computeThresholdMetrics, tuneThresholds } from './metrics.js';
 
@@ -141,5 +142,25 @@ describe('formatEvaluation', () => {
     expect(text).toMatch(/^A\s+2\/4\s+0\.25\s+0\.667\s+1\.000\s+0\.800\s+0\.833$/m);
     expect(text).toContain('exact match 0.250   Hamming loss 0.500   micro F1 0.500   macro F1 0.500');
     expect(text).toContain('exact match 0.500   Hamming loss 0.250   micro F1 0.800   macro F1 0.800');
+  });
+});
+
+describe('NaN and infinite scores', () => {
+  // Before: NaN never equals itself, so the walk over tied scores never advanced (evaluate and report hung).
+  const scores = new Float32Array([0.9, Number.NaN, 0.3, 0.7]);
+  const labels = new Float32Array([1, 0, 1, 0]);
+  it.each([
+    ['averagePrecision', () => averagePrecision(scores, labels)],
+    ['tuneThresholds', () => tuneThresholds(scores, labels, 1)],
+    ['computeEvaluation', () => computeEvaluation(scores, labels, ['Cube'], { thresholds: [0.5] })],
+    ['averagePrecision (Infinity)', () => averagePrecision([Number.POSITIVE_INFINITY, 0.2], [1, 0])],
+  ])('%s throws a TrainerError naming the score instead of looping', (_, run) => {
+    expect(run).toThrow(TrainerError);
+    expect(run).toThrow(/score 1 is NaN|score 0 is Infinity/);
+    try {
+      run();
+    } catch (error) {
+      expect((error as TrainerError).code).toBe('non-finite-output');
+    }
   });
 });

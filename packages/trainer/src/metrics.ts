@@ -138,6 +138,21 @@ export interface PrecisionRecallCurve {
 }
 
 /**
+ * Scores must be finite: NaN is unordered (sorting and the walk over tied scores would never advance past it) and
+ * a probability is never infinite. Such scores come from a model whose weights diverged or are damaged.
+ */
+function checkFinite(scores: ArrayLike<number>, what: string): void {
+  for (let i = 0; i < scores.length; i++) {
+    if (!Number.isFinite(scores[i]!)) {
+      throw new TrainerError(
+        'non-finite-output',
+        `${what}: score ${i} is ${scores[i]}: the model's outputs are not finite (its weights diverged or are damaged); use another checkpoint or train again`,
+      );
+    }
+  }
+}
+
+/**
  * Walks the precision-recall curve of one class, highest score first: one point per distinct score (tied scores
  * cannot be separated by any threshold, so they enter together, as in scikit-learn). Returns the positives.
  */
@@ -151,6 +166,7 @@ function walkCurve(
   if (targets.length !== n) {
     throw new TrainerError('invalid-options', `${what}: ${n} scores but ${targets.length} targets`);
   }
+  checkFinite(scores, what);
   let positives = 0;
   for (let i = 0; i < n; i++) if (targets[i]! >= 0.5) positives++;
   if (positives === 0) return 0;
@@ -213,14 +229,6 @@ export function precisionRecallCurve(
   scores: ArrayLike<number>,
   targets: ArrayLike<number>,
 ): PrecisionRecallCurve {
-  for (let i = 0; i < scores.length; i++) {
-    if (!Number.isFinite(scores[i]!)) {
-      throw new TrainerError(
-        'invalid-options',
-        `precisionRecallCurve: score ${i} is ${scores[i]}; pass finite scores`,
-      );
-    }
-  }
   const points: PrecisionRecallPoint[] = [];
   const counts: [number, number][] = [];
   const positives = walkCurve(scores, targets, 'precisionRecallCurve', (threshold, tp, predicted) => {
@@ -475,6 +483,7 @@ export function tuneThresholds(probabilities: Float32Array, labels: Float32Array
 }
 
 function tuneOne(scores: Float32Array, targets: Float32Array): number {
+  checkFinite(scores, 'tuneThresholds');
   const n = scores.length;
   let positives = 0;
   for (let i = 0; i < n; i++) if (targets[i]! >= 0.5) positives++;

@@ -9,11 +9,12 @@
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type SamplerState, writeFileAtomic, writeJsonAtomic } from '@litter/dataset';
-import { exists, readJson, recoverDirectory } from './_io.js';
+import { exists, type JsonCheck, readJson, recoverDirectory } from './_io.js';
 import type { RunRandomState } from './_random.js';
 import { TrainerError } from './errors.js';
 import type { Evaluation } from './metrics.js';
 import type { BestMetric, CheckpointKind, Schedule } from './options.js';
+import { checkpointStateSchema, runConfigSchema, thresholdsSchema, vocabularySchema } from './run-schemas.js';
 
 /** What `config.json` holds. */
 export interface RunConfig {
@@ -141,8 +142,27 @@ export async function readRunConfig(runDir: string): Promise<RunConfig> {
       `${runDir} is not a run directory (no config.json): give the --out folder of \`litter train\``,
     );
   }
-  return readJson<RunConfig>(path, 'checkpoint-corrupt');
+  return readJson<RunConfig>(path, 'checkpoint-corrupt', CONFIG_CHECK);
 }
+
+/** How each file read back is checked, and what to do when it is damaged. */
+const CONFIG_CHECK: JsonCheck = {
+  schema: runConfigSchema,
+  advice: 'the run cannot be resumed or evaluated; start a new run (litter train --out NEW_DIR)',
+};
+const STATE_CHECK: JsonCheck = {
+  schema: checkpointStateSchema,
+  advice:
+    'this checkpoint cannot be used; use the other one (--checkpoint best or last), or start a new run (litter train --out NEW_DIR)',
+};
+const THRESHOLDS_CHECK: JsonCheck = {
+  schema: thresholdsSchema,
+  advice: 'delete it to use 0.5 for every class, or train again',
+};
+const VOCABULARY_CHECK: JsonCheck = {
+  schema: vocabularySchema,
+  advice: "put the training run's vocabulary.json (a JSON array of class names) there",
+};
 
 /** Writes `config.json` and `vocabulary.json`. */
 export async function writeRunConfig(runDir: string, config: RunConfig): Promise<void> {
@@ -151,7 +171,7 @@ export async function writeRunConfig(runDir: string, config: RunConfig): Promise
 }
 
 export const readCheckpointState = (dir: string): Promise<CheckpointState> =>
-  readJson<CheckpointState>(join(dir, CHECKPOINT_FILES.state), 'checkpoint-corrupt');
+  readJson<CheckpointState>(join(dir, CHECKPOINT_FILES.state), 'checkpoint-corrupt', STATE_CHECK);
 
 /** A run to resume: its config and the state of `checkpoints/last` (an unfinished checkpoint swap undone). */
 export async function readResumePoint(
@@ -167,7 +187,7 @@ export async function readResumePoint(
   }
   await recoverDirectory(best);
   return {
-    config: await readJson<RunConfig>(config, 'checkpoint-corrupt'),
+    config: await readJson<RunConfig>(config, 'checkpoint-corrupt', CONFIG_CHECK),
     state: await readCheckpointState(last),
   };
 }
@@ -247,5 +267,6 @@ export async function locateModel(path: string, checkpoint: CheckpointKind = 'be
 
 async function readIfThere<T>(dir: string, file: 'vocabulary' | 'thresholds'): Promise<T | undefined> {
   const path = join(dir, CHECKPOINT_FILES[file]);
-  return (await exists(path)) ? readJson<T>(path, 'checkpoint-corrupt') : undefined;
+  const check = file === 'vocabulary' ? VOCABULARY_CHECK : THRESHOLDS_CHECK;
+  return (await exists(path)) ? readJson<T>(path, 'checkpoint-corrupt', check) : undefined;
 }

@@ -1,4 +1,3 @@
-import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { createBatcher, type Dataset, EpochSampler, splitDataset } from '@litter/dataset';
@@ -26,12 +25,11 @@ import { computeEvaluation, type Evaluation, tuneThresholds } from './metrics.js
 import type { BestMetric, CheckpointKind, Schedule, StopReason } from './options.js';
 import { createParallelTrainer, type ParallelTrainer } from './parallel/index.js';
 import { writeReportOf } from './report.js';
+import { claimRunDir, type RunClaim } from './run-claim.js';
 import {
   type BestRecord,
   CHECKPOINT_FILES,
   type CheckpointState,
-  clearRun,
-  holdsRun,
   type RunConfig,
   readResumePoint,
   runPaths,
@@ -362,6 +360,16 @@ async function startParallel(
  * console.log(formatEvaluation(result.evaluation!));
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
+  // The run directory's lock, taken once the options are checked (claimRunDir), released however training ends.
+  const claims: RunClaim[] = [];
+  try {
+    return await trainClaimed(options, claims);
+  } finally {
+    for (const claim of claims) await claim.release();
+  }
+}
+
+async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<TrainResult> {
   const { dataset, model: factory, runDir } = options;
   const callbacks = options.callbacks === undefined ? [] : [options.callbacks].flat();
   const emit = async <K extends keyof TrainerCallbacks>(
@@ -435,9 +443,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     throw new TrainerError('invalid-options', `the dataset at ${dataset.root} has no images or no classes`);
   }
 
-  await mkdir(runDir, { recursive: true });
-  const { last: lastDir, best: bestDir } = runPaths(runDir);
   const resume = options.resume ?? false;
+  // Creates it, or refuses a folder litter did not create; one writer at a time; a new run clears only an old one.
+  claims.push(await claimRunDir(runDir, { resume, overwrite: options.overwrite ?? false }));
+  const { last: lastDir, best: bestDir } = runPaths(runDir);
 
   let split: { train: number[]; validation: number[]; test: number[] };
   let resumeState: CheckpointState | undefined;
@@ -476,14 +485,6 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     split = checkSplit(saved.split, dataset.size);
     createdAt = saved.createdAt;
   } else {
-    if ((await holdsRun(runDir)) && !options.overwrite) {
-      throw new TrainerError(
-        'invalid-options',
-        `${runDir} already holds a run: resume it (resume: true / --resume), or choose another directory, or ` +
-          'overwrite it (overwrite: true)',
-      );
-    }
-    await clearRun(runDir);
     split = checkSplit(options.split ?? splitDataset(dataset, { seed }), dataset.size);
   }
 

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type { ClassPrediction } from '@litter/trainer';
 import { defineCommand } from 'citty';
 import { type Annotation, annotatedPaths, LabelLookup, toPixels, writeAnnotations } from '../_annotate.js';
@@ -69,6 +70,12 @@ export default markVariadic(
         args.labels === undefined ? undefined : resolvePath(io, stringFlag('labels', args.labels)!);
       if (labelsFile !== undefined && annotateDir === undefined) {
         throw new CliError('usage', '--labels is for the true boxes of --annotate: give --annotate DIR too');
+      }
+      if (annotateDir !== undefined && existsSync(path.join(annotateDir, 'labels.json'))) {
+        throw new CliError(
+          'usage',
+          `--annotate ${annotateDir} is a dataset folder (it has labels.json): annotated images go into a folder of their own`,
+        );
       }
       if (labelsFile !== undefined && !existsSync(labelsFile)) {
         throw new CliError('missing-dataset', `labels file ${labelsFile} does not exist`);

@@ -288,25 +288,10 @@ interface SavedConfig {
   dataset?: { root?: string; labelsPath?: string };
 }
 
+/** The run's config.json, checked (a damaged one is a one-line error naming it and what to do). */
 async function readRunConfig(runDir: string): Promise<SavedConfig> {
-  const file = path.join(runDir, 'config.json');
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new CliError(
-      'missing-run',
-      `cannot resume: ${file} does not exist; is ${runDir} a run directory?`,
-      {
-        cause: error,
-      },
-    );
-  }
-  try {
-    return JSON.parse(text) as SavedConfig;
-  } catch (error) {
-    throw new CliError('bad-run', `cannot resume: ${file} is not valid JSON`, { cause: error });
-  }
+  const { readRunConfig: readChecked } = await import('@litter/trainer');
+  return (await readChecked(runDir)) as SavedConfig;
 }
 
 /** How the user invoked litter, for the resume hint: through the repository's `pnpm litter` or the bin. */
