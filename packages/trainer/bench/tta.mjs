@@ -29,6 +29,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // The trainer's own flips and batch-norm recalibration, as train() uses them (private modules of this package).
 import { flipHalf } from '../dist/_augment.js';
 import { recalibrateBatchNorm } from '../dist/_batchnorm.js';
+import { jitterColors } from '../dist/_photometric.js';
 import { createParallelTrainer } from '../dist/parallel/index.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -55,6 +56,8 @@ const { values, positionals } = parseArgs({
     'resize-after-s': { type: 'string', default: '90' },
     'resize-to': { type: 'string', default: '120x90' },
     'precise-bn': { type: 'string', default: 'true' },
+    ema: { type: 'string', default: '0' },
+    jitter: { type: 'string', default: '0.2,0.2,0.2,0.03' },
     anchor: { type: 'string', default: path.join(root, '../shared/anchors/torch_seed_recipe.py') },
     python: { type: 'string', default: '/usr/bin/python3' },
   },
@@ -94,6 +97,8 @@ const RECIPES = {
     schedule: values.schedule,
     augment: values.augment,
     preciseBn: values['precise-bn'] === 'true',
+    ema: Number(values.ema),
+    jitter: values.jitter.split(',').map(Number),
     ...(values['resize-after-s'] === 'never'
       ? {}
       : {
@@ -247,6 +252,7 @@ async function runRecipe(name) {
   let best = 0;
   let bestErrors;
   let reached;
+  let ema;
   let step = 0;
   let images = 0;
   let lastEval = 0;
@@ -289,6 +295,16 @@ async function runRecipe(name) {
           { next: random },
         );
       }
+      if (recipe.augment.includes('color')) {
+        const [brightness, contrast, saturation, hue] = recipe.jitter;
+        jitterColors(
+          batch,
+          indices.length,
+          data,
+          { brightness, contrast, saturation, hue },
+          { next: random },
+        );
+      }
       if (recipe.augment.includes('shift'))
         shift(data, batch, indices.length, random, new Float32Array(pixels));
       const loss = await trainer.step(batch, labels, indices.length, {
@@ -296,11 +312,21 @@ async function runRecipe(name) {
       });
       step++;
       images += indices.length;
+      if (recipe.ema > 0) {
+        const current = await trainer.getWeights();
+        const decay = Math.min(recipe.ema, (1 + step) / (10 + step));
+        if (!ema || ema.length !== current.length) ema = current;
+        else
+          ema.forEach((average, k) => {
+            const w = current[k];
+            for (let j = 0; j < w.length; j++) average[j] = decay * average[j] + (1 - decay) * w[j];
+          });
+      }
       const now = elapsed();
       if (now - lastEval < evalEvery(recipe) && now < budget) continue;
       lastEval = now;
       const evalStart = performance.now();
-      const weights = await trainer.getWeights();
+      const weights = ema ?? (await trainer.getWeights());
       const tensors = weights.map((w, i) => tf.tensor(w, trainer.weightShapes[i]));
       evalModel.setWeights(tensors);
       tf.dispose(tensors);

@@ -17,6 +17,8 @@ export interface StepRow {
   imagesPerSecond: number;
   /** Seconds spent in training steps since the run began (not counting validation and checkpoints). */
   elapsedSeconds: number;
+  /** Seconds of training since the run began, validations and checkpoints included (a time budget's clock). */
+  seconds?: number;
 }
 
 /** One validation: a line of `metrics.jsonl` with `"event":"validation"` (metrics at threshold 0.5). */
@@ -31,6 +33,11 @@ export interface ValidationRow {
   hammingLoss: number;
   meanAveragePrecision: number;
   elapsedSeconds: number;
+  /** As {@link StepRow.seconds}. */
+  seconds?: number;
+  /** The image size validated at (it changes with progressive resizing). */
+  width?: number;
+  height?: number;
 }
 
 /** A row of the run's history (`metrics.jsonl`, `metrics.csv`, {@link TrainResult.history}). */
@@ -49,6 +56,7 @@ const CSV_COLUMNS = [
   'hammingLoss',
   'meanAveragePrecision',
   'elapsedSeconds',
+  'seconds',
 ] as const;
 
 const csvLine = (row: HistoryRow): string =>

@@ -210,7 +210,7 @@ export async function writeRunReport(
       predictions,
       evaluation,
       thresholds: run.thresholds,
-      step: run.step ?? config.steps,
+      step: run.step ?? config.steps ?? 0,
     });
   } finally {
     run.model.dispose();

@@ -6,6 +6,7 @@
  * (model.json + weights.bin, optimizer.json + optimizer.bin: _checkpoint.ts; state.json, thresholds.json,
  * vocabulary.json), thresholds.json, evaluation.json + evaluation.txt, report.html + charts/ (@litter/report).
  */
+
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { type SamplerState, writeFileAtomic, writeJsonAtomic } from '@litter/dataset';
@@ -15,6 +16,7 @@ import { TrainerError } from './errors.js';
 import type { Evaluation } from './metrics.js';
 import type { BestMetric, CheckpointKind, Schedule } from './options.js';
 import { checkpointStateSchema, runConfigSchema, thresholdsSchema, vocabularySchema } from './run-schemas.js';
+import type { SizeStage } from './schedule.js';
 
 /** What `config.json` holds. */
 export interface RunConfig {
@@ -26,8 +28,13 @@ export interface RunConfig {
   channels: 3;
   vocabulary: string[];
   batchSize: number;
-  steps: number;
+  /** The steps of the run; undefined for a time-budgeted one. */
+  steps: number | undefined;
   epochs: number | undefined;
+  /** The time budget in seconds, for a time-budgeted run. */
+  time?: number | undefined;
+  /** Image size of each stage (progressive resizing); width/height above are the last one's. */
+  sizes?: SizeStage[];
   learningRate: number;
   schedule: Schedule;
   warmupSteps: number;
@@ -72,6 +79,11 @@ export interface CheckpointState {
   thresholds: number[];
   /** Seconds spent in training steps up to here. */
   elapsedSeconds: number;
+  /**
+   * Seconds of training up to here, validations and checkpoints included: the clock of a time budget, across
+   * resumes (older checkpoints: `elapsedSeconds`).
+   */
+  seconds?: number;
   savedAt: string;
 }
 

@@ -20,8 +20,14 @@ export const runConfigSchema = z.looseObject({
   height: positive,
   vocabulary: names.min(1),
   batchSize: positive,
-  steps: positive,
+  // A time-budgeted run has a budget instead of a step count.
+  steps: positive.optional(),
   epochs: positive.optional(),
+  time: z.number().positive().optional(),
+  sizes: z
+    .array(z.looseObject({ width: positive, height: positive, from: z.number().min(0).max(1) }))
+    .min(1)
+    .optional(),
   learningRate: z.number().positive(),
   warmupSteps: count.optional(),
   logEvery: positive.optional(),
@@ -47,6 +53,7 @@ export const checkpointStateSchema = z.looseObject({
   height: positive,
   vocabulary: names.min(1),
   thresholds: z.array(threshold),
+  seconds: z.number().nonnegative().optional(),
 });
 
 /** thresholds.json */

@@ -258,7 +258,9 @@ describe('train', () => {
       expect(train({ ...base(), ...options })).rejects.toSatisfy(
         (error) => error instanceof TrainerError && error.code === code && message.test(error.message),
       );
-    await reject({ steps: 5, epochs: 1 }, 'invalid-options', /steps or epochs/);
+    await reject({ steps: 5, epochs: 1 }, 'invalid-options', /one of steps, epochs and time/);
+    await reject({ time: 5, steps: 1 }, 'invalid-options', /one of steps, epochs and time/);
+    await reject({ time: -1 }, 'invalid-options', /time must be a positive number/);
     await reject({ batchSize: 0 }, 'invalid-options', /batchSize/);
     await reject({ warmupSteps: -1 }, 'invalid-options', /warmupSteps/);
     await reject({ recalibrateBatchNorm: 1.5 }, 'invalid-options', /recalibrateBatchNorm/);

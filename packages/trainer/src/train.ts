@@ -36,6 +36,17 @@ import {
   writeRunConfig,
   writeRunEvaluation,
 } from './run-dir.js';
+import {
+  describeScheduleChange,
+  finished,
+  formatSeconds,
+  learningRateAt,
+  progressOf,
+  type SizeStage,
+  stageAt,
+  type TrainingLength,
+  type TrainingSchedule,
+} from './schedule.js';
 
 /** Indices into the dataset of the images of each split. */
 export interface TrainSplit {
@@ -68,10 +79,24 @@ export interface TrainOptions {
   split?: TrainSplit;
   /** @default 32 */
   batchSize?: number;
-  /** Optimizer steps to train for. Give `steps` or `epochs`, not both. @default 1000 */
+  /** Optimizer steps to train for. Give one of `steps`, `epochs` and `time`. @default 1000 */
   steps?: number;
   /** Passes over the training split (each `ceil(train / batchSize)` steps). */
   epochs?: number;
+  /**
+   * A wall-clock budget in seconds instead of a number of steps: the cosine decay and the progressive resizing
+   * are laid out on it, and the run ends with its final validation and report inside it. The clock counts the
+   * training loop (steps, validations, checkpoints), is recorded in every checkpoint and goes on across resumes:
+   * the schedule is a function of that recorded progress. A resume may give a longer budget.
+   */
+  time?: number;
+  /**
+   * Progressive resizing: train on `dataset` (the same images at a smaller size, e.g. 2/3 of each side) for the
+   * first `until` of the run (a fraction), then on `TrainOptions.dataset`. The model is fully convolutional:
+   * weights and optimizer moments carry over. Validations use the size of the moment; the best checkpoint is
+   * chosen among those at the final size once the run has reached it.
+   */
+  progressive?: { dataset: Dataset; until: number };
   /** Adam's learning rate (the peak one with `schedule: 'cosine'`). @default 1e-4 (as the seed) */
   learningRate?: number;
   /** `cosine` decays the learning rate from `learningRate` to 0 over the run. @default 'constant' */
@@ -97,7 +122,10 @@ export interface TrainOptions {
   recalibrateBatchNorm?: number;
   /** Write a `step` row to the metrics every this many steps (and at the last step). @default 100 (as the seed) */
   logEvery?: number;
-  /** Validate every this many steps, and always at the last step. @default 500 */
+  /**
+   * Validate every this many steps, and always at the last step. @default 500, or with `time`: 10 times a run,
+   * evenly by time
+   */
   validateEvery?: number;
   /** Save `checkpoints/last` every this many steps, and always at the end. @default validateEvery */
   checkpointEvery?: number;
@@ -141,7 +169,16 @@ export interface TrainBeginEvent {
   runDir: string;
   /** Steps already done (more than 0 when resuming). */
   step: number;
+  /** The run's steps; with a time budget an estimate from the speed so far (the steps done, at the start). */
   totalSteps: number;
+  /** The time budget in seconds, for a time-budgeted run. */
+  totalSeconds: number | undefined;
+  /** Seconds of training already done (recorded across resumes). */
+  seconds: number;
+  /** Image size of each stage of the run (one: no progressive resizing), with the run fraction it starts at. */
+  sizes: SizeStage[];
+  /** For a resume with another length: how the schedule changes, in one sentence. */
+  scheduleChange: string | undefined;
   /** The TensorFlow.js backend in use, e.g. `cpu`. */
   backend: string;
   /** The model factory's name. */
@@ -159,7 +196,10 @@ export interface TrainBeginEvent {
 
 export interface StepEndEvent {
   step: number;
+  /** The run's steps; with a time budget an estimate from the speed so far. */
   totalSteps: number;
+  /** Fraction of the run done, in [0, 1]. */
+  progress: number;
   /** Epochs done, fractional (step / batches per epoch). */
   epoch: number;
   /** This step's loss. */
@@ -168,8 +208,10 @@ export interface StepEndEvent {
   learningRate: number;
   /** Whether this step was written to the metrics (every `logEvery` steps). */
   logged: boolean;
-  /** Seconds spent in training steps so far (for an ETA). */
+  /** Seconds spent in training steps so far. */
   elapsedSeconds: number;
+  /** Seconds of training so far, validations and checkpoints included (the clock of a time budget). */
+  seconds: number;
 }
 
 export interface ValidationEvent {
@@ -280,6 +322,48 @@ function checkSplit(
   return parts;
 }
 
+/** The datasets of the run's stages (progressive resizing), each with the run fraction it starts at. */
+function stagesOf(
+  dataset: Dataset,
+  progressive: TrainOptions['progressive'],
+): { dataset: Dataset; from: number }[] {
+  if (!progressive) return [{ dataset, from: 0 }];
+  const small = progressive.dataset;
+  if (!(progressive.until > 0 && progressive.until < 1)) {
+    throw new TrainerError(
+      'invalid-options',
+      `progressive.until must be a fraction of the run in (0, 1), got ${String(progressive.until)}`,
+    );
+  }
+  if (
+    small.size !== dataset.size ||
+    small.labelsPath !== dataset.labelsPath ||
+    JSON.stringify(small.vocabulary) !== JSON.stringify(dataset.vocabulary)
+  ) {
+    throw new TrainerError(
+      'invalid-options',
+      `progressive.dataset must be the same images as dataset at another size (${small.labelsPath}, ` +
+        `${small.size} images; dataset: ${dataset.labelsPath}, ${dataset.size})`,
+    );
+  }
+  if (small.width === dataset.width && small.height === dataset.height) return [{ dataset, from: 0 }];
+  return [
+    { dataset: small, from: 0 },
+    { dataset, from: progressive.until },
+  ];
+}
+
+/** The schedule a run was saved with (its config.json), for telling what a resume changes. */
+function savedSchedule(saved: RunConfig, current: TrainingSchedule): TrainingSchedule {
+  return {
+    length: saved.time !== undefined ? { seconds: saved.time } : { steps: saved.steps ?? 0 },
+    learningRate: saved.learningRate,
+    schedule: saved.schedule,
+    warmupSteps: saved.warmupSteps ?? 0,
+    sizes: saved.sizes ?? current.sizes,
+  };
+}
+
 /** Sliding-window throughput, so one slow step (GC, a checkpoint) does not swing the figure. */
 class Throughput {
   private readonly window: { images: number; ms: number }[] = [];
@@ -385,8 +469,23 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
   const vocabulary = [...dataset.vocabulary];
   const batchSize = positiveInteger(options.batchSize, 'batchSize', 32);
   const logEvery = positiveInteger(options.logEvery, 'logEvery', 100);
+  const time = options.time;
+  if (time !== undefined && !(time > 0 && Number.isFinite(time))) {
+    throw new TrainerError(
+      'invalid-options',
+      `time must be a positive number of seconds, got ${String(time)}`,
+    );
+  }
+  if ([options.steps, options.epochs, time].filter((v) => v !== undefined).length > 1) {
+    throw new TrainerError('invalid-options', 'give one of steps, epochs and time');
+  }
+  // With a time budget and no step count: 10 validations a run, evenly by time.
+  const validateEverySeconds =
+    time !== undefined && options.validateEvery === undefined ? time / 10 : undefined;
   const validateEvery = positiveInteger(options.validateEvery, 'validateEvery', 500);
   const checkpointEvery = positiveInteger(options.checkpointEvery, 'checkpointEvery', validateEvery);
+  const stages = stagesOf(dataset, options.progressive);
+  const writeReport = options.report ?? true;
   const learningRate = options.learningRate ?? 1e-4;
   if (!(learningRate > 0) || !Number.isFinite(learningRate)) {
     throw new TrainerError('invalid-options', `learningRate must be a positive number, got ${learningRate}`);
@@ -430,9 +529,6 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
     }
   }
   const workers = parallelBackend ? Math.min(options.workers ?? os.availableParallelism(), batchSize) : 1;
-  if (options.steps !== undefined && options.epochs !== undefined) {
-    throw new TrainerError('invalid-options', 'give steps or epochs, not both');
-  }
   if (boxes && !factory.supportsBoxes) {
     throw new TrainerError(
       'invalid-options',
@@ -450,11 +546,13 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
 
   let split: { train: number[]; validation: number[]; test: number[] };
   let resumeState: CheckpointState | undefined;
+  let savedConfig: RunConfig | undefined;
   let createdAt = new Date().toISOString();
   if (resume) {
     const point = await readResumePoint(runDir);
     const saved = point.config;
     resumeState = point.state;
+    savedConfig = saved;
     const problems: string[] = [];
     if (saved.model !== factory.name) problems.push(`model ${saved.model}, now ${factory.name}`);
     if (saved.width !== dataset.width || saved.height !== dataset.height) {
@@ -489,10 +587,21 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
   }
 
   const stepsPerEpoch = Math.ceil(split.train.length / batchSize); // EpochSampler without dropLast
-  const totalSteps =
-    options.epochs !== undefined
-      ? positiveInteger(options.epochs, 'epochs', 1) * stepsPerEpoch
-      : positiveInteger(options.steps, 'steps', 1000);
+  const length: TrainingLength =
+    time !== undefined
+      ? { seconds: time }
+      : {
+          steps:
+            options.epochs !== undefined
+              ? positiveInteger(options.epochs, 'epochs', 1) * stepsPerEpoch
+              : positiveInteger(options.steps, 'steps', 1000),
+        };
+  const sizes: SizeStage[] = stages.map(({ dataset: d, from }) => ({
+    width: d.width,
+    height: d.height,
+    from,
+  }));
+  const trainingSchedule: TrainingSchedule = { length, learningRate, schedule, warmupSteps, sizes };
 
   const config: RunConfig = {
     format: 1,
@@ -503,8 +612,10 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
     channels: 3,
     vocabulary,
     batchSize,
-    steps: totalSteps,
+    steps: 'steps' in length ? length.steps : undefined,
     epochs: options.epochs,
+    time,
+    sizes,
     learningRate,
     schedule,
     warmupSteps,
@@ -529,16 +640,45 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
   };
   await writeRunConfig(runDir, config);
 
+  // The stage a resumed run was in is the one of its checkpoint's image size.
+  let stage = resumeState
+    ? Math.max(
+        0,
+        stages.findIndex(
+          (s) => s.dataset.width === resumeState.width && s.dataset.height === resumeState.height,
+        ),
+      )
+    : 0;
+  const scheduleChange =
+    resumeState && savedConfig
+      ? describeScheduleChange(
+          savedSchedule(savedConfig, trainingSchedule),
+          trainingSchedule,
+          { step: resumeState.step, seconds: resumeState.seconds ?? resumeState.elapsedSeconds },
+          stage,
+        )
+      : undefined;
+  let data = stages[stage]!.dataset;
   let model: tfl.LayersModel = resumeState
     ? await loadModel(lastDir)
-    : factory.create({ inputShape: [dataset.height, dataset.width, 3], classes, boxes, seed });
+    : factory.create({ inputShape: [data.height, data.width, 3], classes, boxes, seed });
   const optimizer = tf.train.adam(learningRate);
-  const sampler = new EpochSampler({ indices: split.train, batchSize, seed, dropLast: false, shuffle: true });
+  const samplerOptions = { indices: split.train, batchSize, seed, dropLast: false, shuffle: true };
   const rng = resumeState ? restoreRandom(resumeState.rng) : runRandom(seed);
-  const batcher = createBatcher(dataset, { sampler, format: 'float32' });
+  let batcher = createBatcher(data, { sampler: new EpochSampler(samplerOptions), format: 'float32' });
   let log: MetricsLog;
   let parallel: ParallelTrainer | undefined;
   let head: BoxHead | undefined;
+  const parallelOptions = {
+    modelSpec: options.modelSpec ?? factory.name,
+    backend: (parallelBackend ?? 'cpu') as 'wasm' | 'cpu',
+    workers,
+    classes,
+    boxes,
+    boxLossWeight,
+    learningRate,
+    seed,
+  };
   try {
     head = boxHeadFor(model, classes, [factory.boxHead]);
     if ((head !== undefined) !== boxes) {
@@ -547,19 +687,10 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
         `model ${factory.name} ${boxes ? 'has no box head although boxes were asked for' : 'has a box head although boxes were not asked for'}`,
       );
     }
-    checkInputShape(model, dataset.height, dataset.width);
+    checkInputShape(model, data.height, data.width);
     const savedOptimizer = resumeState ? await readOptimizer(lastDir, optimizer.getClassName()) : undefined;
     if (workers > 1) {
-      parallel = await startParallel(model, {
-        modelSpec: options.modelSpec ?? factory.name,
-        backend: parallelBackend!,
-        workers,
-        classes,
-        boxes,
-        boxLossWeight,
-        learningRate,
-        seed,
-      });
+      parallel = await startParallel(model, parallelOptions);
       if (savedOptimizer) await parallel.setOptimizerState(savedOptimizer.weights);
     } else if (savedOptimizer) {
       await restoreOptimizer(optimizer, savedOptimizer);
@@ -577,20 +708,64 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
   let best: BestRecord | undefined = resumeState?.best;
   let thresholds: number[] = resumeState?.thresholds ?? vocabulary.map(() => 0.5);
   let elapsedMs = (resumeState?.elapsedSeconds ?? 0) * 1000;
+  /** The clock of the schedule: seconds of training loop (validations, checkpoints) across resumes. */
+  let seconds = resumeState?.seconds ?? resumeState?.elapsedSeconds ?? 0;
+  const progress = () => ({ step, seconds });
   let lastSavedStep = resumeState ? step : -1;
   const epochOf = (s: number) => s / stepsPerEpoch;
-  const pixels = dataset.height * dataset.width * 3;
-  const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
+  let pixels = data.height * data.width * 3;
+  let variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
   const throughput = new Throughput();
-  const shape = { height: dataset.height, width: dataset.width, classes };
+  let shape = { height: data.height, width: data.width, classes };
   const calibration =
     recalibrate > 0 && batchNormLayers(model).length > 0 ? evenlySpaced(split.train, recalibrate) : [];
   let recalibratedStep = -1;
   /** Before the model is read for validation or saved as the run's result: see `recalibrateBatchNorm`. */
   const recalibrateOnce = () => {
     if (calibration.length === 0 || recalibratedStep === step) return;
-    recalibrateBatchNorm(model, dataset, calibration, batchSize);
+    recalibrateBatchNorm(model, data, calibration, batchSize);
     recalibratedStep = step;
+  };
+  /** Progressive resizing: the same weights and optimizer moments in a model (and workers) at the next size. */
+  const enterStage = async (next: number) => {
+    await syncWeights();
+    const moments = parallel ? await parallel.getOptimizerState() : undefined;
+    const samplerState = batcher.state();
+    data = stages[next]!.dataset;
+    const resized = factory.create({ inputShape: [data.height, data.width, 3], classes, boxes, seed });
+    resized.setWeights(model.getWeights());
+    model.dispose();
+    model = resized;
+    head = boxHeadFor(model, classes, [factory.boxHead]);
+    // Adam keeps its moments by position: the new variables take the old ones' places.
+    variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
+    if (parallel) {
+      await parallel.dispose();
+      parallel = undefined;
+      parallel = await startParallel(model, parallelOptions);
+      await parallel.setOptimizerState(moments!);
+    }
+    batcher = createBatcher(data, { sampler: new EpochSampler(samplerOptions), format: 'float32' });
+    batcher.restore(samplerState);
+    pixels = data.height * data.width * 3;
+    shape = { height: data.height, width: data.width, classes };
+    recalibratedStep = -1;
+    stage = next;
+    // The best checkpoint is one at the final size: validations at a smaller one score lower anyway.
+    if (stage === stages.length - 1) best = undefined;
+  };
+  /** Whether the step just done is the run's last: the length is reached, or a time budget's end is near. */
+  let finishSeconds = 0;
+  const lastStep = () =>
+    finished(length, progress()) || (time !== undefined && seconds + finishSeconds >= time);
+  let nextValidationSeconds =
+    validateEverySeconds === undefined
+      ? Infinity
+      : (Math.floor(seconds / validateEverySeconds) + 1) * validateEverySeconds;
+  const estimatedTotalSteps = () => {
+    if ('steps' in length) return length.steps;
+    const p = progressOf(length, progress());
+    return p > 0 ? Math.max(step, Math.round(step / p)) : step;
   };
 
   const stateAt = (): CheckpointState => ({
@@ -601,12 +776,13 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
     rng: saveRandom(rng),
     best,
     model: factory.name,
-    width: dataset.width,
-    height: dataset.height,
+    width: data.width,
+    height: data.height,
     boxes,
     vocabulary,
     thresholds,
     elapsedSeconds: elapsedMs / 1000,
+    seconds,
     savedAt: new Date().toISOString(),
   });
   // Data-parallel: the workers hold the current weights; the model here gets them before it is read.
@@ -641,7 +817,11 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
   await emit('onTrainBegin', {
     runDir,
     step,
-    totalSteps,
+    totalSteps: estimatedTotalSteps(),
+    totalSeconds: time,
+    seconds,
+    sizes,
+    scheduleChange,
     backend: backendName,
     model: factory.name,
     workers,
@@ -656,7 +836,12 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
   let stopped: StopReason = 'done';
   let message: string | undefined;
   try {
-    while (step < totalSteps) {
+    while (!finished(length, progress())) {
+      const iterationStarted = performance.now();
+      const secondsBefore = seconds;
+      const tick = () => {
+        seconds = secondsBefore + (performance.now() - iterationStarted) / 1000;
+      };
       if (options.signal) {
         // Let a pending abort (SIGINT handler, timer) run: the steps themselves never yield to the event loop.
         await new Promise((resolve) => setImmediate(resolve));
@@ -665,11 +850,9 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
           break;
         }
       }
-      const scheduled =
-        schedule === 'cosine'
-          ? learningRate * 0.5 * (1 + Math.cos((Math.PI * step) / totalSteps))
-          : learningRate;
-      const rate = step < warmupSteps ? (scheduled * (step + 1)) / warmupSteps : scheduled;
+      const wanted = stageAt(trainingSchedule, progress(), stage);
+      if (wanted !== stage) await enterStage(wanted);
+      const rate = learningRateAt(trainingSchedule, progress());
       // Adam reads its learning rate on every update; tfjs declares the field protected.
       (optimizer as unknown as { learningRate: number }).learningRate = rate;
       const batch = batcher.next();
@@ -687,12 +870,7 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
         loss = withRandom(rng, () =>
           tf.tidy(() => {
             // Copies: the batcher reuses its buffers, and a backend may keep a reference to a tensor's source array.
-            const images = tf.tensor4d(batch.images.slice(0, n * pixels), [
-              n,
-              dataset.height,
-              dataset.width,
-              3,
-            ]);
+            const images = tf.tensor4d(batch.images.slice(0, n * pixels), [n, data.height, data.width, 3]);
             const labels = tf.tensor2d(batch.labels.slice(0, n * classes), [n, classes]);
             const box = head
               ? {
@@ -722,8 +900,10 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
       }
       step++;
       elapsedMs += ms;
+      tick();
+      const last = lastStep();
       const imagesPerSecond = throughput.add(n, ms);
-      const logged = step % logEvery === 0 || step === totalSteps;
+      const logged = step % logEvery === 0 || last;
       const stepRow: StepRow = {
         event: 'step',
         step,
@@ -732,24 +912,37 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
         learningRate: rate,
         imagesPerSecond,
         elapsedSeconds: elapsedMs / 1000,
+        seconds,
       };
       if (logged) await log.append(stepRow);
       await emit('onStepEnd', {
         step,
-        totalSteps,
+        totalSteps: last ? step : estimatedTotalSteps(),
+        progress: last ? 1 : progressOf(length, progress()),
         epoch: stepRow.epoch,
         loss,
         imagesPerSecond,
         learningRate: rate,
         logged,
         elapsedSeconds: stepRow.elapsedSeconds,
+        seconds,
       });
 
       let improved = false;
-      if (split.validation.length > 0 && (step % validateEvery === 0 || step === totalSteps)) {
+      const validating =
+        split.validation.length > 0 &&
+        (last ||
+          (validateEverySeconds === undefined
+            ? step % validateEvery === 0
+            : seconds >= nextValidationSeconds));
+      if (validating) {
+        const validationStarted = performance.now();
+        while (validateEverySeconds !== undefined && nextValidationSeconds <= seconds) {
+          nextValidationSeconds += validateEverySeconds;
+        }
         await syncWeights();
         recalibrateOnce();
-        const predictions = predictDataset(model, dataset, split.validation, batchSize);
+        const predictions = predictDataset(model, data, split.validation, batchSize);
         thresholds = tuneThresholds(predictions.probabilities, predictions.labels, classes);
         const evaluation = computeEvaluation(predictions.probabilities, predictions.labels, vocabulary, {
           loss: predictions.loss,
@@ -768,6 +961,9 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
           hammingLoss: evaluation.fixed.hammingLoss,
           meanAveragePrecision: evaluation.meanAveragePrecision,
           elapsedSeconds: elapsedMs / 1000,
+          seconds,
+          width: data.width,
+          height: data.height,
         };
         await log.append(row);
         await emit('onValidation', {
@@ -780,20 +976,29 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
           meanAveragePrecision: row.meanAveragePrecision,
           best: improved,
         });
+        // What the end of a time budget must leave room for: this validation again, the test split, the report.
+        finishSeconds = (2.5 * (performance.now() - validationStarted)) / 1000 + (writeReport ? 1 : 0);
       }
-      if (step === totalSteps) {
+      if (last) {
         await syncWeights();
         recalibrateOnce();
       }
       // best before last: the state saved in last records this step as the best one.
       if (improved) await checkpoint('best');
-      if (step % checkpointEvery === 0 || step === totalSteps) await checkpoint('last');
+      const checkpointDue =
+        validateEverySeconds !== undefined && options.checkpointEvery === undefined
+          ? validating
+          : step % checkpointEvery === 0;
+      tick();
+      if (checkpointDue || last) await checkpoint('last');
+      tick();
+      if (last) break;
     }
     if (stopped === 'signal' && lastSavedStep !== step) await checkpoint('last');
     await syncWeights();
     if (stopped === 'signal') {
       message =
-        `@litter/trainer: stopped at step ${step} of ${totalSteps}; the checkpoint is in ${lastDir}. ` +
+        `@litter/trainer: stopped at step ${step} of ${'steps' in length ? length.steps : `about ${estimatedTotalSteps()} (${formatSeconds(seconds)} of ${formatSeconds(length.seconds)})`}; the checkpoint is in ${lastDir}. ` +
         'Resume with the same options and resume: true (litter train --resume --out RUN_DIR).';
     }
   } catch (error) {
@@ -819,13 +1024,13 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
     let validationPredictions: DatasetPredictions | undefined;
     let testPredictions: DatasetPredictions | undefined;
     if (split.validation.length > 0) {
-      const predictions = predictDataset(model, dataset, split.validation, batchSize);
+      const predictions = predictDataset(model, data, split.validation, batchSize);
       validationPredictions = predictions;
       thresholds = tuneThresholds(predictions.probabilities, predictions.labels, classes);
       evaluation = evaluatePredictions(predictions, vocabulary, thresholds);
     }
     if (split.test.length > 0) {
-      const predictions = predictDataset(model, dataset, split.test, batchSize);
+      const predictions = predictDataset(model, data, split.test, batchSize);
       testPredictions = predictions;
       testEvaluation = evaluatePredictions(predictions, vocabulary, thresholds);
     }
@@ -847,7 +1052,7 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
       text,
     );
 
-    if (options.report ?? true) {
+    if (writeReport) {
       // The predictions just made are the report's: drawing it costs no forward pass.
       const samples = validationPredictions
         ? {
@@ -866,7 +1071,7 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
           : {
               splitName: 'validation' as const,
               indices: [],
-              predictions: predictDataset(model, dataset, [], batchSize),
+              predictions: predictDataset(model, data, [], batchSize),
               evaluation: undefined,
             };
       try {
@@ -874,7 +1079,7 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
           runDir,
           config,
           history: log.rows,
-          dataset,
+          dataset: data,
           ...samples,
           thresholds,
           step: best && split.validation.length > 0 ? best.step : step,

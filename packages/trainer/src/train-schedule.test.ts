@@ -1,0 +1,189 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Dataset } from '@litter/dataset';
+import { type CreateModelOptions, initBackend, type ModelFactory } from '@litter/model';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lastSceneHeldOut, syntheticDataset } from '../test/helpers.js';
+import { readHistory, type StepRow, type ValidationRow } from './_history.js';
+import { readCheckpointState } from './run-dir.js';
+import { type TrainBeginEvent, type TrainOptions, train } from './train.js';
+
+/** Fully convolutional (global pooling): the same weights take any input size, as progressive resizing needs. */
+const pooledModel: ModelFactory = {
+  name: 'pooled-test',
+  description: 'conv, global average pooling, dense; for tests',
+  defaultInputSize: { width: 16, height: 16 },
+  supportsBoxes: false,
+  create(options: CreateModelOptions): tfl.LayersModel {
+    const seed = options.seed ?? 0;
+    const input = tfl.input({ shape: options.inputShape });
+    let x = tfl.layers
+      .conv2d({
+        filters: 6,
+        kernelSize: 3,
+        strides: 2,
+        padding: 'same',
+        activation: 'relu',
+        kernelInitializer: tfl.initializers.glorotUniform({ seed }),
+      })
+      .apply(input) as tfl.SymbolicTensor;
+    x = tfl.layers.globalAveragePooling2d({}).apply(x) as tfl.SymbolicTensor;
+    x = tfl.layers.dropout({ rate: 0.2 }).apply(x) as tfl.SymbolicTensor;
+    const logits = tfl.layers
+      .dense({
+        units: options.classes,
+        kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }),
+      })
+      .apply(x) as tfl.SymbolicTensor;
+    return tfl.model({ inputs: input, outputs: logits });
+  },
+};
+
+/** The same images at half the size (every other pixel), labels unchanged. */
+function halved(dataset: Dataset): Dataset {
+  const width = dataset.width / 2;
+  const height = dataset.height / 2;
+  const pixels = new Uint8Array(dataset.size * width * height * 3);
+  for (let n = 0; n < dataset.size; n++) {
+    for (let r = 0; r < height; r++) {
+      for (let c = 0; c < width; c++) {
+        for (let k = 0; k < 3; k++) {
+          pixels[((n * height + r) * width + c) * 3 + k] =
+            dataset.pixels[((n * dataset.height + 2 * r) * dataset.width + 2 * c) * 3 + k]!;
+        }
+      }
+    }
+  }
+  return { ...dataset, width, height, pixels };
+}
+
+let root: string;
+beforeAll(async () => {
+  await initBackend({ backend: 'cpu' });
+  root = await mkdtemp(join(tmpdir(), 'litter-schedule-'));
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const dataset = syntheticDataset(48);
+const small = halved(dataset);
+const split = lastSceneHeldOut(dataset);
+let runs = 0;
+const base = (): TrainOptions => ({
+  dataset,
+  model: pooledModel,
+  runDir: join(root, `run-${runs++}`),
+  split,
+  batchSize: 8,
+  learningRate: 1e-2,
+  schedule: 'cosine',
+  warmupSteps: 3,
+  seed: 5,
+  workers: 1,
+  report: false,
+});
+
+const weightsOf = (model: tfl.LayersModel) => model.getWeights().map((w) => Array.from(w.dataSync()));
+
+describe('train with a time budget', () => {
+  it('stops inside the budget, validates along it and decays the rate on its clock', async () => {
+    const result = await train({ ...base(), time: 2.5, logEvery: 1 });
+    expect(result.stopped).toBe('done');
+    const steps = result.history.filter((row): row is StepRow => row.event === 'step');
+    const validations = result.history.filter((row): row is ValidationRow => row.event === 'validation');
+    expect(steps.length, JSON.stringify(result.history)).toBeGreaterThan(10);
+    expect(validations.length).toBeGreaterThanOrEqual(3);
+    const seconds = steps.map((row) => row.seconds!);
+    expect(seconds.every((s, i) => i === 0 || s > seconds[i - 1]!)).toBe(true);
+    expect(seconds.at(-1)!).toBeLessThan(2.5);
+    // after the warm-up the rate follows the cosine of the recorded clock
+    for (const row of steps.slice(3)) {
+      expect(row.learningRate).toBeCloseTo(
+        1e-2 * 0.5 * (1 + Math.cos((Math.PI * (row.seconds! - 0)) / 2.5)),
+        2,
+      );
+    }
+    const state = await readCheckpointState(join(result.runDir, 'checkpoints', 'last'));
+    // the clock recorded goes on through the last validation and checkpoint
+    expect(state.seconds!).toBeGreaterThanOrEqual(seconds.at(-1)!);
+    expect(state.seconds!).toBeLessThan(3.5);
+    result.model.dispose();
+  });
+
+  it('a resume with a longer budget goes on from the recorded clock and says how the schedule changes', async () => {
+    const options = { ...base(), time: 1 };
+    (await train(options)).model.dispose();
+    const before = (await readHistory(options.runDir)).filter((row) => row.event === 'validation').length;
+    let begin: TrainBeginEvent | undefined;
+    const result = await train({
+      ...options,
+      time: 2,
+      resume: true,
+      callbacks: { onTrainBegin: (e) => void (begin = e) },
+    });
+    expect(begin!.resumed).toBe(true);
+    expect(begin!.seconds).toBeGreaterThan(0.5);
+    expect(begin!.scheduleChange).toMatch(
+      /^length 1s -> 2s: .*the learning rate is now \S+ \(was \S+\) and decays to 0 at 2s\.$/,
+    );
+    const rows = result.history.filter((row): row is StepRow => row.event === 'step');
+    expect(rows.at(-1)!.seconds!).toBeGreaterThan(1);
+    expect(result.history.filter((row) => row.event === 'validation').length).toBeGreaterThan(before);
+    result.model.dispose();
+  });
+});
+
+describe('progressive resizing', () => {
+  it('trains at the small size first, then at the full size, and resumes exactly across the switch', async () => {
+    const before = tf.memory().numTensors;
+    const options = {
+      ...base(),
+      steps: 16,
+      validateEvery: 4,
+      progressive: { dataset: small, until: 0.5 },
+    };
+    const whole = await train(options);
+    const sizes = whole.history
+      .filter((row): row is ValidationRow => row.event === 'validation')
+      .map((row) => `${row.step}:${row.width}x${row.height}`);
+    expect(sizes).toEqual(['4:8x8', '8:8x8', '12:16x16', '16:16x16']);
+    expect(whole.model.inputs[0]!.shape).toEqual([null, 16, 16, 3]);
+    const expected = weightsOf(whole.model);
+    whole.model.dispose();
+
+    // stopped at step 6 (small size), resumed: the same weights as the run without a stop
+    const controller = new AbortController();
+    const stoppedRun = { ...options, runDir: join(root, `run-${runs++}`) };
+    const first = await train({
+      ...stoppedRun,
+      signal: controller.signal,
+      callbacks: { onStepEnd: (e) => void (e.step === 6 && controller.abort()) },
+    });
+    expect(first.stopped).toBe('signal');
+    expect(first.model.inputs[0]!.shape).toEqual([null, 8, 8, 3]);
+    first.model.dispose();
+    const resumed = await train({ ...stoppedRun, resume: true });
+    const got = weightsOf(resumed.model);
+    got.forEach((values, i) => {
+      values.forEach((v, j) => {
+        expect(v).toBeCloseTo(expected[i]![j]!, 5);
+      });
+    });
+    resumed.model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('rejects a small dataset that is not the same images', async () => {
+    const other = { ...small, size: 12 };
+    await expect(train({ ...base(), steps: 2, progressive: { dataset: other, until: 0.5 } })).rejects.toThrow(
+      /same images as dataset/,
+    );
+    await expect(train({ ...base(), steps: 2, progressive: { dataset: small, until: 1 } })).rejects.toThrow(
+      /progressive.until/,
+    );
+  });
+});
