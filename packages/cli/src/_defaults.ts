@@ -15,10 +15,9 @@
  */
 export const TRAIN_DEFAULTS = {
   model: 'lite',
-  width: 32,
-  height: 32,
+  /** Smallest side of the training size chosen from the images (see `_input-size.ts`). */
+  minSide: 16,
   batchSize: 32,
-  steps: 200,
   learningRate: 3e-3,
   schedule: 'cosine',
   warmupSteps: 30,
@@ -30,5 +29,18 @@ export const TRAIN_DEFAULTS = {
   validateEvery: 50,
 } as const;
 
-/** The image size `litter train` and `litter cache` use by default. */
-export const TRAIN_SIZE = { width: TRAIN_DEFAULTS.width, height: TRAIN_DEFAULTS.height } as const;
+/**
+ * Progressive resizing by default: the first `progressive` of the run at `smallScale` of each side of the
+ * training size (see BENCHMARKS.md, "litter train's defaults").
+ */
+export const PROGRESSIVE_DEFAULTS = { progressive: 0.3, smallScale: 2 / 3 } as const;
+
+/**
+ * The default length of `litter train`: a time budget of one second per 8 training images, between 20 s and
+ * 10 minutes (the bundled sample's 147 training images: 20 s; blender-five's 968: 2 minutes; 4,800 or more:
+ * 10 minutes). Why by size: more images need more passes' worth of time to be seen a few times each, and the
+ * sample must stay well under a minute.
+ */
+export function defaultTime(trainImages: number): number {
+  return Math.min(600, Math.max(20, Math.round(trainImages / 8)));
+}

@@ -15,11 +15,12 @@ export type BeginEvent = Pick<
   TrainBeginEvent,
   'runDir' | 'step' | 'totalSteps' | 'backend' | 'model' | 'trainSize' | 'validationSize' | 'resumed'
 > &
-  Partial<Pick<TrainBeginEvent, 'workers'>>;
+  Partial<Pick<TrainBeginEvent, 'workers' | 'totalSeconds' | 'seconds' | 'scheduleChange'>>;
 export type StepEvent = Pick<
   StepEndEvent,
   'step' | 'totalSteps' | 'epoch' | 'loss' | 'imagesPerSecond' | 'learningRate' | 'logged'
->;
+> &
+  Partial<Pick<StepEndEvent, 'progress' | 'seconds'>>;
 export type ValidationEvent = Pick<
   TrainerValidationEvent,
   'step' | 'loss' | 'exactMatch' | 'macroF1' | 'microF1' | 'hammingLoss'
@@ -54,6 +55,8 @@ export class ProgressRenderer {
   #bar: cliProgress.SingleBar | undefined;
   #lastStep = 0;
   #started = { step: 0, at: 0 };
+  /** The budget of a time-budgeted run: the bar shows seconds then. */
+  #budget: number | undefined;
 
   constructor(io: Io, mode: ProgressMode) {
     this.#io = io;
@@ -75,14 +78,36 @@ export class ProgressRenderer {
         writeJson(this.#io, { event: 'begin', ...e });
         return;
       }
-      const from = e.resumed ? `resuming at step ${e.step} of ${e.totalSteps}` : `${e.totalSteps} steps`;
+      this.#budget = e.totalSeconds;
+      const from =
+        e.totalSeconds !== undefined
+          ? e.resumed
+            ? `resuming at ${duration(e.seconds ?? 0)} (step ${e.step}) of ${duration(e.totalSeconds)}`
+            : `for ${duration(e.totalSeconds)}`
+          : e.resumed
+            ? `resuming at step ${e.step} of ${e.totalSteps}`
+            : `${e.totalSteps} steps`;
       const where = (e.workers ?? 1) > 1 ? `${e.workers} ${e.backend} workers` : e.backend;
       writeLine(
         this.#io.stdout,
         `training ${e.model} on ${where}: ${e.trainSize} train / ${e.validationSize} validation images, ${from}`,
       );
+      if (e.scheduleChange) writeLine(this.#io.stdout, `schedule: ${e.scheduleChange}`);
       writeLine(this.#io.stdout, `run directory: ${e.runDir}`);
-      if (this.#mode === 'tty') {
+      if (this.#mode === 'tty' && this.#budget !== undefined) {
+        this.#bars = new cliProgress.MultiBar(
+          {
+            stream: this.#io.stderr as NodeJS.WritableStream,
+            format: '{time} {bar} step {value} loss {loss} | {ips} img/s | left {remaining}',
+            barsize: 24,
+            hideCursor: true,
+            gracefulExit: false,
+            fps: 5,
+          },
+          cliProgress.Presets.shades_classic,
+        );
+        this.#bar = this.#bars.create(1000, 0, { loss: '-', ips: '-', remaining: '-', time: '-' });
+      } else if (this.#mode === 'tty') {
         this.#bars = new cliProgress.MultiBar(
           {
             stream: this.#io.stderr as NodeJS.WritableStream,
@@ -100,6 +125,18 @@ export class ProgressRenderer {
     },
     onStepEnd: (e: StepEvent) => {
       this.#lastStep = e.step;
+      if (this.#bar && this.#budget !== undefined) {
+        const seconds = e.seconds ?? 0;
+        // cli-progress draws value/total: the value is the step, the bar the fraction of the budget.
+        this.#bar.setTotal(Math.max(e.step, e.totalSteps));
+        this.#bar.update(e.step, {
+          loss: fixed(e.loss, 4),
+          ips: fixed(e.imagesPerSecond, 1),
+          remaining: duration(this.#budget - seconds),
+          time: `${duration(seconds)}/${duration(this.#budget)}`,
+        });
+        return;
+      }
       if (this.#bar) {
         // Wall-clock ETA (validation and checkpoints included), from the steps done in this process.
         const done = e.step - this.#started.step;
@@ -121,12 +158,18 @@ export class ProgressRenderer {
           loss: e.loss,
           imagesPerSecond: e.imagesPerSecond,
           learningRate: e.learningRate,
+          ...(e.progress !== undefined ? { progress: e.progress } : {}),
+          ...(e.seconds !== undefined ? { seconds: e.seconds } : {}),
         });
         return;
       }
       const width = String(e.totalSteps).length;
+      const where =
+        this.#budget !== undefined
+          ? `step ${String(e.step).padStart(width)}  ${duration(e.seconds ?? 0)}/${duration(this.#budget)}`
+          : `step ${String(e.step).padStart(width)}/${e.totalSteps}`;
       this.#line(
-        `step ${String(e.step).padStart(width)}/${e.totalSteps}  epoch ${fixed(e.epoch, 2)}  loss ${fixed(e.loss, 4)}  ` +
+        `${where}  epoch ${fixed(e.epoch, 2)}  loss ${fixed(e.loss, 4)}  ` +
           `${fixed(e.imagesPerSecond, 1)} img/s  lr ${e.learningRate.toExponential(2)}`,
       );
     },

@@ -17,7 +17,7 @@ function bothWays(dataset: Dataset, indices: readonly number[]): boolean {
 export interface ChosenSplit {
   split: Split;
   /** Scenes of each part, sorted. */
-  scenes: { train: string[]; validation: string[] };
+  scenes: { train: string[]; validation: string[]; test: string[] };
   /** The seed given to splitDataset. */
   splitSeed: number;
   /** Whether every class is both visible and absent in training and in validation. */
@@ -37,17 +37,29 @@ const scenesOf = (dataset: Dataset, indices: readonly number[]) =>
 export function chooseSplit(
   splitDataset: (dataset: Dataset, options: SplitOptions) => Split,
   dataset: Dataset,
-  options: { seed: number; validationScenes?: string[]; validationFraction?: number },
+  options: {
+    seed: number;
+    validationScenes?: string[];
+    validationFraction?: number;
+    testScenes?: string[];
+    testFraction?: number;
+  },
 ): ChosenSplit {
   const make = (splitSeed: number): ChosenSplit => {
     const split = splitDataset(dataset, {
       seed: splitSeed,
       ...(options.validationScenes ? { validationScenes: options.validationScenes } : {}),
       ...(options.validationFraction !== undefined ? { validationFraction: options.validationFraction } : {}),
+      ...(options.testScenes ? { testScenes: options.testScenes } : {}),
+      ...(options.testFraction !== undefined ? { testFraction: options.testFraction } : {}),
     });
     return {
       split,
-      scenes: { train: scenesOf(dataset, split.train), validation: scenesOf(dataset, split.validation) },
+      scenes: {
+        train: scenesOf(dataset, split.train),
+        validation: scenesOf(dataset, split.validation),
+        test: scenesOf(dataset, split.test),
+      },
       splitSeed,
       balanced:
         split.validation.length > 0 && bothWays(dataset, split.train) && bothWays(dataset, split.validation),

@@ -27,8 +27,10 @@ describe('litter argument handling', () => {
   it('documents the training defaults in train --help', async () => {
     const { code, stdout } = await run(['train', '--help']);
     expect(code).toBe(ExitCode.ok);
-    expect(stdout).toMatch(/--width.*default: \d+/);
-    expect(stdout).toMatch(/--steps.*default: \d+/);
+    expect(stdout).toMatch(/--width.*default: the images' aspect ratio in 5,400 pixels per core/);
+    expect(stdout).toMatch(/--time.*default: 1 s per 8 training images, 20 s to 10 min/);
+    expect(stdout).toMatch(/--progressive.*default: 0\.3/);
+    expect(stdout).toContain('--test-scenes');
     expect(stdout).toContain('--resume');
   });
 
@@ -53,6 +55,10 @@ describe('litter argument handling', () => {
     [['train', '--val-fraction', '1'], /--val-fraction must be a number >= 0 and < 1/],
     [['train', '--backend', 'gpu'], /--backend must be one of tensorflow, wasm, cpu, got "gpu"/],
     [['train', '--steps', '5', '--epochs', '2'], /--steps and --epochs cannot be combined/],
+    [['train', '--time', '2m', '--steps', '5'], /--time and --steps cannot be combined/],
+    [['train', '--time', 'soon'], /--time must be a duration such as 90s, 2m, 1h or 1m30s, got "soon"/],
+    [['train', '--progressive', '1'], /--progressive must be a number >= 0 and < 1/],
+    [['train', '--test-scenes', '1', '--test-fraction', '0.2'], /--test-scenes and --test-fraction cannot/],
     [['train', '--resume'], /--resume needs --out RUN_DIR/],
     [['train', '--out'], /--out needs a value/],
     [['predict', 'run'], /Missing required positional argument: IMAGE/],

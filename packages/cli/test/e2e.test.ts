@@ -142,7 +142,13 @@ describe('litter train, evaluate and predict', () => {
     expect(full.code, full.stderr).toBe(0);
     const all = jsonLines(full.stdout);
     expect(all[0]).toMatchObject({ event: 'split', validation: expect.any(Array) });
-    expect(all[1]).toMatchObject({ event: 'begin', step: 0, totalSteps: 6, backend: 'wasm', resumed: false });
+    expect(all[1]).toMatchObject({
+      event: 'setup',
+      width: 24,
+      height: 18,
+      sizes: [{ width: 24, height: 18 }],
+    });
+    expect(all[2]).toMatchObject({ event: 'begin', step: 0, totalSteps: 6, backend: 'wasm', resumed: false });
     const steps = events(full, 'step');
     expect(steps.map((e) => e.step)).toEqual([1, 2, 3, 4, 5, 6]);
     for (const step of steps) {

@@ -1,4 +1,5 @@
 export type { HistoryRow, StepRow, ValidationRow } from './_history.js';
+export { type AlignedDataset, alignToVocabulary } from './align.js';
 export {
   COCO_IOU_THRESHOLDS,
   cocoAveragePrecision,
@@ -20,6 +21,13 @@ export {
   transformBox,
   warpImage,
 } from './geometry.js';
+export {
+  commonSize,
+  type InputSizeOptions,
+  inputSizeFor,
+  PIXELS_PER_CORE,
+  pixelBudget,
+} from './input-size.js';
 export {
   averagePrecision,
   type BoxMetrics,
@@ -82,6 +90,19 @@ export {
   type RunEvaluation,
   readRunConfig,
 } from './run-dir.js';
+export {
+  describeScheduleChange,
+  finished,
+  formatSeconds,
+  learningRateAt,
+  type Progress,
+  progressiveSizes,
+  progressOf,
+  type SizeStage,
+  stageAt,
+  type TrainingLength,
+  type TrainingSchedule,
+} from './schedule.js';
 export {
   type CheckpointEvent,
   type StepEndEvent,

@@ -123,7 +123,11 @@ describe('train with a time budget', () => {
       ...options,
       time: 2,
       resume: true,
-      callbacks: { onTrainBegin: (e) => void (begin = e) },
+      callbacks: {
+        onTrainBegin: (e) => {
+          begin = e;
+        },
+      },
     });
     expect(begin!.resumed).toBe(true);
     expect(begin!.seconds).toBeGreaterThan(0.5);

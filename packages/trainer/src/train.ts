@@ -756,8 +756,10 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
   };
   /** Whether the step just done is the run's last: the length is reached, or a time budget's end is near. */
   let finishSeconds = 0;
+  // One more step would end past the budget: the step's own time (the last one's, as an estimate) counts too.
+  let stepSeconds = 0;
   const lastStep = () =>
-    finished(length, progress()) || (time !== undefined && seconds + finishSeconds >= time);
+    finished(length, progress()) || (time !== undefined && seconds + stepSeconds + finishSeconds >= time);
   let nextValidationSeconds =
     validateEverySeconds === undefined
       ? Infinity
@@ -901,6 +903,7 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
       step++;
       elapsedMs += ms;
       tick();
+      stepSeconds = seconds - secondsBefore;
       const last = lastStep();
       const imagesPerSecond = throughput.add(n, ms);
       const logged = step % logEvery === 0 || last;
@@ -937,9 +940,6 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
             : seconds >= nextValidationSeconds));
       if (validating) {
         const validationStarted = performance.now();
-        while (validateEverySeconds !== undefined && nextValidationSeconds <= seconds) {
-          nextValidationSeconds += validateEverySeconds;
-        }
         await syncWeights();
         recalibrateOnce();
         const predictions = predictDataset(model, data, split.validation, batchSize);
@@ -976,8 +976,14 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
           meanAveragePrecision: row.meanAveragePrecision,
           best: improved,
         });
+        const validationSeconds = (performance.now() - validationStarted) / 1000;
         // What the end of a time budget must leave room for: this validation again, the test split, the report.
-        finishSeconds = (2.5 * (performance.now() - validationStarted)) / 1000 + (writeReport ? 1 : 0);
+        finishSeconds = 2.5 * validationSeconds + (writeReport ? 1 : 0);
+        // Validations take at most a sixth of a time budget's clock, however slow they are here.
+        if (validateEverySeconds !== undefined) {
+          tick();
+          nextValidationSeconds = seconds + Math.max(validateEverySeconds, 5 * validationSeconds);
+        }
       }
       if (last) {
         await syncWeights();
@@ -1035,8 +1041,10 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
       testEvaluation = evaluatePredictions(predictions, vocabulary, thresholds);
     }
     const text = [
-      evaluation ? formatEvaluation(evaluation, { title: 'Validation' }) : 'No validation split.\n',
-      testEvaluation ? formatEvaluation(testEvaluation, { title: 'Test' }) : undefined,
+      evaluation
+        ? formatEvaluation(evaluation, { title: 'Validation split', tunedHere: true })
+        : 'No validation split.\n',
+      testEvaluation ? formatEvaluation(testEvaluation, { title: 'Test split' }) : undefined,
     ]
       .filter((part) => part !== undefined)
       .join('\n');

@@ -32,7 +32,7 @@ export default defineCommand({
       type: 'string',
       valueHint: SPLITS.join('|'),
       description:
-        "Which images: a split of the run's dataset, or all (default: validation on the run's dataset, all on another)",
+        "Which images: a split of the run's dataset, or all (default: test, else validation, on the run's dataset; all on another)",
     },
     ...runArgs,
     json: {
@@ -57,7 +57,7 @@ export default defineCommand({
 
     const { initBackend } = await import('@litter/model');
     const { loadDataset } = await import('@litter/dataset');
-    const { evaluate, formatEvaluation, loadRun } = await import('@litter/trainer');
+    const { alignToVocabulary, evaluate, formatEvaluation, loadRun } = await import('@litter/trainer');
     await initBackend({ backend: backend ?? 'auto' });
     const run = await loadRun(runPath, checkpoint ? { checkpoint } : {});
     try {
@@ -71,18 +71,24 @@ export default defineCommand({
           `the run's dataset ${datasetArgument} is not there any more; give DATASET: litter evaluate ${args.run} path/to/dataset`,
         );
       }
-      // The run's vocabulary pinned: class c of the dataset is output c of the model, and unknown classes fail.
-      const dataset = await loadDataset(datasetArgument, {
-        width: run.width,
-        height: run.height,
-        vocabulary: run.vocabulary,
-      });
+      // Class c of the labels must be output c of the model: the dataset's classes re-indexed to the run's,
+      // those the run does not know left out and named.
+      const aligned = alignToVocabulary(
+        await loadDataset(datasetArgument, { width: run.width, height: run.height }),
+        run.vocabulary,
+      );
+      const dataset = aligned.dataset;
       const own =
         run.config !== undefined &&
         path.resolve(run.config.dataset.labelsPath) === path.resolve(dataset.labelsPath) &&
         run.config.dataset.size === dataset.size;
       const split =
-        splitFlag ?? (own && (run.config?.split.validation.length ?? 0) > 0 ? 'validation' : 'all');
+        splitFlag ??
+        (own && (run.config?.split.test?.length ?? 0) > 0
+          ? 'test'
+          : own && (run.config?.split.validation.length ?? 0) > 0
+            ? 'validation'
+            : 'all');
       let indices: number[];
       if (split === 'all') indices = Array.from({ length: dataset.size }, (_, index) => index);
       else if (!own || !run.config) {
@@ -101,6 +107,8 @@ export default defineCommand({
           model: run.dir,
           dataset: dataset.labelsPath,
           split,
+          unknownClasses: aligned.unknown,
+          absentClasses: aligned.absent,
           images: evaluation.size,
           exactMatch: evaluation.fixed.exactMatch,
           macroF1: evaluation.fixed.macroF1,
@@ -113,6 +121,18 @@ export default defineCommand({
         });
       } else {
         const title = `${split === 'all' ? 'All images' : `The ${split} split`} of ${dataset.labelsPath}`;
+        for (const { name, images } of aligned.unknown) {
+          writeLine(
+            io.stdout,
+            `class ${name} (visible in ${images} image${images === 1 ? '' : 's'}) is not one the run knows: left out of the figures`,
+          );
+        }
+        if (aligned.absent.length > 0) {
+          writeLine(
+            io.stdout,
+            `the run's class${aligned.absent.length === 1 ? '' : 'es'} ${aligned.absent.join(', ')} never appear${aligned.absent.length === 1 ? 's' : ''} in ${dataset.labelsPath}`,
+          );
+        }
         writeLine(io.stdout, formatEvaluation(evaluation, { title }).trimEnd());
         writeLine(io.stdout);
         writeLine(io.stdout, `model: ${run.dir}${run.step === undefined ? '' : ` (step ${run.step})`}`);

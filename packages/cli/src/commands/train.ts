@@ -1,4 +1,6 @@
+import os from 'node:os';
 import path from 'node:path';
+import type { Evaluation } from '@litter/trainer';
 import { defineCommand } from 'citty';
 import {
   BACKENDS,
@@ -12,10 +14,12 @@ import {
   numberFlag,
   stringFlag,
 } from '../_args.js';
-import { TRAIN_DEFAULTS } from '../_defaults.js';
+import { defaultTime, PROGRESSIVE_DEFAULTS, TRAIN_DEFAULTS } from '../_defaults.js';
+import { parseDuration } from '../_duration.js';
+import { type ChosenSize, chooseInputSize } from '../_input-size.js';
 import { type Io, ioOf, printable, resolvePath, writeJson, writeLine } from '../_io.js';
 import { datasetPath, defaultRunDir, sampleDataset } from '../_paths.js';
-import { ProgressRenderer, progressMode } from '../_progress.js';
+import { duration, ProgressRenderer, progressMode } from '../_progress.js';
 import { chooseSplit } from '../_split.js';
 import { CliError, ExitCode } from '../errors.js';
 
@@ -25,7 +29,7 @@ const BEST_METRICS = ['loss', 'exactMatch', 'macroF1'] as const;
 export default defineCommand({
   meta: {
     name: 'train',
-    description: `Train a model on a dataset and print its validation report (defaults: ${TRAIN_DEFAULTS.width}x${TRAIN_DEFAULTS.height} images, ${TRAIN_DEFAULTS.steps} steps of ${TRAIN_DEFAULTS.batchSize}, Adam ${TRAIN_DEFAULTS.learningRate})`,
+    description: `Train a model on a dataset and print its validation report (defaults: the image size from the images and the cores, a time budget from the dataset's size, batches of ${TRAIN_DEFAULTS.batchSize}, Adam ${TRAIN_DEFAULTS.learningRate})`,
   },
   args: {
     dataset: {
@@ -54,22 +58,34 @@ export default defineCommand({
     width: {
       type: 'string',
       valueHint: 'PX',
-      description: `Training image width (default: ${TRAIN_DEFAULTS.width})`,
+      description:
+        "Training image width (default: the images' aspect ratio in 5,400 pixels per core, never upscaled; printed at the start)",
     },
     height: {
       type: 'string',
       valueHint: 'PX',
-      description: `Training image height (default: ${TRAIN_DEFAULTS.height})`,
+      description: 'Training image height (default: as --width; one of the two alone keeps the aspect ratio)',
+    },
+    progressive: {
+      type: 'string',
+      valueHint: 'F',
+      description: `Progressive resizing: train at ${Math.round(PROGRESSIVE_DEFAULTS.smallScale * 100)}% of each side for the first F of the run, then at full size; 0 turns it off (default: ${PROGRESSIVE_DEFAULTS.progressive} with a time budget, 0 with --steps/--epochs)`,
     },
     'batch-size': {
       type: 'string',
       valueHint: 'N',
       description: `Images per step (default: ${TRAIN_DEFAULTS.batchSize})`,
     },
+    time: {
+      type: 'string',
+      valueHint: 'DURATION',
+      description:
+        'Train for a wall-clock budget: 90s, 2m, 1h, 1m30s; the schedule is laid out on it (default: 1 s per 8 training images, 20 s to 10 min)',
+    },
     steps: {
       type: 'string',
       valueHint: 'N',
-      description: `Training steps (default: ${TRAIN_DEFAULTS.steps})`,
+      description: 'Train for N steps instead of a time budget',
     },
     epochs: {
       type: 'string',
@@ -137,6 +153,17 @@ export default defineCommand({
       valueHint: 'F',
       description: 'Fraction of the scenes held out for validation, 0 for none (default: 0.2)',
     },
+    'test-scenes': {
+      type: 'string',
+      valueHint: 'S1,S2',
+      description:
+        "Scenes held out for testing: thresholds are tuned on validation, the final figures are the test split's (default: none)",
+    },
+    'test-fraction': {
+      type: 'string',
+      valueHint: 'F',
+      description: 'Fraction of the scenes held out for testing (default: 0)',
+    },
     resume: {
       type: 'boolean',
       description: 'Continue the run in --out from its last checkpoint, with its settings',
@@ -153,7 +180,7 @@ export default defineCommand({
     'validate-every': {
       type: 'string',
       valueHint: 'N',
-      description: `Validate every N steps (default: ${TRAIN_DEFAULTS.validateEvery})`,
+      description: `Validate every N steps (default: ${TRAIN_DEFAULTS.validateEvery} with --steps/--epochs, 10 times a time budget)`,
     },
     'checkpoint-every': {
       type: 'string',
@@ -185,6 +212,8 @@ export default defineCommand({
       workers: intFlag('workers', args.workers, { min: 1, max: 1024 }),
       width: intFlag('width', args.width, { min: 8, max: 4096 }),
       height: intFlag('height', args.height, { min: 8, max: 4096 }),
+      progressive: numberFlag('progressive', args.progressive, { min: 0, max: 1, maxExclusive: true }),
+      time: parseDuration('time', stringFlag('time', args.time)),
       batchSize: intFlag('batch-size', args['batch-size']),
       steps: intFlag('steps', args.steps),
       epochs: intFlag('epochs', args.epochs),
@@ -202,6 +231,12 @@ export default defineCommand({
         max: 1,
         maxExclusive: true,
       }),
+      testScenes: listFlag('test-scenes', args['test-scenes']),
+      testFraction: numberFlag('test-fraction', args['test-fraction'], {
+        min: 0,
+        max: 1,
+        maxExclusive: true,
+      }),
       logEvery: intFlag('log-every', args['log-every']),
       validateEvery: intFlag('validate-every', args['validate-every']),
       checkpointEvery: intFlag('checkpoint-every', args['checkpoint-every']),
@@ -211,8 +246,9 @@ export default defineCommand({
     if (flags.boxLossWeight !== undefined && flags.boxes !== true && !args.resume) {
       throw new CliError('usage', '--box-loss-weight needs --boxes');
     }
-    exclusive({ steps: flags.steps, epochs: flags.epochs });
+    exclusive({ time: flags.time, steps: flags.steps, epochs: flags.epochs });
     exclusive({ 'val-scenes': flags.validationScenes, 'val-fraction': flags.validationFraction });
+    exclusive({ 'test-scenes': flags.testScenes, 'test-fraction': flags.testFraction });
     if (args.resume && flags.out === undefined) {
       throw new CliError('usage', '--resume needs --out RUN_DIR: the run to continue');
     }
@@ -238,6 +274,8 @@ type Flags = {
   workers: number | undefined;
   width: number | undefined;
   height: number | undefined;
+  progressive: number | undefined;
+  time: number | undefined;
   batchSize: number | undefined;
   steps: number | undefined;
   epochs: number | undefined;
@@ -251,6 +289,8 @@ type Flags = {
   out: string | undefined;
   validationScenes: string[] | undefined;
   validationFraction: number | undefined;
+  testScenes: string[] | undefined;
+  testFraction: number | undefined;
   logEvery: number | undefined;
   validateEvery: number | undefined;
   checkpointEvery: number | undefined;
@@ -272,6 +312,8 @@ interface SavedConfig {
   height?: number;
   batchSize?: number;
   steps?: number;
+  time?: number;
+  sizes?: { width: number; height: number; from: number }[];
   learningRate?: number;
   schedule?: 'constant' | 'cosine';
   warmupSteps?: number;
@@ -285,6 +327,7 @@ interface SavedConfig {
   boxes?: boolean;
   boxLossWeight?: number;
   dataset?: { root?: string; labelsPath?: string };
+  split?: { train: number[] };
 }
 
 /** The run's config.json, checked (a damaged one is a one-line error naming it and what to do). */
@@ -314,10 +357,26 @@ async function train(io: Io, flags: Flags): Promise<number> {
       : savedDataset !== undefined
         ? datasetPath(io, savedDataset)
         : sampleDataset();
+  // The size: given, or the run's when resuming, else from the images (printed below).
+  const chosenSize: ChosenSize | undefined =
+    (flags.width !== undefined && flags.height !== undefined) || (flags.resume && saved.width && saved.height)
+      ? undefined
+      : await chooseInputSize(dataset, os.availableParallelism(), {
+          width: flags.width,
+          height: flags.height,
+        });
   const settings = {
     model: flags.model ?? saved.model ?? TRAIN_DEFAULTS.model,
-    width: flags.width ?? saved.width ?? TRAIN_DEFAULTS.width,
-    height: flags.height ?? saved.height ?? TRAIN_DEFAULTS.height,
+    width: flags.width ?? chosenSize?.width ?? saved.width!,
+    height: flags.height ?? chosenSize?.height ?? saved.height!,
+    // Progressive resizing by default only with a time budget: --steps/--epochs train at one size, as asked.
+    progressive:
+      flags.progressive ??
+      (flags.resume
+        ? (saved.sizes?.[1]?.from ?? 0)
+        : flags.steps !== undefined || flags.epochs !== undefined
+          ? 0
+          : PROGRESSIVE_DEFAULTS.progressive),
     batchSize: flags.batchSize ?? saved.batchSize ?? TRAIN_DEFAULTS.batchSize,
     learningRate: flags.learningRate ?? saved.learningRate ?? TRAIN_DEFAULTS.learningRate,
     schedule: flags.schedule ?? saved.schedule ?? TRAIN_DEFAULTS.schedule,
@@ -329,30 +388,43 @@ async function train(io: Io, flags: Flags): Promise<number> {
     bestMetric: flags.bestMetric ?? saved.bestMetric ?? TRAIN_DEFAULTS.bestMetric,
     seed: flags.seed ?? saved.seed ?? TRAIN_DEFAULTS.seed,
     logEvery: flags.logEvery ?? saved.logEvery ?? TRAIN_DEFAULTS.logEvery,
-    validateEvery: flags.validateEvery ?? saved.validateEvery ?? TRAIN_DEFAULTS.validateEvery,
     checkpointEvery: flags.checkpointEvery ?? saved.checkpointEvery,
     boxes: flags.boxes ?? saved.boxes ?? false,
     boxLossWeight: flags.boxLossWeight ?? saved.boxLossWeight,
-    length:
-      flags.epochs !== undefined
-        ? { epochs: flags.epochs }
-        : { steps: flags.steps ?? saved.steps ?? TRAIN_DEFAULTS.steps },
+    length: lengthOf(flags, saved),
   };
 
   const { initBackend, resolveModel } = await import('@litter/model');
-  const { loadDataset, splitDataset } = await import('@litter/dataset');
+  const { defaultCachePath, loadDataset, splitDataset } = await import('@litter/dataset');
   const trainer = await import('@litter/trainer');
 
   await initBackend({ backend: flags.backend ?? 'auto' });
   const spec = modelSpec(io, settings.model);
   const model = await resolveModel(spec, { importModule: (s) => import(s) });
+  const cachePath = flags.cachePath !== undefined ? resolvePath(io, flags.cachePath) : undefined;
   const data = await loadDataset(dataset, {
     width: settings.width,
     height: settings.height,
     cache: flags.cache,
     ...flags.datasetOptions,
-    ...(flags.cachePath !== undefined ? { cachePath: resolvePath(io, flags.cachePath) } : {}),
+    ...(cachePath !== undefined ? { cachePath } : {}),
   });
+  // Progressive resizing: the same images at the first stage's size, in a cache of their own.
+  const stages = trainer.progressiveSizes(
+    { width: settings.width, height: settings.height },
+    saved.sizes?.[0] && saved.width ? saved.sizes[0].width / saved.width : PROGRESSIVE_DEFAULTS.smallScale,
+    settings.progressive,
+  );
+  const small =
+    stages.length > 1
+      ? await loadDataset(dataset, {
+          width: stages[0]!.width,
+          height: stages[0]!.height,
+          ...flags.datasetOptions,
+          cache: flags.cache,
+          cachePath: sizedCachePath(cachePath ?? defaultCachePath(data.labelsPath), stages[0]!),
+        })
+      : undefined;
   // A resumed run keeps the split it was started with (the trainer reads it from config.json).
   const chosen = flags.resume
     ? undefined
@@ -360,6 +432,8 @@ async function train(io: Io, flags: Flags): Promise<number> {
         seed: settings.seed,
         ...(flags.validationScenes ? { validationScenes: flags.validationScenes } : {}),
         ...(flags.validationFraction !== undefined ? { validationFraction: flags.validationFraction } : {}),
+        ...(flags.testScenes ? { testScenes: flags.testScenes } : {}),
+        ...(flags.testFraction !== undefined ? { testFraction: flags.testFraction } : {}),
       });
   if (chosen && flags.json) {
     writeJson(io, {
@@ -376,12 +450,30 @@ async function train(io: Io, flags: Flags): Promise<number> {
         : chosen.balanced
           ? ''
           : ' (some class is always or never visible in it: its metrics mean little; see --val-scenes)';
+    const test =
+      chosen.scenes.test.length > 0
+        ? `; test ${chosen.scenes.test.join(', ')} (thresholds tuned on validation, final figures on test)`
+        : '';
     writeLine(
       io.stdout,
-      `scenes: training ${chosen.scenes.train.join(', ')}; validation ${validation}${note}`,
+      `scenes: training ${chosen.scenes.train.join(', ')}; validation ${validation}${note}${test}`,
     );
   }
   const split = chosen?.split;
+  const trainImages = split?.train.length ?? saved.split?.train.length ?? data.size;
+  const length = settings.length ?? { time: defaultTime(trainImages) };
+  // A time budget validates 10 times a run (by time) unless told otherwise.
+  const validateEvery =
+    flags.validateEvery ??
+    ('time' in length ? undefined : (saved.validateEvery ?? TRAIN_DEFAULTS.validateEvery));
+  describeSetup(io, flags.json, {
+    size: { width: settings.width, height: settings.height },
+    chosen: chosenSize,
+    stages,
+    length,
+    defaulted: settings.length === undefined,
+    trainImages,
+  });
 
   const renderer = new ProgressRenderer(io, progressMode(io, flags.json));
   const controller = new AbortController();
@@ -415,7 +507,8 @@ async function train(io: Io, flags: Flags): Promise<number> {
       overwrite: flags.overwrite,
       ...(split ? { split } : {}),
       batchSize: settings.batchSize,
-      ...settings.length,
+      ...length,
+      ...(small ? { progressive: { dataset: small, until: settings.progressive } } : {}),
       learningRate: settings.learningRate,
       schedule: settings.schedule,
       warmupSteps: settings.warmupSteps,
@@ -423,7 +516,7 @@ async function train(io: Io, flags: Flags): Promise<number> {
       recalibrateBatchNorm: settings.recalibrateBatchNorm,
       bestMetric: settings.bestMetric,
       logEvery: settings.logEvery,
-      validateEvery: settings.validateEvery,
+      ...(validateEvery !== undefined ? { validateEvery } : {}),
       ...(settings.checkpointEvery !== undefined ? { checkpointEvery: settings.checkpointEvery } : {}),
       seed: settings.seed,
       boxes: settings.boxes,
@@ -440,20 +533,20 @@ async function train(io: Io, flags: Flags): Promise<number> {
 
   const evaluation = result.evaluation;
   if (flags.json) {
+    // The figures at the top are the test split's when there is one (thresholds tuned on validation), else
+    // validation's; `split` says which, and each split's own figures follow.
+    const headline = result.testEvaluation ?? evaluation;
     writeJson(io, {
       event: 'end',
       runDir: result.runDir,
       step: result.step,
       stopped: result.stopped,
-      exactMatch: evaluation?.fixed.exactMatch ?? null,
-      macroF1: evaluation?.fixed.macroF1 ?? null,
-      microF1: evaluation?.fixed.microF1 ?? null,
-      hammingLoss: evaluation?.fixed.hammingLoss ?? null,
-      meanAveragePrecision: evaluation?.meanAveragePrecision ?? null,
-      tunedExactMatch: evaluation?.tuned?.exactMatch ?? null,
-      tunedMacroF1: evaluation?.tuned?.macroF1 ?? null,
-      meanIoU: evaluation?.fixed.box?.meanIoU ?? null,
+      split: result.testEvaluation ? 'test' : evaluation ? 'validation' : null,
+      ...figures(headline),
+      validation: evaluation ? figures(evaluation) : null,
+      test: result.testEvaluation ? figures(result.testEvaluation) : null,
       thresholds: result.thresholds,
+      thresholdsTunedOn: evaluation ? 'validation' : null,
       report: result.reportPath ?? null,
     });
   } else if (result.stopped === 'done') {
@@ -461,12 +554,15 @@ async function train(io: Io, flags: Flags): Promise<number> {
     writeLine(
       io.stdout,
       evaluation
-        ? trainer.formatEvaluation(evaluation, { title: 'Validation' }).trimEnd()
+        ? trainer.formatEvaluation(evaluation, { title: 'Validation split', tunedHere: true }).trimEnd()
         : 'No validation split: nothing to report (see --val-scenes, --val-fraction).',
     );
     if (result.testEvaluation) {
       writeLine(io.stdout);
-      writeLine(io.stdout, trainer.formatEvaluation(result.testEvaluation, { title: 'Test' }).trimEnd());
+      writeLine(
+        io.stdout,
+        trainer.formatEvaluation(result.testEvaluation, { title: 'Test split' }).trimEnd(),
+      );
     }
     writeLine(io.stdout);
     writeLine(io.stdout, `run directory: ${shown(io, result.runDir)}`);
@@ -489,6 +585,82 @@ async function train(io: Io, flags: Flags): Promise<number> {
     );
   }
   return ExitCode.ok;
+}
+
+/** The figures of one split's evaluation in the `end` event. */
+function figures(evaluation: Evaluation | undefined) {
+  return {
+    exactMatch: evaluation?.fixed.exactMatch ?? null,
+    macroF1: evaluation?.fixed.macroF1 ?? null,
+    microF1: evaluation?.fixed.microF1 ?? null,
+    hammingLoss: evaluation?.fixed.hammingLoss ?? null,
+    meanAveragePrecision: evaluation?.meanAveragePrecision ?? null,
+    tunedExactMatch: evaluation?.tuned?.exactMatch ?? null,
+    tunedMacroF1: evaluation?.tuned?.macroF1 ?? null,
+    meanIoU: evaluation?.fixed.box?.meanIoU ?? null,
+  };
+}
+
+type Length = { time: number } | { steps: number } | { epochs: number };
+
+/** The length flags, else the resumed run's; undefined: the default (a time budget from the training images). */
+function lengthOf(flags: Flags, saved: SavedConfig): Length | undefined {
+  if (flags.time !== undefined) return { time: flags.time };
+  if (flags.epochs !== undefined) return { epochs: flags.epochs };
+  if (flags.steps !== undefined) return { steps: flags.steps };
+  if (saved.time !== undefined) return { time: saved.time };
+  if (saved.steps !== undefined) return { steps: saved.steps };
+  return undefined;
+}
+
+/** `labels.litter-cache` -> `labels-80x60.litter-cache`: the cache of another size, next to the first. */
+function sizedCachePath(cachePath: string, size: { width: number; height: number }): string {
+  const { dir, name, ext } = path.parse(cachePath);
+  return path.join(dir, `${name}-${size.width}x${size.height}${ext}`);
+}
+
+/** The first lines of a run: the image size and where it comes from, the stages, the length. */
+function describeSetup(
+  io: Io,
+  json: boolean,
+  setup: {
+    size: { width: number; height: number };
+    chosen: ChosenSize | undefined;
+    stages: { width: number; height: number; from: number }[];
+    length: Length;
+    defaulted: boolean;
+    trainImages: number;
+  },
+): void {
+  const { size, chosen, stages, length } = setup;
+  if (json) {
+    writeJson(io, {
+      event: 'setup',
+      width: size.width,
+      height: size.height,
+      native: chosen?.native ?? null,
+      pixelBudget: chosen?.pixels ?? null,
+      sizes: stages,
+      ...length,
+    });
+    return;
+  }
+  const source = chosen
+    ? ` (the images are ${chosen.native.width}x${chosen.native.height}: their aspect ratio in ${chosen.pixels.toLocaleString('en-US')} pixels for ${chosen.cores} core${chosen.cores === 1 ? '' : 's'}; --width/--height to change)`
+    : '';
+  const first = stages[0]!;
+  const resize =
+    stages.length > 1
+      ? `; ${first.width}x${first.height} for the first ${Math.round(stages[1]!.from * 100)}% of the run (--progressive)`
+      : '';
+  writeLine(io.stdout, `input: ${size.width}x${size.height}${source}${resize}`);
+  const text =
+    'time' in length
+      ? `${duration(length.time)} of training${setup.defaulted ? ` (the default for ${setup.trainImages} training images: 1 s per 8; --time to change)` : ''}`
+      : 'steps' in length
+        ? `${length.steps} steps`
+        : `${length.epochs} epochs`;
+  writeLine(io.stdout, `length: ${text}`);
 }
 
 /** A model given as a path is relative to the user's directory (`pnpm litter` runs in the repository root). */

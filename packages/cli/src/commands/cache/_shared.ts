@@ -1,8 +1,9 @@
+import os from 'node:os';
 import path from 'node:path';
 import { type CacheEvent, defaultCachePath, loadDataset } from '@litter/dataset';
 import type { ArgsDef } from 'citty';
 import { datasetCacheFlags, intFlag, stringFlag } from '../../_args.js';
-import { TRAIN_SIZE } from '../../_defaults.js';
+import { chooseInputSize } from '../../_input-size.js';
 import { type Io, resolvePath } from '../../_io.js';
 import { datasetPath } from '../../_paths.js';
 
@@ -27,12 +28,12 @@ export const sizeArgs = {
   width: {
     type: 'string',
     valueHint: 'PX',
-    description: `Image width (default: ${TRAIN_SIZE.width}, as litter train)`,
+    description: 'Image width (default: as litter train, from the images and the cores)',
   },
   height: {
     type: 'string',
     valueHint: 'PX',
-    description: `Image height (default: ${TRAIN_SIZE.height}, as litter train)`,
+    description: 'Image height (default: as litter train, from the images and the cores)',
   },
 } as const satisfies ArgsDef;
 
@@ -57,11 +58,16 @@ export function cacheTarget(
   };
 }
 
-export function sizeOf(args: { width?: unknown; height?: unknown }): { width: number; height: number } {
-  return {
-    width: intFlag('width', args.width as string | undefined, { min: 8, max: 4096 }) ?? TRAIN_SIZE.width,
-    height: intFlag('height', args.height as string | undefined, { min: 8, max: 4096 }) ?? TRAIN_SIZE.height,
-  };
+/** The size of `--width`/`--height`, else the one `litter train` chooses for the dataset (`chooseInputSize`). */
+export async function sizeOf(
+  args: { width?: unknown; height?: unknown },
+  labelsPath: string,
+): Promise<{ width: number; height: number }> {
+  const width = intFlag('width', args.width as string | undefined, { min: 8, max: 4096 });
+  const height = intFlag('height', args.height as string | undefined, { min: 8, max: 4096 });
+  if (width !== undefined && height !== undefined) return { width, height };
+  const chosen = await chooseInputSize(labelsPath, os.availableParallelism(), { width, height });
+  return { width: chosen.width, height: chosen.height };
 }
 
 /** Thrown from `onCache` to stop loadDataset before it decodes anything: checking must not rebuild. */

@@ -24,7 +24,7 @@ export default defineCommand({
   async run({ args, ...context }) {
     const io = ioOf(context);
     const target = cacheTarget(io, args);
-    const size = sizeOf(args);
+    const size = await sizeOf(args, target.labelsPath);
     const file = await stat(target.cachePath).catch(() => undefined);
     const check = file ? await checkCache(target, size) : undefined;
     if (args.json) {

@@ -23,7 +23,7 @@ export default defineCommand({
   async run({ args, ...context }) {
     const io = ioOf(context);
     const target = cacheTarget(io, args);
-    const size = sizeOf(args);
+    const size = await sizeOf(args, target.labelsPath);
     const check = await checkCache(target, size);
     if (args.json) {
       writeJson(io, {
