@@ -200,7 +200,7 @@ describe('litter train, evaluate and predict', () => {
     const config = JSON.parse(readFileSync(path.join(out, 'config.json'), 'utf8'));
     expect(config).toMatchObject({ workers: 2, flip: true, warmupSteps: 30, recalibrateBatchNorm: 256 });
     expect(result.stdout).toMatch(/^step 2\/2 .*loss \d/m);
-    expect(result.stdout).toMatch(/^Validation: \d+ images, 3 classes/m);
+    expect(result.stdout).toMatch(/^Validation split: \d+ images, 3 classes/m);
     expect(result.stdout).toMatch(/^At threshold 0\.5$/m);
     expect(result.stdout).toMatch(/^exact match [\d.]+ +Hamming loss/m);
   });
