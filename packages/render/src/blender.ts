@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { accessSync, constants, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { RenderError } from './errors.js';
 
@@ -109,15 +111,18 @@ export function isSupportedBlender(parts: readonly number[]): boolean {
 }
 
 /**
- * Finds Blender (`--blender`, `LITTER_BLENDER`, PATH, the usual place) and checks its version. Throws
- * `blender-not-found` or `blender-unsupported` with how to install a usable one.
- *
- * @example
- * const blender = await findBlender({ blender: '/opt/blender-3.6/blender' });
- * console.log(blender.version); // '3.6.5'
+ * `blender --version` (a Blender start-up, about 0.3 s), remembered in the temporary folder per executable,
+ * size and modification time: a replaced Blender is asked again.
  */
-export async function findBlender(options: FindBlenderOptions = {}): Promise<BlenderInfo> {
-  const { path: file, source } = locateBlender(options);
+async function versionOutput(file: string): Promise<string> {
+  const { size, mtimeMs } = statSync(file);
+  const key = createHash('sha256').update(`${file}\0${size}\0${mtimeMs}`).digest('hex').slice(0, 16);
+  const memo = path.join(os.tmpdir(), `litter-blender-version-${key}.txt`);
+  try {
+    return readFileSync(memo, 'utf8');
+  } catch {
+    // not asked yet
+  }
   const output = await new Promise<string>((resolve, reject) => {
     execFile(file, ['--version'], { timeout: 60_000, encoding: 'utf8' }, (error, stdout, stderr) => {
       if (error && !stdout) reject(error);
@@ -130,6 +135,30 @@ export async function findBlender(options: FindBlenderOptions = {}): Promise<Ble
       { cause: error },
     );
   });
+  const version = /Blender \d+\.\d+(?:\.\d+)?/.exec(output)?.[0];
+  if (version) {
+    try {
+      const temporary = `${memo}.${process.pid}`;
+      writeFileSync(temporary, version);
+      renameSync(temporary, memo);
+    } catch {
+      // a read-only temporary folder: ask every time
+    }
+  }
+  return output;
+}
+
+/**
+ * Finds Blender (`--blender`, `LITTER_BLENDER`, PATH, the usual place) and checks its version. Throws
+ * `blender-not-found` or `blender-unsupported` with how to install a usable one.
+ *
+ * @example
+ * const blender = await findBlender({ blender: '/opt/blender-3.6/blender' });
+ * console.log(blender.version); // '3.6.5'
+ */
+export async function findBlender(options: FindBlenderOptions = {}): Promise<BlenderInfo> {
+  const { path: file, source } = locateBlender(options);
+  const output = await versionOutput(file);
   const parts = parseBlenderVersion(output);
   if (!parts) {
     throw new RenderError(

@@ -133,6 +133,14 @@ describe('findBlender', () => {
     });
   });
 
+  it('asks a replaced Blender for its version again', async () => {
+    const file = fake('blender-replaced', '3.4.1');
+    expect((await findBlender({ blender: file, env: {} })).version).toBe('3.4.1');
+    expect((await findBlender({ blender: file, env: {} })).version).toBe('3.4.1');
+    fake('blender-replaced', '4.10.12');
+    expect((await findBlender({ blender: file, env: {} })).version).toBe('4.10.12');
+  });
+
   it('says how to install Blender when it is missing or too old', async () => {
     const missing = await findBlender({ env: { PATH: path.join(work, 'none') } }).catch(
       (e: unknown) => e as RenderError,
