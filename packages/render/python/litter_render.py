@@ -36,7 +36,8 @@ PRIMITIVES = {
 
 
 def emit(event, **fields):
-    sys.stdout.write("LITTER " + json.dumps({"event": event, **fields}) + "\n")
+    # A leading newline: Blender's own output may have left a line unfinished.
+    sys.stdout.write("\nLITTER " + json.dumps({"event": event, **fields}) + "\n")
     sys.stdout.flush()
 
 
@@ -188,6 +189,13 @@ def import_mesh(spec):
         except AttributeError:
             bpy.ops.import_mesh.stl(filepath=path)
     elif kind == "gltf":
+        try:  # Blender 3.4's glTF importer uses numpy.bool, which numpy 1.24 removed
+            import numpy
+
+            if not hasattr(numpy, "bool"):
+                numpy.bool = bool
+        except ImportError:
+            pass
         bpy.ops.import_scene.gltf(filepath=path)
     meshes = [ob for ob in set(bpy.data.objects) - before if ob.type == "MESH"]
     if not meshes:

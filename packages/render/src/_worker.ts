@@ -41,8 +41,10 @@ export class BlenderWorker {
       if (this.#tail.length > TAIL) this.#tail.shift();
     };
     createInterface({ input: this.#child.stdout! }).on('line', (line) => {
-      if (!line.startsWith('LITTER ')) return keep(line);
-      handlers.onMessage(JSON.parse(line.slice(7)) as WorkerMessage);
+      const at = line.indexOf('LITTER {');
+      if (at === -1) return keep(line);
+      if (at > 0) keep(line.slice(0, at));
+      handlers.onMessage(JSON.parse(line.slice(at + 7)) as WorkerMessage);
     });
     createInterface({ input: this.#child.stderr! }).on('line', keep);
     this.#child.stdin!.on('error', () => {}); // a Blender that died is reported by its exit

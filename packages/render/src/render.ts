@@ -342,10 +342,13 @@ function runPool(options: PoolOptions): Promise<'done' | 'signal'> {
               .catch((error) => fail(asRenderError(error)));
             next(worker);
           } else if (message.event === 'error') {
+            const lines = message.message.split('\n').filter((line) => line.trim() !== '');
+            const last = lines.filter((line) => !line.startsWith('Location:')).at(-1) ?? message.message;
             fail(
               new RenderError(
                 'blender-failed',
-                `Blender failed on scene ${message.scene}: ${message.message}\n${message.trace.trim()}\nThe finished scenes are kept: fix the cause and continue with litter render --resume OUT.`,
+                `Blender failed on scene ${message.scene}: ${last.trim()}. The finished scenes are kept: fix the cause and continue with litter render --resume OUT.`,
+                { cause: new Error(`${message.message}\n${message.trace}`) },
               ),
             );
           }
