@@ -132,3 +132,25 @@ describe('package errors name CLI flags, not API options', () => {
     }
   });
 });
+
+describe('file system errors', () => {
+  it('are one line naming the file and what to do, not "unexpected error"', async () => {
+    const { fileSystemMessage } = await import('./_flags.js');
+    const full = Object.assign(new Error('ENOSPC: no space left on device, write'), {
+      code: 'ENOSPC',
+      syscall: 'write',
+      path: '/runs/a/checkpoints/last.tmp-1-0123abcd/weights.bin',
+    });
+    expect(fileSystemMessage(full)).toBe(
+      '@litter/cli: write /runs/a/checkpoints/last.tmp-1-0123abcd/weights.bin failed with ENOSPC: the disk is full: free some space and run again',
+    );
+    const exists = Object.assign(new Error('EEXIST: file already exists, mkdir'), {
+      code: 'EEXIST',
+      syscall: 'mkdir',
+    });
+    expect(fileSystemMessage(exists)).toMatch(
+      /^@litter\/cli: mkdir \(the file system did not say which file\) failed with EEXIST: something is already there/,
+    );
+    expect(fileSystemMessage(new TypeError('x is undefined'))).toBeUndefined();
+  });
+});

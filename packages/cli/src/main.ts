@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { type ArgsDef, type CommandDef, defineCommand, renderUsage, runCommand } from 'citty';
 import { isVariadic } from './_args.js';
-import { withCliFlags } from './_flags.js';
+import { fileSystemMessage, withCliFlags } from './_flags.js';
 import { type Io, printable, processIo } from './_io.js';
 import { CliError, ExitCode } from './errors.js';
 
@@ -176,7 +176,10 @@ export function oneLine(error: Error): string {
 /** The message of an error: one line, or everything with the stack trace under `--verbose`. */
 function describe(error: unknown, verbose: boolean): string {
   if (!(error instanceof Error)) return `@litter/cli: ${String(error)}`;
-  if (!verbose) return withCliFlags(oneLine(error));
+  if (!verbose) {
+    const ours = /^@litter\/[\w-]+: /.test(error.message);
+    return (!ours && fileSystemMessage(error)) || withCliFlags(oneLine(error));
+  }
   const causes: string[] = [];
   let cause = error.cause;
   while (cause instanceof Error) {

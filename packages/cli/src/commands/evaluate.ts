@@ -101,6 +101,17 @@ export default defineCommand({
         throw new CliError('usage', `the run's ${split} split is empty; pick another with --split`);
       }
 
+      // A class with no image here has no recall or average precision to measure: say so, not just 0.
+      const classes = dataset.vocabulary.length;
+      const absent = dataset.vocabulary.filter(
+        (_, c) => !indices.some((index) => dataset.labels[index * classes + c]! >= 0.5),
+      );
+      if (absent.length > 0) {
+        writeLine(
+          io.stderr,
+          `@litter/cli: warning: ${absent.length === 1 ? 'class' : 'classes'} ${absent.join(', ')} of the run ${absent.length === 1 ? 'is' : 'are'} in no image of the ${split} split of ${dataset.labelsPath}: ${absent.length === 1 ? 'its' : 'their'} recall and average precision are not measured`,
+        );
+      }
       const evaluation = evaluate(run.model, dataset, indices, { thresholds: run.thresholds });
       if (args.json) {
         writeJson(io, {

@@ -4,7 +4,7 @@ import type { ClassPrediction } from '@litter/trainer';
 import { defineCommand } from 'citty';
 import { type Annotation, annotatedPaths, LabelLookup, toPixels, writeAnnotations } from '../_annotate.js';
 import { commonArgs, markVariadic, runArgs, runFlags, stringFlag } from '../_args.js';
-import { ioOf, resolvePath, writeJson, writeLine } from '../_io.js';
+import { type Io, ioOf, resolvePath, writeJson, writeLine } from '../_io.js';
 import { formatTable } from '../_table.js';
 import { CliError, ExitCode } from '../errors.js';
 
@@ -51,8 +51,8 @@ export default markVariadic(
       const io = ioOf(context);
       const { checkpoint, backend } = runFlags(args);
       // citty fills the declared positionals; the rest of the images are in `_`.
-      const images = (args._ as string[]).slice(1);
-      if (images.length === 0)
+      const given = (args._ as string[]).slice(1);
+      if (given.length === 0)
         throw new CliError('usage', 'give at least one IMAGE; see litter predict --help');
       const modelPath = resolvePath(io, args.model);
       if (!existsSync(modelPath)) {
@@ -61,9 +61,16 @@ export default markVariadic(
           `model ${modelPath} does not exist; give a run directory of litter train`,
         );
       }
-      const files = images.map((image) => resolvePath(io, image));
-      const missing = files.findIndex((file) => !existsSync(file));
-      if (missing !== -1) throw new CliError('missing-image', `image ${files[missing]} does not exist`);
+      const givenFiles = given.map((image) => resolvePath(io, image));
+      const missing = givenFiles.findIndex((file) => !existsSync(file));
+      if (missing !== -1) throw new CliError('missing-image', `image ${givenFiles[missing]} does not exist`);
+      // An image that cannot be decoded is named at the end; the others are still predicted and printed.
+      const unreadable = await unreadableImages(givenFiles);
+      if (unreadable.size === givenFiles.length) {
+        throw new CliError('missing-image', [...unreadable.values()][0]!);
+      }
+      const images = given.filter((_, index) => !unreadable.has(index));
+      const files = givenFiles.filter((_, index) => !unreadable.has(index));
       const annotateDir =
         args.annotate === undefined ? undefined : resolvePath(io, stringFlag('annotate', args.annotate)!);
       const labelsFile =
@@ -133,7 +140,7 @@ export default markVariadic(
             ...(annotated ? { annotated: annotated[index] } : {}),
           });
         });
-        return ExitCode.ok;
+        return reportUnreadable(io, unreadable);
       }
       const header = ['image', ...run.vocabulary, 'visible'];
       const rows = predictions.map((prediction, index) => [
@@ -173,7 +180,32 @@ export default markVariadic(
         } else writeLine(io.stdout, 'no class visible: no boxes');
       }
       if (annotateDir !== undefined) writeLine(io.stdout, `annotated images: ${annotateDir}`);
-      return ExitCode.ok;
+      return reportUnreadable(io, unreadable);
     },
   }),
 );
+
+/** The images (by index) that cannot be decoded, with why. */
+async function unreadableImages(files: readonly string[]): Promise<Map<number, string>> {
+  const { decodeImage } = await import('@litter/dataset');
+  const unreadable = new Map<number, string>();
+  for (const [index, file] of files.entries()) {
+    try {
+      await decodeImage(file);
+    } catch (error) {
+      unreadable.set(index, (error as Error).message.replace(/^@litter\/dataset: /, '').split('\n')[0]!);
+    }
+  }
+  return unreadable;
+}
+
+/** After the predictions of the readable images: one line naming those that could not be read (exit 1). */
+function reportUnreadable(io: Io, unreadable: ReadonlyMap<number, string>): number {
+  if (unreadable.size === 0) return ExitCode.ok;
+  const [first] = unreadable.values();
+  writeLine(
+    io.stderr,
+    `@litter/cli: ${unreadable.size} image${unreadable.size === 1 ? '' : 's'} could not be read and ${unreadable.size === 1 ? 'was' : 'were'} left out: ${first}${unreadable.size > 1 ? ` (+${unreadable.size - 1} more)` : ''}`,
+  );
+  return ExitCode.input;
+}

@@ -171,6 +171,36 @@ describe('predict --annotate never replaces a file', () => {
   });
 });
 
+describe("evaluate on a dataset lacking one of the run's classes", () => {
+  it('warns, naming the class', async () => {
+    const other = copyDataset(workDir(), 'no-sphere');
+    const labels = path.join(other, 'labels.json');
+    const entries = JSON.parse(readFileSync(labels, 'utf8')) as { meshes: Record<string, unknown> }[];
+    for (const entry of entries) delete entry.meshes.Sphere;
+    writeFileSync(labels, JSON.stringify(entries));
+    const result = await run(['evaluate', trained, other, '--split', 'all', '--backend', 'wasm']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/warning: class Sphere of the run is in no image of the all split/);
+  });
+});
+
+describe('predict with one bad image among many', () => {
+  it('prints the others, then names the bad one in one line (exit 1)', async () => {
+    const folder = workDir();
+    const bad = path.join(folder, 'broken.png');
+    const png = readFileSync(path.join(dataset, '0-0y-1p.png'));
+    writeFileSync(bad, png.subarray(0, png.length - 100));
+    const good = [path.join(dataset, '0-0y-1p.png'), path.join(dataset, '1-1y-1p.png')];
+    const result = await run(['predict', trained, good[0]!, bad, good[1]!, '--json', '--backend', 'wasm']);
+    expectOneLine(result, /1 image could not be read and was left out: .*broken\.png/);
+    const lines = result.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { image: string });
+    expect(lines.map((line) => line.image)).toEqual(good);
+  });
+});
+
 describe('files read back from a run are checked', () => {
   const state = (out: string) => path.join(out, 'checkpoints', 'last', 'state.json');
   it.each([
