@@ -64,13 +64,6 @@ export default markVariadic(
       const givenFiles = given.map((image) => resolvePath(io, image));
       const missing = givenFiles.findIndex((file) => !existsSync(file));
       if (missing !== -1) throw new CliError('missing-image', `image ${givenFiles[missing]} does not exist`);
-      // An image that cannot be decoded is named at the end; the others are still predicted and printed.
-      const unreadable = await unreadableImages(givenFiles);
-      if (unreadable.size === givenFiles.length) {
-        throw new CliError('missing-image', [...unreadable.values()][0]!);
-      }
-      const images = given.filter((_, index) => !unreadable.has(index));
-      const files = givenFiles.filter((_, index) => !unreadable.has(index));
       const annotateDir =
         args.annotate === undefined ? undefined : resolvePath(io, stringFlag('annotate', args.annotate)!);
       const labelsFile =
@@ -92,6 +85,17 @@ export default markVariadic(
       const { loadRun, predictImages } = await import('@litter/trainer');
       await initBackend({ backend: backend ?? 'auto' });
       const run = await loadRun(modelPath, checkpoint ? { checkpoint } : {});
+      // An image that cannot be decoded is named at the end; the others are still predicted and printed.
+      const unreadable = await unreadableImages(givenFiles).catch((error: unknown) => {
+        run.model.dispose();
+        throw error;
+      });
+      if (unreadable.size === givenFiles.length) {
+        run.model.dispose();
+        throw new CliError('missing-image', [...unreadable.values()][0]!);
+      }
+      const images = given.filter((_, index) => !unreadable.has(index));
+      const files = givenFiles.filter((_, index) => !unreadable.has(index));
       let predictions: Awaited<ReturnType<typeof predictImages>>;
       try {
         if (annotateDir !== undefined && !run.boxes) {
