@@ -1,5 +1,11 @@
 /**
- * Defaults of `litter train`: the recipe that generalised best to a held-out scene in the time a user waits for
+ * Defaults of `litter train` (issue 11): no fixed image size or step count any more. The size comes from the
+ * images (`_input-size.ts`: aspect ratio kept, 5,400 pixels per core), the length is a time budget by dataset
+ * size (`defaultTime`), with progressive resizing (`PROGRESSIVE_DEFAULTS`); BENCHMARKS.md, "litter train's
+ * defaults", has the runs. The recipe below (model, optimizer, warm-up, flips, batch-norm recalibration,
+ * best metric) is unchanged; its history:
+ *
+ * The recipe that generalised best to a held-out scene in the time a user waits for
  * the README's main command (`litter train` on the bundled 196-image sample, 128x128, one scene held out).
  * Measured 2026-11-28 on 2 shared cores, wasm, two seeds each, held-out exact match at 0.5 (tuned thresholds):
  *   seed-cnn, Adam 1e-3 cosine (the earlier default)          0.31 / 0.67 (0.20 / 0.82)  38-55 s

@@ -24,7 +24,8 @@ export type StepEvent = Pick<
 export type ValidationEvent = Pick<
   TrainerValidationEvent,
   'step' | 'loss' | 'exactMatch' | 'macroF1' | 'microF1' | 'hammingLoss'
->;
+> &
+  Partial<Pick<TrainerValidationEvent, 'seconds' | 'width' | 'height'>>;
 export type CheckpointEvent = Pick<TrainerCheckpointEvent, 'step' | 'dir' | 'kind'>;
 
 /** How `litter train` shows progress: a bar on a terminal, plain lines in a pipe, JSON lines with `--json`. */

@@ -58,6 +58,8 @@ describe('litter argument handling', () => {
     [['train', '--time', '2m', '--steps', '5'], /--time and --steps cannot be combined/],
     [['train', '--time', 'soon'], /--time must be a duration such as 90s, 2m, 1h or 1m30s, got "soon"/],
     [['train', '--progressive', '1'], /--progressive must be a number >= 0 and < 1/],
+    [['train', '--color-jitter', '0.2,0.2'], /--color-jitter must be four numbers in \[0, 1\)/],
+    [['train', '--patience', '0'], /--patience must be an integer >= 1/],
     [['train', '--test-scenes', '1', '--test-fraction', '0.2'], /--test-scenes and --test-fraction cannot/],
     [['train', '--resume'], /--resume needs --out RUN_DIR/],
     [['train', '--out'], /--out needs a value/],

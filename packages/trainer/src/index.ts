@@ -1,5 +1,7 @@
 export type { HistoryRow, StepRow, ValidationRow } from './_history.js';
+export type { ColorJitter } from './_photometric.js';
 export { type AlignedDataset, alignToVocabulary } from './align.js';
+export { type EarlyStoppingOptions, earlyStopping } from './callbacks.js';
 export {
   COCO_IOU_THRESHOLDS,
   cocoAveragePrecision,

@@ -17,10 +17,10 @@ export const PIXELS_PER_CORE = 5400;
  * The default pixel budget of a training image on `cores` cores: 5,400 pixels a core (10,800 on 2 cores, i.e.
  * 120x90 for 4:3 images), at least 4,096 (64x64) and at most 65,536 (256x256).
  *
- * Why: on 2 cores `lite` at 120x90 reached higher held-out exact match on blender-five and two other render
- * sets than at 80x60 within the same minutes, while 160x120 (1.8x the compute per image) saw too few images in
- * them (BENCHMARKS.md, "litter train's defaults"). More cores train more images a second, so the budget grows
- * with them (an assumption: only 2 cores were measured).
+ * Why: on 2 cores, blender-five's best recipe levelled off near 0.86 held-out exact match at 80x60 and reached
+ * 0.89-0.92 at 120x90 (BENCHMARKS.md, time to accuracy, an earlier session's runs: the small objects need the
+ * pixels); 120x90 is 10,800 pixels. More cores train more images a second, so the budget grows with them (an
+ * assumption: only 2 cores were measured).
  */
 export function pixelBudget(cores: number): number {
   return Math.min(65536, Math.max(4096, Math.round(PIXELS_PER_CORE * Math.max(1, cores))));

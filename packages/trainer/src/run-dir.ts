@@ -35,6 +35,8 @@ export interface RunConfig {
   time?: number | undefined;
   /** Image size of each stage (progressive resizing); width/height above are the last one's. */
   sizes?: SizeStage[];
+  /** Photometric augmentation, when on. */
+  colorJitter?: { brightness: number; contrast: number; saturation: number; hue: number };
   learningRate: number;
   schedule: Schedule;
   warmupSteps: number;

@@ -8,6 +8,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lastSceneHeldOut, syntheticDataset } from '../test/helpers.js';
 import { readHistory, type StepRow, type ValidationRow } from './_history.js';
+import { earlyStopping } from './callbacks.js';
 import { readCheckpointState } from './run-dir.js';
 import { type TrainBeginEvent, type TrainOptions, train } from './train.js';
 
@@ -189,5 +190,40 @@ describe('progressive resizing', () => {
     await expect(train({ ...base(), steps: 2, progressive: { dataset: small, until: 1 } })).rejects.toThrow(
       /progressive.until/,
     );
+  });
+});
+
+describe('early stopping and colour jitter', () => {
+  it('ends the run after patience validations without a new best, with the final evaluation', async () => {
+    const bests: boolean[] = [];
+    const result = await train({
+      ...base(),
+      steps: 200,
+      validateEvery: 2,
+      // a rate of 0 after the warm-up: the weights stop moving, so no later validation is a new best
+      learningRate: 1e-9,
+      callbacks: [{ onValidation: (e) => void bests.push(e.best) }, earlyStopping({ patience: 2 })],
+    });
+    expect(result.stopped).toBe('done');
+    expect(result.step).toBeLessThan(200);
+    expect(bests.slice(-2)).toEqual([false, false]);
+    expect(result.message).toMatch(/stopped early at step \d+: no better validation in 2 validations/);
+    expect(result.evaluation).toBeDefined();
+    result.model.dispose();
+    expect(() => earlyStopping({ patience: 0 })).toThrow(/patience must be a positive integer/);
+  });
+
+  it('jitters colours from the run generator: the same losses twice, other losses than without', async () => {
+    const losses = async (options: Partial<TrainOptions>) => {
+      const result = await train({ ...base(), steps: 4, logEvery: 1, ...options });
+      result.model.dispose();
+      return result.history.filter((row): row is StepRow => row.event === 'step').map((row) => row.loss);
+    };
+    const jitter = { brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1 };
+    const a = await losses({ colorJitter: jitter });
+    const b = await losses({ colorJitter: jitter });
+    const none = await losses({});
+    expect(a).toEqual(b);
+    expect(a[0]).not.toBe(none[0]);
   });
 });

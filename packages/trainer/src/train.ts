@@ -16,6 +16,7 @@ import {
 import { type HistoryRow, MetricsLog, type StepRow, type ValidationRow } from './_history.js';
 import { exists } from './_io.js';
 import { batchLoss } from './_loss.js';
+import { type ColorJitter, jitterColors } from './_photometric.js';
 import { boxHeadFor, checkInputShape } from './_predict.js';
 import { restoreRandom, runRandom, saveRandom, withRandom } from './_random.js';
 import { TrainerError } from './errors.js';
@@ -112,6 +113,12 @@ export interface TrainOptions {
    * @default false
    */
   flip?: boolean;
+  /**
+   * Photometric augmentation: each training image gets a random brightness, contrast and saturation (factors
+   * in `[1 - x, 1 + x]`) and hue rotation (`[-hue, hue]` of a turn), drawn from the run's seeded generator.
+   * Off by default (BENCHMARKS.md, "litter train's defaults", has what was measured). @default undefined (off)
+   */
+  colorJitter?: ColorJitter;
   /**
    * For models with batch normalisation: before each validation and at the end of training, replace the moving
    * mean and variance with their average over this many training images (evenly spaced over the training
@@ -226,6 +233,15 @@ export interface ValidationEvent {
   meanAveragePrecision: number;
   /** Whether this validation is the best so far (a `best` checkpoint follows). */
   best: boolean;
+  /** Seconds of training when validated (the clock of a time budget), and the image size validated at. */
+  seconds: number;
+  width: number;
+  height: number;
+  /**
+   * Ends the run after this validation as if its length were reached (final validation, checkpoint, report),
+   * with `reason` as the result's message: what early stopping calls.
+   */
+  stop(reason: string): void;
 }
 
 export interface CheckpointEvent {
@@ -486,6 +502,7 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
   const checkpointEvery = positiveInteger(options.checkpointEvery, 'checkpointEvery', validateEvery);
   const stages = stagesOf(dataset, options.progressive);
   const writeReport = options.report ?? true;
+  const colorJitter = options.colorJitter;
   const learningRate = options.learningRate ?? 1e-4;
   if (!(learningRate > 0) || !Number.isFinite(learningRate)) {
     throw new TrainerError('invalid-options', `learningRate must be a positive number, got ${learningRate}`);
@@ -604,6 +621,7 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
   const trainingSchedule: TrainingSchedule = { length, learningRate, schedule, warmupSteps, sizes };
 
   const config: RunConfig = {
+    ...(colorJitter ? { colorJitter } : {}),
     format: 1,
     model: factory.name,
     backend: backendName,
@@ -836,6 +854,7 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
   });
 
   let stopped: StopReason = 'done';
+  let stopRequested: string | undefined;
   let message: string | undefined;
   try {
     while (!finished(length, progress())) {
@@ -861,6 +880,7 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
       const n = batch.size;
       const started = performance.now();
       if (flip) flipHalf(batch.images, boxes ? batch.boxes : undefined, n, shape, rng);
+      if (colorJitter) jitterColors(batch.images as Float32Array, n, shape, colorJitter, rng);
       let loss: number;
       if (parallel) {
         loss = await parallel.step(batch.images as Float32Array, batch.labels, n, {
@@ -904,7 +924,7 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
       elapsedMs += ms;
       tick();
       stepSeconds = seconds - secondsBefore;
-      const last = lastStep();
+      let last = lastStep();
       const imagesPerSecond = throughput.add(n, ms);
       const logged = step % logEvery === 0 || last;
       const stepRow: StepRow = {
@@ -975,7 +995,17 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
           hammingLoss: row.hammingLoss,
           meanAveragePrecision: row.meanAveragePrecision,
           best: improved,
+          seconds,
+          width: data.width,
+          height: data.height,
+          stop: (reason) => {
+            stopRequested = reason;
+          },
         });
+        if (stopRequested !== undefined) {
+          last = true;
+          message = `@litter/trainer: stopped early at step ${step}: ${stopRequested}`;
+        }
         const validationSeconds = (performance.now() - validationStarted) / 1000;
         // What the end of a time budget must leave room for: this validation again, the test split, the report.
         finishSeconds = 2.5 * validationSeconds + (writeReport ? 1 : 0);

@@ -122,6 +122,18 @@ export default defineCommand({
       valueHint: 'N',
       description: `Seed of the weights, the shuffling and the scene split (default: ${TRAIN_DEFAULTS.seed})`,
     },
+    patience: {
+      type: 'string',
+      valueHint: 'N',
+      description:
+        'Early stopping: end the run after N validations in a row without a new best (default: off; with a cosine schedule the best comes late)',
+    },
+    'color-jitter': {
+      type: 'string',
+      valueHint: 'B,C,S,H',
+      description:
+        'Photometric augmentation: brightness, contrast, saturation factors within 1 +- B, C, S and a hue turn within +- H, e.g. 0.2,0.2,0.2,0.03 (default: off)',
+    },
     'best-metric': {
       type: 'string',
       valueHint: BEST_METRICS.join('|'),
@@ -223,6 +235,8 @@ export default defineCommand({
       flip: args.flip === undefined ? undefined : args.flip === true,
       recalibrateBatchNorm: intFlag('recalibrate-bn', args['recalibrate-bn'], { min: 0 }),
       bestMetric: choiceFlag('best-metric', args['best-metric'], BEST_METRICS),
+      patience: intFlag('patience', args.patience),
+      colorJitter: jitterFlag(args['color-jitter']),
       seed: intFlag('seed', args.seed, { min: 0, max: 2 ** 32 - 1 }),
       out: stringFlag('out', args.out),
       validationScenes: listFlag('val-scenes', args['val-scenes']),
@@ -285,6 +299,8 @@ type Flags = {
   flip: boolean | undefined;
   recalibrateBatchNorm: number | undefined;
   bestMetric: (typeof BEST_METRICS)[number] | undefined;
+  patience: number | undefined;
+  colorJitter: { brightness: number; contrast: number; saturation: number; hue: number } | undefined;
   seed: number | undefined;
   out: string | undefined;
   validationScenes: string[] | undefined;
@@ -328,6 +344,7 @@ interface SavedConfig {
   boxLossWeight?: number;
   dataset?: { root?: string; labelsPath?: string };
   split?: { train: number[] };
+  colorJitter?: { brightness: number; contrast: number; saturation: number; hue: number };
 }
 
 /** The run's config.json, checked (a damaged one is a one-line error naming it and what to do). */
@@ -460,6 +477,7 @@ async function train(io: Io, flags: Flags): Promise<number> {
     );
   }
   const split = chosen?.split;
+  const colorJitter = flags.colorJitter ?? saved.colorJitter;
   const trainImages = split?.train.length ?? saved.split?.train.length ?? data.size;
   const length = settings.length ?? { time: defaultTime(trainImages) };
   // A time budget validates 10 times a run (by time) unless told otherwise.
@@ -514,6 +532,7 @@ async function train(io: Io, flags: Flags): Promise<number> {
       warmupSteps: settings.warmupSteps,
       flip: settings.flip,
       recalibrateBatchNorm: settings.recalibrateBatchNorm,
+      ...(colorJitter ? { colorJitter } : {}),
       bestMetric: settings.bestMetric,
       logEvery: settings.logEvery,
       ...(validateEvery !== undefined ? { validateEvery } : {}),
@@ -522,7 +541,10 @@ async function train(io: Io, flags: Flags): Promise<number> {
       boxes: settings.boxes,
       ...(settings.boxLossWeight !== undefined ? { boxLossWeight: settings.boxLossWeight } : {}),
       signal: controller.signal,
-      callbacks: renderer.callbacks,
+      callbacks: [
+        renderer.callbacks,
+        ...(flags.patience !== undefined ? [trainer.earlyStopping({ patience: flags.patience })] : []),
+      ],
     });
   } finally {
     renderer.stop();
@@ -599,6 +621,21 @@ function figures(evaluation: Evaluation | undefined) {
     tunedMacroF1: evaluation?.tuned?.macroF1 ?? null,
     meanIoU: evaluation?.fixed.box?.meanIoU ?? null,
   };
+}
+
+/** `--color-jitter B,C,S,H`: four numbers in [0, 1). */
+function jitterFlag(value: string | undefined) {
+  const text = stringFlag('color-jitter', value);
+  if (text === undefined) return undefined;
+  const parts = text.split(',').map((part) => Number(part.trim()));
+  if (parts.length !== 4 || parts.some((v) => !(v >= 0 && v < 1))) {
+    throw new CliError(
+      'usage',
+      `--color-jitter must be four numbers in [0, 1): brightness,contrast,saturation,hue, got "${text}"`,
+    );
+  }
+  const [brightness, contrast, saturation, hue] = parts as [number, number, number, number];
+  return { brightness, contrast, saturation, hue };
 }
 
 type Length = { time: number } | { steps: number } | { epochs: number };
