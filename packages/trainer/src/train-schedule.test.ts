@@ -100,7 +100,9 @@ describe('train with a time budget', () => {
     expect(validations.length).toBeGreaterThanOrEqual(2);
     const seconds = steps.map((row) => row.seconds!);
     expect(seconds.every((s, i) => i === 0 || s > seconds[i - 1]!)).toBe(true);
-    expect(seconds.at(-1)!).toBeLessThan(2.5);
+    // the last step starts inside the budget (a step can take long on a loaded machine)
+    const longest = Math.max(...seconds.map((t, i) => t - (seconds[i - 1] ?? 0)));
+    expect(seconds.at(-1)!).toBeLessThan(2.5 + longest);
     // after the warm-up the rate follows the cosine of the recorded clock
     for (const row of steps.slice(3)) {
       expect(row.learningRate).toBeCloseTo(
@@ -111,7 +113,7 @@ describe('train with a time budget', () => {
     const state = await readCheckpointState(join(result.runDir, 'checkpoints', 'last'));
     // the clock recorded goes on through the last validation and checkpoint
     expect(state.seconds!).toBeGreaterThanOrEqual(seconds.at(-1)!);
-    expect(state.seconds!).toBeLessThan(3.5);
+    expect(state.seconds!).toBeLessThan(3.5 + longest);
     result.model.dispose();
   });
 
