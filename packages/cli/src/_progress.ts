@@ -25,7 +25,9 @@ export type ValidationEvent = Pick<
   TrainerValidationEvent,
   'step' | 'loss' | 'exactMatch' | 'macroF1' | 'microF1' | 'hammingLoss'
 > &
-  Partial<Pick<TrainerValidationEvent, 'seconds' | 'width' | 'height'>>;
+  Partial<
+    Pick<TrainerValidationEvent, 'seconds' | 'width' | 'height' | 'meanIoU' | 'shareIoU50' | 'ap50' | 'ap'>
+  >;
 export type CheckpointEvent = Pick<TrainerCheckpointEvent, 'step' | 'dir' | 'kind'>;
 
 /** How `litter train` shows progress: a bar on a terminal, plain lines in a pipe, JSON lines with `--json`. */
@@ -181,7 +183,11 @@ export class ProgressRenderer {
       }
       this.#line(
         `validation at step ${e.step}: loss ${fixed(e.loss, 4)}  exact match ${fixed(e.exactMatch, 3)}  ` +
-          `macro F1 ${fixed(e.macroF1, 3)}  micro F1 ${fixed(e.microF1, 3)}  Hamming loss ${fixed(e.hammingLoss, 3)}`,
+          `macro F1 ${fixed(e.macroF1, 3)}  micro F1 ${fixed(e.microF1, 3)}  Hamming loss ${fixed(e.hammingLoss, 3)}` +
+          (e.meanIoU === undefined
+            ? ''
+            : `  box IoU ${fixed(e.meanIoU, 3)}  IoU>=.5 ${fixed(e.shareIoU50 ?? Number.NaN, 3)}  ` +
+              `AP50 ${fixed(e.ap50 ?? Number.NaN, 3)}  AP ${fixed(e.ap ?? Number.NaN, 3)}`),
       );
     },
     onCheckpoint: (e: CheckpointEvent) => {

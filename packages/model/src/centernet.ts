@@ -9,6 +9,7 @@ import {
   registerBoxHead,
 } from './box-head.js';
 import type { CreateModelOptions } from './contract.js';
+import { GradientScale } from './gradient-scale.js';
 
 /**
  * The CenterNet head's constants ("Objects as Points", Zhou et al. 2019, with TTFNet's elliptical Gaussians).
@@ -27,6 +28,7 @@ export const CENTERNET = {
   sizeWeight: 5,
   offsetWeight: 1,
   channels: 64,
+  backboneGradient: 0,
 } as const;
 
 /** The heatmap and regression targets of a batch on an `h x w` grid, as {@link centerNetTargets} makes them. */
@@ -233,9 +235,13 @@ registerBoxHead(centerNetHead);
  */
 export function addCenterNetHead(
   features: tfl.SymbolicTensor,
-  options: Pick<CreateModelOptions, 'classes'>,
+  options: Pick<CreateModelOptions, 'classes'> & { backboneGradient?: number },
   initialiserSeed: () => { seed?: number },
 ): tfl.SymbolicTensor {
+  const scaled = new GradientScale({
+    name: 'centres_gradient',
+    scale: options.backboneGradient ?? CENTERNET.backboneGradient,
+  }).apply(features) as tfl.SymbolicTensor;
   const hidden = tfl.layers
     .conv2d({
       name: 'centres_conv',
@@ -245,7 +251,7 @@ export function addCenterNetHead(
       activation: 'relu',
       kernelInitializer: tfl.initializers.heNormal(initialiserSeed()),
     })
-    .apply(features) as tfl.SymbolicTensor;
+    .apply(scaled) as tfl.SymbolicTensor;
   const heatmap = tfl.layers
     .conv2d({
       name: 'centres_heatmap',

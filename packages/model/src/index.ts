@@ -42,6 +42,7 @@ export {
 } from './contract.js';
 export { ConvBatchNormRelu, type ConvBatchNormReluArgs, isBatchNormLayer } from './conv-bn-relu.js';
 export { ModelError, type ModelErrorCode } from './errors.js';
+export { GradientScale, type GradientScaleArgs } from './gradient-scale.js';
 export {
   loadModel,
   MODEL_JSON,

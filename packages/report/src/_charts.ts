@@ -279,3 +279,60 @@ export function inlineSvg(svg: string, idPrefix: string): string {
       return `<svg${rest} width="${w}" height="${h}" style="max-width:100%;height:auto"`;
     });
 }
+
+/**
+ * Mean IoU of the correctly detected objects per class, one bar each (with a box head), with the object count
+ * on the bar; classes without a correct detection get no bar. `undefined` when no class has a box figure.
+ */
+export function iouChartSpec(
+  classes: readonly { name: string; box?: { count: number; meanIoU: number } }[],
+): vega.Spec | undefined {
+  if (!classes.some((c) => c.box && c.box.count > 0)) return undefined;
+  const label = chartLabels(classes.map((c) => c.name));
+  const rows = classes.map((c) => ({
+    name: label.get(c.name)!,
+    iou: c.box && c.box.count > 0 ? c.box.meanIoU : 0,
+    text: c.box && c.box.count > 0 ? `${c.box.meanIoU.toFixed(2)} (${c.box.count})` : '-',
+  }));
+  return {
+    ...baseSpec('Mean IoU of the correct detections per class'),
+    data: [{ name: 'rows', values: rows }],
+    scales: [
+      { name: 'x', type: 'band', domain: { data: 'rows', field: 'name' }, range: 'width', padding: 0.2 },
+      { name: 'y', type: 'linear', domain: [0, 1], range: 'height', zero: true },
+    ],
+    axes: [
+      { orient: 'bottom', scale: 'x', title: 'class', labelOverlap: true },
+      { orient: 'left', scale: 'y', title: 'mean IoU' },
+    ],
+    marks: [
+      {
+        type: 'rect',
+        from: { data: 'rows' },
+        encode: {
+          enter: {
+            x: { scale: 'x', field: 'name' },
+            width: { scale: 'x', band: 1 },
+            y: { scale: 'y', field: 'iou' },
+            y2: { scale: 'y', value: 0 },
+            fill: { value: '#4c78a8' },
+          },
+        },
+      },
+      {
+        type: 'text',
+        from: { data: 'rows' },
+        encode: {
+          enter: {
+            x: { scale: 'x', field: 'name', band: 0.5 },
+            y: { scale: 'y', field: 'iou', offset: -4 },
+            align: { value: 'center' },
+            baseline: { value: 'bottom' },
+            text: { field: 'text' },
+            font: { value: FONT },
+          },
+        },
+      },
+    ],
+  } as vega.Spec;
+}

@@ -26,12 +26,13 @@ describe('writeReport', () => {
     html = await readFile(result.htmlPath, 'utf8');
   });
 
-  it('writes report.html and the four chart PNGs', () => {
+  it('writes report.html and the five chart PNGs (mean IoU per class with boxes)', () => {
     expect(result.htmlPath).toBe(join(runDir(), 'report.html'));
     expect(result.charts.map((p) => basename(p))).toEqual([
       'loss.png',
       'validation-metrics.png',
       'precision-recall.png',
+      'iou.png',
       'samples.png',
     ]);
     for (const path of result.charts) expect(path.startsWith(join(runDir(), 'charts'))).toBe(true);
@@ -50,7 +51,7 @@ describe('writeReport', () => {
       expect(Math.max(...stats.channels.map((c) => c.stdev)), path).toBeGreaterThan(10);
     }
     // The grid: 8 images of 288x216 in 4 columns -> 2 rows.
-    const grid = await sharp(result.charts[3]!).metadata();
+    const grid = await sharp(result.charts[4]!).metadata();
     expect(grid.width).toBe(4 * 288 + 5 * 12);
   });
 
@@ -64,8 +65,8 @@ describe('writeReport', () => {
     expect(html).toContain("default-src 'none'");
   });
 
-  it('inlines the three charts with unique ids and the classes with their AP in the legend', () => {
-    expect(html.match(/<svg\b/g)).toHaveLength(3);
+  it('inlines the four charts with unique ids and the classes with their AP in the legend', () => {
+    expect(html.match(/<svg\b/g)).toHaveLength(4);
     const ids = [...html.matchAll(/\bid="([^"]+)"/g)].map((m) => m[1]!);
     expect(new Set(ids).size).toBe(ids.length);
     for (const name of data.classes) expect(html).toMatch(new RegExp(`${name} \\(AP \\d\\.\\d{3}\\)`));

@@ -4,6 +4,7 @@ import sharp, { type OverlayOptions } from 'sharp';
 import {
   type Chart,
   inlineSvg,
+  iouChartSpec,
   lossChartSpec,
   precisionRecallChartSpec,
   renderSvg,
@@ -41,7 +42,7 @@ export interface WriteReportResult {
 }
 
 /** Every chart file name the report may write, so that a regenerated report removes the ones it no longer has. */
-const CHART_NAMES = ['loss', 'validation-metrics', 'precision-recall', 'samples'] as const;
+const CHART_NAMES = ['loss', 'validation-metrics', 'precision-recall', 'iou', 'samples'] as const;
 
 /**
  * Writes `runDir/report.html` (self-contained: charts as inline SVG, images as data: URIs, inline CSS, no
@@ -87,6 +88,11 @@ export async function writeReport(
               })),
             )
           : undefined,
+    },
+    {
+      name: 'iou',
+      title: 'Mean IoU per class',
+      spec: data.metrics && data.samples.length > 0 ? iouChartSpec(data.metrics) : undefined,
     },
   ];
   const charts: Chart[] = [];

@@ -82,12 +82,12 @@ describe.skipIf(!CHROMIUM)(`report.html in headless chromium (${CHROMIUM ?? 'not
     await page.close();
   });
 
-  it('shows the three charts as visible SVG with their legends', async () => {
+  it('shows the four charts as visible SVG with their legends', async () => {
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await load(page, htmlPath);
     const charts = page.locator('figure.chart svg');
-    expect(await charts.count()).toBe(3);
-    for (let i = 0; i < 3; i++) {
+    expect(await charts.count()).toBe(4);
+    for (let i = 0; i < 4; i++) {
       const chart = charts.nth(i);
       await chart.scrollIntoViewIfNeeded();
       expect(await chart.isVisible()).toBe(true);
@@ -102,6 +102,7 @@ describe.skipIf(!CHROMIUM)(`report.html in headless chromium (${CHROMIUM ?? 'not
     const pr = await text('precision-recall');
     for (const name of data.classes) expect(pr).toMatch(new RegExp(`${name} \\(AP \\d\\.\\d{3}\\)`));
     expect(await text('validation-metrics')).toMatch(/exact match[\s\S]*macro F1/);
+    expect(await text('iou')).toMatch(/mean IoU[\s\S]*\d\.\d{2} \(5\)/);
     await page.close();
   });
 

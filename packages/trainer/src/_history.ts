@@ -32,6 +32,12 @@ export interface ValidationRow {
   microF1: number;
   hammingLoss: number;
   meanAveragePrecision: number;
+  /** With a box head, at threshold 0.5: mean IoU and share with IoU >= 0.5 of the correctly detected objects. */
+  meanIoU?: number;
+  shareIoU50?: number;
+  /** With a box head: COCO's mean AP at IoU 0.5 and averaged over 0.5:0.95 (one box per class per image). */
+  ap50?: number;
+  ap?: number;
   elapsedSeconds: number;
   /** As {@link StepRow.seconds}. */
   seconds?: number;
@@ -55,6 +61,10 @@ const CSV_COLUMNS = [
   'microF1',
   'hammingLoss',
   'meanAveragePrecision',
+  'meanIoU',
+  'shareIoU50',
+  'ap50',
+  'ap',
   'elapsedSeconds',
   'seconds',
 ] as const;

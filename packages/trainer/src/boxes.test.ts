@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { classificationHead, initBackend, saveModel } from '@litter/model';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { boxIoU } from './detection.js';
 import { formatEvaluation } from './format.js';
-import { boxIoU, computeBoxMetrics, computeEvaluation } from './metrics.js';
+import { computeBoxMetrics, computeEvaluation } from './metrics.js';
 import { loadRun, predictImages } from './predict.js';
 
 // Three images, two classes (A, B). Every expected value below was worked out by hand from this table
@@ -101,8 +102,14 @@ describe('localisation metrics', () => {
     );
     expect(text).toMatch(/^boxes of the 5 correctly detected objects: mean IoU 0\.487/m);
 
+    // COCO APs (detection.test.ts checks their values): a table per class and a line of means
+    expect(evaluation.detection?.classes.map((c) => c.objects)).toEqual([2, 3]);
+    expect(text).toMatch(/^Detection \(COCO average precision, one box per class per image\)$/m);
+    expect(text).toMatch(/^class +objects +AP50 +AP75 +AP$/m);
+    expect(text).toMatch(/^AP50 \d\.\d{3} +AP75 \d\.\d{3} +AP \(IoU 0\.5:0\.95\) \d\.\d{3}$/m);
+
     const withoutBoxes = formatEvaluation(computeEvaluation(probabilities, labels, ['A', 'B']));
-    expect(withoutBoxes).not.toMatch(/IoU/);
+    expect(withoutBoxes).not.toMatch(/IoU|AP50/);
   });
 });
 

@@ -1,5 +1,34 @@
 import { TrainerError } from './errors.js';
-import { type BoxPredictions, boxIoU } from './metrics.js';
+
+/** Predicted and true boxes of a set of images, for the localisation metrics. */
+export interface BoxPredictions {
+  /** images x classes x 4 predicted boxes `[x1, y1, x2, y2]`, normalised, y down (the model's box head). */
+  predicted: Float32Array;
+  /** images x classes x 4 true boxes, same layout (`Dataset.boxes`). */
+  truth: Float32Array;
+  /** images x classes: 1 where the class is visible and its true box valid (`Dataset.boxMask`). */
+  mask: Float32Array;
+}
+
+/**
+ * Intersection over union of two boxes `[x1, y1, x2, y2]`. A box is the rectangle its two corners span, so
+ * swapped corners (a box head's outputs are not ordered) give the same box. 0 when the union is empty.
+ *
+ * @example boxIoU([0, 0, 0.5, 0.5], [0.25, 0, 0.75, 0.5]) // 0.125 / 0.375 = 1/3
+ */
+export function boxIoU(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  const [ax1, ax2] = ordered(a[0]!, a[2]!);
+  const [ay1, ay2] = ordered(a[1]!, a[3]!);
+  const [bx1, bx2] = ordered(b[0]!, b[2]!);
+  const [by1, by2] = ordered(b[1]!, b[3]!);
+  const width = Math.max(0, Math.min(ax2, bx2) - Math.max(ax1, bx1));
+  const height = Math.max(0, Math.min(ay2, by2) - Math.max(ay1, by1));
+  const intersection = width * height;
+  const union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - intersection;
+  return union > 0 ? intersection / union : 0;
+}
+
+const ordered = (p: number, q: number): [number, number] => (p <= q ? [p, q] : [q, p]);
 
 /** COCO's IoU thresholds: 0.5, 0.55, ..., 0.95. */
 export const COCO_IOU_THRESHOLDS: readonly number[] = Array.from(

@@ -1,8 +1,9 @@
 import type { Dataset } from '@litter/dataset';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { meanSigmoidCrossEntropy, predictRaw, sigmoid } from './_predict.js';
+import type { BoxPredictions } from './detection.js';
 import { TrainerError } from './errors.js';
-import { type BoxPredictions, computeEvaluation, type Evaluation } from './metrics.js';
+import { computeEvaluation, type Evaluation } from './metrics.js';
 
 /** Options of {@link evaluate}. */
 export interface EvaluateOptions {

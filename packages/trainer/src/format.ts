@@ -1,3 +1,4 @@
+import type { DetectionMetrics } from './detection.js';
 import type { BoxMetrics, Evaluation, ThresholdMetrics } from './metrics.js';
 
 const number = (value: number, digits = 3): string => (Number.isFinite(value) ? value.toFixed(digits) : '-');
@@ -42,6 +43,21 @@ function section(title: string, metrics: ThresholdMetrics, size: number): string
   return lines;
 }
 
+/** COCO's APs per class and their means (one box per class per image, scored by the class probability). */
+function detectionSection(detection: DetectionMetrics): string[] {
+  const header = ['class', 'objects', 'AP50', 'AP75', 'AP'];
+  const rows = detection.classes.map((m) => [
+    m.name,
+    String(m.objects),
+    ...(m.objects === 0 ? ['-', '-', '-'] : [number(m.ap50), number(m.ap75), number(m.ap)]),
+  ]);
+  return [
+    'Detection (COCO average precision, one box per class per image)',
+    ...table([header, ...rows], [true, false, false, false, false]),
+    `AP50 ${number(detection.ap50)}   AP75 ${number(detection.ap75)}   AP (IoU 0.5:0.95) ${number(detection.ap)}`,
+  ];
+}
+
 /** Count, mean IoU and share with IoU >= 0.5; `-` for the ratios when there is no true positive. */
 function boxCells(box: BoxMetrics | undefined): string[] {
   if (!box) return ['-', '-', '-'];
@@ -84,5 +100,6 @@ export function formatEvaluation(
       : 'At the thresholds tuned on validation';
     lines.push('', ...section(title, evaluation.tuned, evaluation.size));
   }
+  if (evaluation.detection) lines.push('', ...detectionSection(evaluation.detection));
   return `${lines.join('\n')}\n`;
 }

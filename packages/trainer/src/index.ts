@@ -3,6 +3,8 @@ export type { ColorJitter } from './_photometric.js';
 export { type AlignedDataset, alignToVocabulary } from './align.js';
 export { type EarlyStoppingOptions, earlyStopping } from './callbacks.js';
 export {
+  type BoxPredictions,
+  boxIoU,
   COCO_IOU_THRESHOLDS,
   cocoAveragePrecision,
   computeDetectionMetrics,
@@ -33,8 +35,6 @@ export {
 export {
   averagePrecision,
   type BoxMetrics,
-  type BoxPredictions,
-  boxIoU,
   type ClassMetrics,
   type ComputeEvaluationOptions,
   computeBoxMetrics,

@@ -8,8 +8,8 @@ import { initBackend, resolveModel } from '@litter/model';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syntheticDataset, tinyModel } from '../test/helpers.js';
+import { boxIoU } from './detection.js';
 import { predictDataset } from './evaluate.js';
-import { boxIoU } from './metrics.js';
 import { writeRunReport } from './report.js';
 import { type TrainResult, train } from './train.js';
 

@@ -5,9 +5,10 @@ import { type ReportData, type ReportSample, writeReport } from '@litter/report'
 import { type HistoryRow, readHistory } from './_history.js';
 import { exists } from './_io.js';
 import { orderedBox } from './_predict.js';
+import { boxIoU } from './detection.js';
 import { TrainerError } from './errors.js';
 import { type DatasetPredictions, evaluatePredictions, predictDataset } from './evaluate.js';
-import { boxIoU, type Evaluation, precisionRecallCurves } from './metrics.js';
+import { type Evaluation, precisionRecallCurves } from './metrics.js';
 import type { CheckpointKind, EvaluationSplit } from './options.js';
 import { loadRun } from './predict.js';
 import { type RunConfig, readRunConfig } from './run-dir.js';

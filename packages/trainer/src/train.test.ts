@@ -250,6 +250,17 @@ describe('train', () => {
     expect(steps[9]!).toBeLessThan(steps[5]!);
     expect(result.model.outputs[0]!.shape).toEqual([null, 10]);
     expect(result.evaluation!.vocabulary).toEqual(['Blue', 'Red']);
+    // validation rows, the evaluation and evaluation.txt carry the detection figures
+    const rows = result.history.filter((row) => row.event === 'validation');
+    expect(rows.length).toBeGreaterThan(0);
+    for (const row of rows) {
+      for (const key of ['meanIoU', 'shareIoU50', 'ap50', 'ap'] as const) {
+        expect(row[key]).toBeGreaterThanOrEqual(0);
+        expect(row[key]).toBeLessThanOrEqual(1);
+      }
+    }
+    expect(result.evaluation!.detection!.classes.map((c) => c.name)).toEqual(['Blue', 'Red']);
+    expect(await readFile(join(result.runDir, 'evaluation.txt'), 'utf8')).toMatch(/^AP50 \d\.\d{3} +AP75/m);
     result.model.dispose();
   });
 

@@ -22,7 +22,7 @@ import { restoreRandom, runRandom, saveRandom, withRandom } from './_random.js';
 import { TrainerError } from './errors.js';
 import { type DatasetPredictions, evaluatePredictions, predictDataset } from './evaluate.js';
 import { formatEvaluation } from './format.js';
-import { computeEvaluation, type Evaluation, tuneThresholds } from './metrics.js';
+import { type Evaluation, tuneThresholds } from './metrics.js';
 import type { BestMetric, CheckpointKind, Schedule, StopReason } from './options.js';
 import { createParallelTrainer, type ParallelTrainer } from './parallel/index.js';
 import { writeReportOf } from './report.js';
@@ -48,6 +48,16 @@ import {
   type TrainingLength,
   type TrainingSchedule,
 } from './schedule.js';
+
+/** The box figures of a validation row and event (none without a box head). */
+function detectionFigures(
+  evaluation: Evaluation,
+): Pick<ValidationRow, 'meanIoU' | 'shareIoU50' | 'ap50' | 'ap'> {
+  const box = evaluation.fixed.box;
+  const detection = evaluation.detection;
+  if (!box || !detection) return {};
+  return { meanIoU: box.meanIoU, shareIoU50: box.shareIoU50, ap50: detection.ap50, ap: detection.ap };
+}
 
 /** Indices into the dataset of the images of each split. */
 export interface TrainSplit {
@@ -231,6 +241,12 @@ export interface ValidationEvent {
   microF1: number;
   hammingLoss: number;
   meanAveragePrecision: number;
+  /** With a box head, at 0.5: mean IoU and share with IoU >= 0.5 of the correctly detected objects. */
+  meanIoU?: number;
+  shareIoU50?: number;
+  /** With a box head: COCO's mean AP at IoU 0.5 and over 0.5:0.95. */
+  ap50?: number;
+  ap?: number;
   /** Whether this validation is the best so far (a `best` checkpoint follows). */
   best: boolean;
   /** Seconds of training when validated (the clock of a time budget), and the image size validated at. */
@@ -964,9 +980,7 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
         recalibrateOnce();
         const predictions = predictDataset(model, data, split.validation, batchSize);
         thresholds = tuneThresholds(predictions.probabilities, predictions.labels, classes);
-        const evaluation = computeEvaluation(predictions.probabilities, predictions.labels, vocabulary, {
-          loss: predictions.loss,
-        });
+        const evaluation = evaluatePredictions(predictions, vocabulary);
         const value = bestMetric === 'loss' ? predictions.loss : evaluation.fixed[bestMetric];
         improved = best === undefined || (bestMetric === 'loss' ? value < best.value : value > best.value);
         if (improved) best = { metric: bestMetric, value, step };
@@ -980,6 +994,7 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
           microF1: evaluation.fixed.microF1,
           hammingLoss: evaluation.fixed.hammingLoss,
           meanAveragePrecision: evaluation.meanAveragePrecision,
+          ...detectionFigures(evaluation),
           elapsedSeconds: elapsedMs / 1000,
           seconds,
           width: data.width,
@@ -994,6 +1009,7 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
           microF1: row.microF1,
           hammingLoss: row.hammingLoss,
           meanAveragePrecision: row.meanAveragePrecision,
+          ...detectionFigures(evaluation),
           best: improved,
           seconds,
           width: data.width,
