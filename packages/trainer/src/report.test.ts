@@ -14,7 +14,7 @@ import { writeRunReport } from './report.js';
 import { type TrainResult, train } from './train.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/blender-three-wide', import.meta.url));
-const CHARTS = ['loss.png', 'precision-recall.png', 'samples.png', 'validation-metrics.png'];
+const CHARTS = ['iou.png', 'loss.png', 'precision-recall.png', 'samples.png', 'validation-metrics.png'];
 
 let root: string;
 beforeAll(async () => {

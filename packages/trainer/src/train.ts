@@ -152,7 +152,7 @@ export interface TrainOptions {
   seed?: number;
   /** Train the box head too (the factory must support it). @default false */
   boxes?: boolean;
-  /** Weight of the box loss (masked mean L1 over visible classes) against the classification loss. @default 1 */
+  /** Weight of the box head's box terms (for CenterNet: focal loss, size and offset L1) against the classification loss. @default 1 */
   boxLossWeight?: number;
   /**
    * When the run is done, write `report.html` and `charts/*.png` into `runDir` (@litter/report): loss curves,

@@ -148,7 +148,7 @@ export default defineCommand({
       type: 'string',
       valueHint: 'W',
       description:
-        'Weight of the box loss (L1 over visible classes) against the class loss, with --boxes (default: 1)',
+        "Weight of the box head's box terms (CenterNet: heatmap focal loss, size and offset) against the class loss, with --boxes (default: 1)",
     },
     out: {
       type: 'string',
