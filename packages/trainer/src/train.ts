@@ -1047,6 +1047,9 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
       if (last) break;
     }
     if (stopped === 'signal' && lastSavedStep !== step) await checkpoint('last');
+    // A time budget can end the loop after a step that was not planned as the last: save it while the optimizer
+    // (and the workers) are still there.
+    if (stopped === 'done' && step > lastSavedStep) await checkpoint('last');
     await syncWeights();
     if (stopped === 'signal') {
       message =
