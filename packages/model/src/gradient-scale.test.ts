@@ -32,7 +32,9 @@ describe('GradientScale', () => {
       inputs: input,
       outputs: new GradientScale({ scale: 0.5 }).apply(input) as tfl.SymbolicTensor,
     });
-    const restored = await tfl.models.modelFromJSON({ modelTopology: model.toJSON(null, false) as tf.io.ModelJSON["modelTopology"] });
+    const restored = await tfl.models.modelFromJSON({
+      modelTopology: model.toJSON(null, false) as tf.io.ModelJSON['modelTopology'],
+    });
     expect((restored.layers[1] as GradientScale).scale).toBe(0.5);
     model.dispose();
     restored.dispose();

@@ -51,12 +51,14 @@ export default defineCommand({
     const dataset = datasetFlag === undefined ? undefined : datasetPath(io, datasetFlag);
 
     const { initBackend } = await import('@litter/model');
-    const { writeRunReport } = await import('@litter/trainer');
+    const { claimRunDir, writeRunReport } = await import('@litter/trainer');
     await initBackend({ backend: backend ?? 'auto' });
+    // One writer per run: not while litter train (or another report) writes it.
+    const claim = await claimRunDir(runDir, { resume: true });
     const report = await writeRunReport(runDir, {
       ...(dataset !== undefined ? { dataset } : {}),
       ...(checkpoint ? { checkpoint } : {}),
-    });
+    }).finally(() => claim.release());
     if (args.json) writeJson(io, { report: report.htmlPath, charts: report.charts });
     else writeLine(io.stdout, `report: ${report.htmlPath}`);
     return ExitCode.ok;

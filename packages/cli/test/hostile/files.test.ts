@@ -1,8 +1,9 @@
 // The user's files through the built CLI: litter writes only into run directories it created and cache files it
 // wrote, deletes nothing else, lets one process write a run at a time, and checks every file it reads back.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkBuilt } from '../_litter.js';
@@ -132,6 +133,27 @@ describe('train --out writes only into a run directory litter created', () => {
     ]);
     expect(result.code, result.stderr).toBe(0);
     expect(existsSync(dead)).toBe(false);
+  });
+});
+
+describe('litter report writes a run only when no other process does', () => {
+  it('refuses a run whose lock a live process holds, and changes nothing in it', async () => {
+    const out = runCopy();
+    const holder = spawn('sleep', ['60']);
+    try {
+      const lock = { pid: holder.pid, host: hostname(), started: '', token: 'x' };
+      writeFileSync(path.join(out, '.litter-lock'), JSON.stringify(lock));
+      const before = snapshot(out);
+      const result = await run(['report', out]);
+      expectOneLine(result, new RegExp(`is being written by another litter process \\(pid ${holder.pid}\\)`));
+      expect(snapshot(out)).toEqual(before);
+    } finally {
+      holder.kill('SIGKILL');
+    }
+    // Once the holder is gone its lock is taken over, and the report is written.
+    const result = await run(['report', out]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(existsSync(path.join(out, 'report.html'))).toBe(true);
   });
 });
 
