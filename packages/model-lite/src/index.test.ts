@@ -7,9 +7,9 @@ import liteDefault, { model } from './index.js';
 testModelFactory(model, { backends: ['cpu', 'wasm'] });
 
 describe('@litter/model-lite', () => {
-  it('is what the built-in name "lite" resolves to (the swap works)', async () => {
+  it('is the default export and the `model` export, as resolveModel looks for it (the CLI registers it as lite)', async () => {
     expect(liteDefault).toBe(model);
-    const resolved = await resolveModel('lite');
+    const resolved = await resolveModel('@litter/model-lite');
     expect(resolved.name).toBe('lite');
     expect(resolved.create).toBe(model.create);
   });

@@ -52,5 +52,13 @@ export {
   WEIGHTS_BIN,
 } from './io.js';
 export { LocalResponseNormalization, type LocalResponseNormalizationArgs } from './lrn.js';
-export { BUILTIN_MODELS, type ResolveModelOptions, resolveModel } from './resolve.js';
+export {
+  builtinModelNames,
+  importPackage,
+  type ModelRegistration,
+  type ResolveModelOptions,
+  registeredModels,
+  registerModel,
+  resolveModel,
+} from './resolve.js';
 export { classificationHead, initializerSeeds, seedCnn } from './seed-cnn.js';

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend.js';
 import { ModelError } from './errors.js';
-import { BUILTIN_MODELS, resolveModel } from './resolve.js';
+import { builtinModelNames, registeredModels, registerModel, resolveModel } from './resolve.js';
 import { seedCnn } from './seed-cnn.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../test/fixtures/models/${name}`, import.meta.url));
@@ -18,15 +18,21 @@ describe('resolveModel', () => {
     await initBackend({ backend: 'cpu' });
   });
 
-  it('resolves the built-in names', async () => {
+  it('resolves the built-in name and the names an application registers', async () => {
     expect(await resolveModel('seed-cnn')).toBe(seedCnn);
+    expect(builtinModelNames()).toContain('seed-cnn');
+    // As the CLI registers @litter/model-lite (which @litter/model cannot import by itself under pnpm).
+    registerModel('lite', { package: '@litter/model-lite' });
+    registerModel('model-lite', { package: '@litter/model-lite' });
     expect((await resolveModel('lite')).name).toBe('lite');
     expect((await resolveModel('model-lite')).name).toBe('lite');
-    expect(BUILTIN_MODELS).toEqual({
-      'seed-cnn': '@litter/model',
-      lite: '@litter/model-lite',
-      'model-lite': '@litter/model-lite',
+    expect(registeredModels()).toEqual({
+      lite: { package: '@litter/model-lite' },
+      'model-lite': { package: '@litter/model-lite' },
     });
+    const factory = { ...seedCnn, name: 'in-memory' };
+    registerModel('in-memory', factory);
+    expect(await resolveModel('in-memory')).toBe(factory);
   });
 
   it('names the package to install for a built-in name whose package is missing', async () => {

@@ -1,27 +1,58 @@
 import { stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ModuleImporter } from './backend.js';
 import { contractProblems, type ModelFactory } from './contract.js';
 import { ModelError } from './errors.js';
 import { seedCnn } from './seed-cnn.js';
 
 /**
- * Built-in model names and the package that provides each. `seed-cnn` lives here; the others are separate
- * packages (installed with litter), imported on demand. `model-lite` is an alias of `lite`.
+ * A model known by a short name and provided by a package that `@litter/model` may not be able to import itself
+ * (a package that depends on it, as the application's model packages do): the package, and the file it is imported from.
+ * Plain data, so that worker threads can register the same names.
  */
-export const BUILTIN_MODELS: Readonly<Record<string, string>> = {
-  'seed-cnn': '@litter/model',
-  lite: '@litter/model-lite',
-  'model-lite': '@litter/model-lite',
-};
+export interface ModelRegistration {
+  /** The package (or module specifier) whose default or `model` export is the factory. */
+  package: string;
+  /** A file (path or file URL) from whose folder the package is resolved, e.g. the registering module's `import.meta.url`. */
+  from?: string;
+}
+
+/** The names `resolveModel` knows: `seed-cnn` (this package's own) and what applications register. */
+const registry = new Map<string, ModelFactory | ModelRegistration>([[seedCnn.name, seedCnn]]);
+
+/**
+ * Makes `name` a built-in name of {@link resolveModel}: for a factory at hand, or for a package to import on
+ * demand. The application that assembles litter registers its models.
+ *
+ * @example
+ * registerModel('my-net', { package: 'my-net-models', from: import.meta.url });
+ */
+export function registerModel(name: string, entry: ModelFactory | ModelRegistration): void {
+  if (typeof name !== 'string' || name.trim() === '') {
+    throw new ModelError('invalid-options', 'a registered model needs a name');
+  }
+  registry.set(name, entry);
+}
+
+/** The registered names backed by a package (the plain-data ones): what a worker thread registers again. */
+export function registeredModels(): Record<string, ModelRegistration> {
+  return Object.fromEntries(
+    [...registry].filter((entry): entry is [string, ModelRegistration] => 'package' in entry[1]),
+  );
+}
+
+/** Every name {@link resolveModel} knows without a package name or path. */
+export const builtinModelNames = (): string[] => [...registry.keys()];
 
 export interface ResolveModelOptions {
   /**
-   * Imports a package by name. Pass `(s) => import(s)` from your own module so packages installed next to it
-   * are found; by default packages are looked up from @litter/model, the current directory and the main script.
+   * Files (paths or file URLs) from whose folders packages are also looked up, after `@litter/model`'s own and
+   * before the current directory and the main script's.
    */
+  importFrom?: readonly (string | URL)[];
+  /** Imports a package by name instead of the lookup above (for tests). */
   importModule?: ModuleImporter;
 }
 
@@ -53,14 +84,23 @@ function isNotFound(error: unknown, spec: string): boolean {
   );
 }
 
-/** Imports `spec` from here, then from the current directory, then from the main script's directory. */
-async function importPackage(spec: string, importModule: ModuleImporter | undefined): Promise<unknown> {
-  if (importModule !== undefined) return importModule(spec);
+const asPath = (file: string | URL): string =>
+  file instanceof URL || file.startsWith('file:') ? fileURLToPath(file) : path.resolve(file);
+
+/**
+ * Imports a package as seen from `@litter/model`, else from the folder of each of `from` (in order), else from
+ * the current directory and the main script's. The one place litter looks modules up.
+ */
+export async function importPackage(spec: string, from: readonly (string | URL)[] = []): Promise<unknown> {
   try {
     return await import(spec);
   } catch (error) {
     if (!isNotFound(error, spec)) throw error;
-    const bases = [path.join(process.cwd(), 'noop.js'), ...(process.argv[1] ? [process.argv[1]] : [])];
+    const bases = [
+      ...from.map(asPath),
+      path.join(process.cwd(), 'noop.js'),
+      ...(process.argv[1] ? [process.argv[1]] : []),
+    ];
     for (const base of bases) {
       let file: string;
       try {
@@ -127,41 +167,47 @@ async function resolvePath(spec: string): Promise<ModelFactory> {
 
 /**
  * Finds a model factory by
- * - built-in name: `seed-cnn`, `lite` (see {@link BUILTIN_MODELS});
+ * - built-in name: `seed-cnn`, and the names applications register ({@link registerModel});
  * - installed package name (`my-model`, `@me/my-model`): its default or `model` export;
  * - local path (`./my-model.js`, `/abs/dir`): a JavaScript file, or a directory with package.json/index.js.
  *
  * @throws {ModelError} `model-not-found` naming what to install; `model-invalid` naming the contract members
  *   that are missing or wrong.
  * @example
- * const factory = await resolveModel('lite');
+ * const factory = await resolveModel('seed-cnn');
  * const model = factory.create({ inputShape: [64, 64, 3], classes: 3 });
  */
 export async function resolveModel(spec: string, options: ResolveModelOptions = {}): Promise<ModelFactory> {
   if (typeof spec !== 'string' || spec.trim() === '') {
     throw new ModelError(
       'invalid-options',
-      `model must be a name, package or path; built-in: ${Object.keys(BUILTIN_MODELS).join(', ')}`,
+      `model must be a name, package or path; built-in: ${builtinModelNames().join(', ')}`,
     );
   }
-  if (spec === seedCnn.name) return seedCnn;
-  if (isPathSpec(spec) || (!spec.startsWith('@') && spec.includes('/') && (await pathExists(spec)))) {
+  const registered = registry.get(spec);
+  if (registered && !('package' in registered)) return registered;
+  if (
+    !registered &&
+    (isPathSpec(spec) || (!spec.startsWith('@') && spec.includes('/') && (await pathExists(spec))))
+  ) {
     return resolvePath(spec);
   }
-  const builtin = BUILTIN_MODELS[spec];
-  const packageName = builtin ?? spec;
+  const packageName = registered?.package ?? spec;
+  const from = [...(registered?.from ? [registered.from] : []), ...(options.importFrom ?? [])];
   let module: unknown;
   try {
-    module = await importPackage(packageName, options.importModule);
+    module = await (options.importModule
+      ? options.importModule(packageName)
+      : importPackage(packageName, from));
   } catch (error) {
     if (isNotFound(error, packageName)) {
-      const what = builtin
+      const what = registered
         ? `built-in model '${spec}' needs the package ${packageName}`
         : `model package ${packageName} is not installed`;
       throw new ModelError(
         'model-not-found',
         `${what}: install it with \`pnpm add ${packageName}\` (or npm install ${packageName}). ` +
-          `Built-in models: ${Object.keys(BUILTIN_MODELS).join(', ')}; a local model is a path starting with ./ or /`,
+          `Built-in models: ${builtinModelNames().join(', ')}; a local model is a path starting with ./ or /`,
         { cause: error },
       );
     }

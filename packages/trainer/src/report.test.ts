@@ -7,7 +7,7 @@ import { type Dataset, loadDataset } from '@litter/dataset';
 import { initBackend, resolveModel } from '@litter/model';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syntheticDataset, tinyModel } from '../test/helpers.js';
+import { registerLite, syntheticDataset, tinyModel } from '../test/helpers.js';
 import { boxIoU } from './detection.js';
 import { predictDataset } from './evaluate.js';
 import { writeRunReport } from './report.js';
@@ -18,6 +18,7 @@ const CHARTS = ['iou.png', 'loss.png', 'precision-recall.png', 'samples.png', 'v
 
 let root: string;
 beforeAll(async () => {
+  registerLite();
   // wasm: the fastest backend that always loads here.
   await initBackend({ backend: 'wasm' });
   root = await mkdtemp(join(tmpdir(), 'litter-report-'));
@@ -81,7 +82,7 @@ describe('training with boxes on blender-three-wide, and its report', () => {
     dataset = await loadDataset(FIXTURE, { width: 24, height: 18, cache: false });
     result = await train({
       dataset,
-      model: await resolveModel('model-lite', { importModule: (s) => import(s) }),
+      model: await resolveModel('model-lite'),
       runDir: runDir(),
       split: split(),
       boxes: true,
@@ -99,7 +100,7 @@ describe('training with boxes on blender-three-wide, and its report', () => {
   });
 
   it('learns boxes: the IoU on held-out views beats the untrained model and the mean box', async () => {
-    const factory = await resolveModel('model-lite', { importModule: (s) => import(s) });
+    const factory = await resolveModel('model-lite');
     const untrained = factory.create({ inputShape: [18, 24, 3], classes: 3, boxes: true, seed: 0 });
     const before = meanIoU(untrained, dataset, split().validation);
     untrained.dispose();

@@ -14,12 +14,12 @@ import { exists, type JsonCheck, readJson, recoverDirectory } from './_io.js';
 import type { RunRandomState } from './_random.js';
 import { TrainerError } from './errors.js';
 import type { Evaluation } from './metrics.js';
-import type { BestMetric, CheckpointKind, Schedule } from './options.js';
+import type { BestMetric, CheckpointKind, ResolvedSettings } from './options.js';
 import { checkpointStateSchema, runConfigSchema, thresholdsSchema, vocabularySchema } from './run-schemas.js';
 import type { SizeStage } from './schedule.js';
 
-/** What `config.json` holds. */
-export interface RunConfig {
+/** What `config.json` holds: the run's model, image size and classes, its training options, data and split. */
+export interface RunConfig extends ResolvedSettings {
   format: 1;
   model: string;
   backend: string;
@@ -27,30 +27,10 @@ export interface RunConfig {
   height: number;
   channels: 3;
   vocabulary: string[];
-  batchSize: number;
-  /** The steps of the run; undefined for a time-budgeted one. */
-  steps: number | undefined;
-  epochs: number | undefined;
-  /** The time budget in seconds, for a time-budgeted run. */
-  time?: number | undefined;
   /** Image size of each stage (progressive resizing); width/height above are the last one's. */
   sizes?: SizeStage[];
   /** Photometric augmentation, when on. */
   colorJitter?: { brightness: number; contrast: number; saturation: number; hue: number };
-  learningRate: number;
-  schedule: Schedule;
-  warmupSteps: number;
-  flip: boolean;
-  recalibrateBatchNorm: number;
-  logEvery: number;
-  validateEvery: number;
-  checkpointEvery: number;
-  bestMetric: BestMetric;
-  seed: number;
-  boxes: boolean;
-  boxLossWeight: number;
-  /** Worker threads of data-parallel training (1: in one thread); a resume may use another count. */
-  workers: number;
   dataset: { root: string; labelsPath: string; size: number; fingerprint: string };
   split: { train: number[]; validation: number[]; test: number[] };
   createdAt: string;

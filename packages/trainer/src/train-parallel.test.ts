@@ -6,7 +6,7 @@ import { initBackend, resolveModel } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureWorkerBuilt } from '../test/build.js';
-import { lastSceneHeldOut, syntheticDataset, tinyModel } from '../test/helpers.js';
+import { lastSceneHeldOut, registerLite, syntheticDataset, tinyModel } from '../test/helpers.js';
 import { batchNormLayers, evenlySpaced, recalibrateBatchNorm } from './_batchnorm.js';
 import { TrainerError } from './errors.js';
 import { type TrainOptions, type TrainResult, train } from './train.js';
@@ -19,9 +19,10 @@ import { type TrainOptions, type TrainResult, train } from './train.js';
 let root: string;
 let seedCnn: TrainOptions['model'];
 beforeAll(async () => {
+  registerLite();
   ensureWorkerBuilt();
   await initBackend({ backend: 'wasm' });
-  seedCnn = await resolveModel('seed-cnn', { importModule: (s) => import(s) });
+  seedCnn = await resolveModel('seed-cnn');
   root = await mkdtemp(join(tmpdir(), 'litter-parallel-'));
 }, 120_000);
 afterAll(async () => {
@@ -122,7 +123,7 @@ describe('train with workers', () => {
   });
 
   it('recalibrates batch norm before validating: the model it returns has the statistics of its weights', async () => {
-    const lite = await resolveModel('model-lite', { importModule: (s) => import(s) });
+    const lite = await resolveModel('model-lite');
     const options = { ...base(), model: lite, steps: 6, validateEvery: 3, learningRate: 3e-3, workers: 2 };
     const result = await train(options);
     const [layer] = batchNormLayers(result.model);

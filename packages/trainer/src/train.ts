@@ -23,7 +23,14 @@ import { TrainerError } from './errors.js';
 import { type DatasetPredictions, evaluatePredictions, predictDataset } from './evaluate.js';
 import { formatEvaluation } from './format.js';
 import { type Evaluation, tuneThresholds } from './metrics.js';
-import type { BestMetric, CheckpointKind, Schedule, StopReason } from './options.js';
+import {
+  type CheckpointKind,
+  isParallelBackend,
+  resolveSettings,
+  resumeProblems,
+  type StopReason,
+  type TrainSettings,
+} from './options.js';
 import { createParallelTrainer, type ParallelTrainer } from './parallel/index.js';
 import { writeReportOf } from './report.js';
 import { claimRunDir, type RunClaim } from './run-claim.js';
@@ -66,8 +73,11 @@ export interface TrainSplit {
   test?: number[];
 }
 
-/** Options of {@link train}. */
-export interface TrainOptions {
+/**
+ * Options of {@link train}: the run's inputs, and the training options of `TRAIN_OPTIONS` (`options.ts`: each
+ * documented there once, with its default).
+ */
+export interface TrainOptions extends Partial<TrainSettings> {
   /** The dataset, loaded at the training image size (`dataset.width` x `dataset.height`). */
   dataset: Dataset;
   /** The model to train, e.g. from `resolveModel('seed-cnn')`. */
@@ -88,19 +98,6 @@ export interface TrainOptions {
   overwrite?: boolean;
   /** Image indices of each split. @default splitDataset(dataset, { seed }) (by scene) */
   split?: TrainSplit;
-  /** @default 32 */
-  batchSize?: number;
-  /** Optimizer steps to train for. Give one of `steps`, `epochs` and `time`. @default 1000 */
-  steps?: number;
-  /** Passes over the training split (each `ceil(train / batchSize)` steps). */
-  epochs?: number;
-  /**
-   * A wall-clock budget in seconds instead of a number of steps: the cosine decay and the progressive resizing
-   * are laid out on it, and the run ends with its final validation and report inside it. The clock counts the
-   * training loop (steps, validations, checkpoints), is recorded in every checkpoint and goes on across resumes:
-   * the schedule is a function of that recorded progress. A resume may give a longer budget.
-   */
-  time?: number;
   /**
    * Progressive resizing: train on `dataset` (the same images at a smaller size, e.g. 2/3 of each side) for the
    * first `until` of the run (a fraction), then on `TrainOptions.dataset`. The model is fully convolutional:
@@ -108,21 +105,6 @@ export interface TrainOptions {
    * chosen among those at the final size once the run has reached it.
    */
   progressive?: { dataset: Dataset; until: number };
-  /** Adam's learning rate (the peak one with `schedule: 'cosine'`). @default 1e-4 (as the seed) */
-  learningRate?: number;
-  /** `cosine` decays the learning rate from `learningRate` to 0 over the run. @default 'constant' */
-  schedule?: Schedule;
-  /**
-   * Raise the learning rate linearly over the first this many steps (step k of them uses (k + 1) / warmupSteps
-   * of the scheduled rate): large rates such as 3e-3 otherwise throw fresh weights about. @default 0
-   */
-  warmupSteps?: number;
-  /**
-   * Mirror each training image left-right with probability 1/2 at every step (its boxes too), drawn from the
-   * run's seeded generator (so a resume flips the same images). For scenes whose left and right are alike.
-   * @default false
-   */
-  flip?: boolean;
   /**
    * Photometric augmentation: each training image gets a random brightness, contrast and saturation (factors
    * in `[1 - x, 1 + x]`) and hue rotation (`[-hue, hue]` of a turn), drawn from the run's seeded generator.
@@ -130,46 +112,11 @@ export interface TrainOptions {
    */
   colorJitter?: ColorJitter;
   /**
-   * For models with batch normalisation: before each validation and at the end of training, replace the moving
-   * mean and variance with their average over this many training images (evenly spaced over the training
-   * split) run with the current weights ("precise batch norm"). The moving averages lag far behind weights that
-   * move fast, and a model evaluated with them scores well below what its weights can. 0 keeps them.
-   * @default 256
-   */
-  recalibrateBatchNorm?: number;
-  /** Write a `step` row to the metrics every this many steps (and at the last step). @default 100 (as the seed) */
-  logEvery?: number;
-  /**
-   * Validate every this many steps, and always at the last step. @default 500, or with `time`: 10 times a run,
-   * evenly by time
-   */
-  validateEvery?: number;
-  /** Save `checkpoints/last` every this many steps, and always at the end. @default validateEvery */
-  checkpointEvery?: number;
-  /** Which validation metric picks `checkpoints/best`. @default 'loss' */
-  bestMetric?: BestMetric;
-  /** Seed of the model's initial weights, the split, the sampler and dropout. @default 0 */
-  seed?: number;
-  /** Train the box head too (the factory must support it). @default false */
-  boxes?: boolean;
-  /** Weight of the box head's box terms (for CenterNet: focal loss, size and offset L1) against the classification loss. @default 1 */
-  boxLossWeight?: number;
-  /**
    * When the run is done, write `report.html` and `charts/*.png` into `runDir` (@litter/report): loss curves,
    * precision-recall per class and the validation images with their boxes. Once, at the end.
    * @default true
    */
   report?: boolean;
-  /**
-   * Worker threads for data-parallel training on the `wasm` and `cpu` backends: each holds a replica of the
-   * model and computes the gradient of its share of every batch; the gradients are summed in a fixed order and
-   * every replica applies the same Adam step (see `createParallelTrainer` in `@litter/trainer/parallel`). The
-   * losses equal single-thread training's within float rounding (models with batch norm normalise each share
-   * with its own statistics). `1` trains in this thread. The `tensorflow` backend uses every core (or the GPU)
-   * by itself: there training always runs in this thread, and more than 1 is an error.
-   * @default os.availableParallelism() (one per core) on wasm and cpu, capped at batchSize; 1 on other backends
-   */
-  workers?: number;
   /**
    * How the worker threads load the model, as `resolveModel` takes it (`seed-cnn`, a package name, a path).
    * Give it when `model` is not one `resolveModel(model.name)` finds.
@@ -314,14 +261,6 @@ export interface TrainResult {
   /** Why the report could not be written (the run itself is saved). */
   reportError?: string;
 }
-
-const positiveInteger = (value: number | undefined, name: string, fallback: number): number => {
-  const result = value ?? fallback;
-  if (!Number.isInteger(result) || result < 1) {
-    throw new TrainerError('invalid-options', `${name} must be a positive integer, got ${String(value)}`);
-  }
-  return result;
-};
 
 function sameIndices(a: readonly number[] | undefined, b: readonly number[] | undefined): boolean {
   const x = a ?? [];
@@ -499,69 +438,20 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
 
   const classes = dataset.vocabulary.length;
   const vocabulary = [...dataset.vocabulary];
-  const batchSize = positiveInteger(options.batchSize, 'batchSize', 32);
-  const logEvery = positiveInteger(options.logEvery, 'logEvery', 100);
-  const time = options.time;
-  if (time !== undefined && !(time > 0 && Number.isFinite(time))) {
-    throw new TrainerError(
-      'invalid-options',
-      `time must be a positive number of seconds, got ${String(time)}`,
-    );
-  }
-  if ([options.steps, options.epochs, time].filter((v) => v !== undefined).length > 1) {
-    throw new TrainerError('invalid-options', 'give one of steps, epochs and time');
-  }
+  const backendName = tf.getBackend();
+  const settings = resolveSettings(options, { backend: backendName, cores: os.availableParallelism() });
+  const { batchSize, logEvery, validateEvery, checkpointEvery, learningRate, schedule, warmupSteps, flip } =
+    settings;
+  const { bestMetric, seed, boxes, boxLossWeight, workers } = settings;
+  const recalibrate = settings.recalibrateBatchNorm;
+  const parallelBackend = isParallelBackend(backendName) ? backendName : undefined;
+  const time = settings.time;
   // With a time budget and no step count: 10 validations a run, evenly by time.
   const validateEverySeconds =
     time !== undefined && options.validateEvery === undefined ? time / 10 : undefined;
-  const validateEvery = positiveInteger(options.validateEvery, 'validateEvery', 500);
-  const checkpointEvery = positiveInteger(options.checkpointEvery, 'checkpointEvery', validateEvery);
   const stages = stagesOf(dataset, options.progressive);
   const writeReport = options.report ?? true;
   const colorJitter = options.colorJitter;
-  const learningRate = options.learningRate ?? 1e-4;
-  if (!(learningRate > 0) || !Number.isFinite(learningRate)) {
-    throw new TrainerError('invalid-options', `learningRate must be a positive number, got ${learningRate}`);
-  }
-  const schedule = options.schedule ?? 'constant';
-  if (schedule !== 'constant' && schedule !== 'cosine') {
-    throw new TrainerError(
-      'invalid-options',
-      `schedule must be 'constant' or 'cosine', got ${String(schedule)}`,
-    );
-  }
-  const warmupSteps = options.warmupSteps ?? 0;
-  if (!Number.isInteger(warmupSteps) || warmupSteps < 0) {
-    throw new TrainerError(
-      'invalid-options',
-      `warmupSteps must be an integer >= 0, got ${String(warmupSteps)}`,
-    );
-  }
-  const flip = options.flip ?? false;
-  const recalibrate = options.recalibrateBatchNorm ?? 256;
-  if (!Number.isInteger(recalibrate) || recalibrate < 0) {
-    throw new TrainerError(
-      'invalid-options',
-      `recalibrateBatchNorm must be an integer >= 0 (images), got ${String(recalibrate)}`,
-    );
-  }
-  const bestMetric = options.bestMetric ?? 'loss';
-  const seed = options.seed ?? 0;
-  const boxes = options.boxes ?? false;
-  const boxLossWeight = options.boxLossWeight ?? 1;
-  const backendName = tf.getBackend();
-  const parallelBackend = backendName === 'wasm' || backendName === 'cpu' ? backendName : undefined;
-  if (options.workers !== undefined) {
-    positiveInteger(options.workers, 'workers', 1);
-    if (options.workers > 1 && !parallelBackend) {
-      throw new TrainerError(
-        'invalid-options',
-        `workers: ${options.workers} needs the wasm or cpu backend; the ${backendName} backend uses every core ` +
-          'by itself: leave workers out (or 1)',
-      );
-    }
-  }
-  const workers = parallelBackend ? Math.min(options.workers ?? os.availableParallelism(), batchSize) : 1;
   if (boxes && !factory.supportsBoxes) {
     throw new TrainerError(
       'invalid-options',
@@ -594,8 +484,7 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
     if (JSON.stringify(saved.vocabulary) !== JSON.stringify(vocabulary)) {
       problems.push(`classes ${saved.vocabulary.join(', ')}, now ${vocabulary.join(', ')}`);
     }
-    if (saved.batchSize !== batchSize) problems.push(`batch size ${saved.batchSize}, now ${batchSize}`);
-    if (saved.boxes !== boxes) problems.push(`boxes ${saved.boxes}, now ${boxes}`);
+    problems.push(...resumeProblems(saved, settings));
     if (
       options.split &&
       !(
@@ -624,10 +513,7 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
     time !== undefined
       ? { seconds: time }
       : {
-          steps:
-            options.epochs !== undefined
-              ? positiveInteger(options.epochs, 'epochs', 1) * stepsPerEpoch
-              : positiveInteger(options.steps, 'steps', 1000),
+          steps: settings.epochs !== undefined ? settings.epochs * stepsPerEpoch : settings.steps!,
         };
   const sizes: SizeStage[] = stages.map(({ dataset: d, from }) => ({
     width: d.width,
@@ -645,24 +531,9 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
     height: dataset.height,
     channels: 3,
     vocabulary,
-    batchSize,
+    ...settings,
     steps: 'steps' in length ? length.steps : undefined,
-    epochs: options.epochs,
-    time,
     sizes,
-    learningRate,
-    schedule,
-    warmupSteps,
-    flip,
-    recalibrateBatchNorm: recalibrate,
-    logEvery,
-    validateEvery,
-    checkpointEvery,
-    bestMetric,
-    seed,
-    boxes,
-    boxLossWeight,
-    workers,
     dataset: {
       root: dataset.root,
       labelsPath: dataset.labelsPath,

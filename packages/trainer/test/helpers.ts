@@ -1,5 +1,5 @@
 import type { Dataset } from '@litter/dataset';
-import type { CreateModelOptions, ModelFactory } from '@litter/model';
+import { type CreateModelOptions, type ModelFactory, registerModel } from '@litter/model';
 import * as tfl from '@tensorflow/tfjs-layers';
 
 /**
@@ -43,6 +43,15 @@ export const tinyModel: ModelFactory = {
     return tfl.model({ inputs: input, outputs: output });
   },
 };
+
+/**
+ * Registers `lite` and `model-lite` as the CLI does (@litter/model cannot import @litter/model-lite itself), so
+ * that resolveModel and the training workers know them.
+ */
+export function registerLite(): void {
+  for (const name of ['lite', 'model-lite'])
+    registerModel(name, { package: '@litter/model-lite', from: import.meta.url });
+}
 
 /** Deterministic pseudo-random numbers for building fixtures. */
 function lcg(seed: number): () => number {

@@ -6,6 +6,7 @@ import { type Dataset, loadDataset } from '@litter/dataset';
 import { initBackend, resolveModel } from '@litter/model';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluate, loadRun, predictImages, train, writeRunReport } from '../src/index.js';
+import { registerLite } from './helpers.js';
 
 /*
  * fixtures/run-v1 is a run directory written by litter before the trainer was restructured (issue 10):
@@ -20,6 +21,7 @@ const DATASET = fileURLToPath(new URL('../../../test/fixtures/blender-three-wide
 let root: string;
 let dataset: Dataset;
 beforeAll(async () => {
+  registerLite();
   await initBackend({ backend: 'cpu' });
   root = await mkdtemp(join(tmpdir(), 'litter-run-v1-'));
   dataset = await loadDataset(DATASET, { width: 16, height: 16, cache: false });
@@ -87,7 +89,7 @@ describe('a run directory written before the restructuring (fixtures/run-v1)', (
     const config = await readJson(join(dir, 'config.json'));
     const result = await train({
       dataset,
-      model: await resolveModel('lite', { importModule: (s) => import(s) }),
+      model: await resolveModel('lite'),
       runDir: dir,
       resume: true,
       workers: 1,

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Evaluation } from '@litter/trainer';
+import { BEST_METRICS, SCHEDULES, TRAIN_OPTIONS } from '@litter/trainer/options';
 import { defineCommand } from 'citty';
 import {
   BACKENDS,
@@ -18,13 +19,12 @@ import { defaultTime, PROGRESSIVE_DEFAULTS, TRAIN_DEFAULTS } from '../_defaults.
 import { parseDuration } from '../_duration.js';
 import { type ChosenSize, chooseInputSize } from '../_input-size.js';
 import { type Io, ioOf, printable, resolvePath, writeJson, writeLine } from '../_io.js';
+import { registerBuiltinModels } from '../_models.js';
 import { datasetPath, defaultRunDir, sampleDataset } from '../_paths.js';
 import { duration, ProgressRenderer, progressMode } from '../_progress.js';
 import { chooseSplit } from '../_split.js';
+import { parseOption, RUN_OPTIONS } from '../_train-options.js';
 import { CliError, ExitCode } from '../errors.js';
-
-const SCHEDULES = ['constant', 'cosine'] as const;
-const BEST_METRICS = ['loss', 'exactMatch', 'macroF1'] as const;
 
 export default defineCommand({
   meta: {
@@ -221,23 +221,23 @@ export default defineCommand({
     const flags = {
       model: stringFlag('model', args.model),
       backend: choiceFlag('backend', args.backend, BACKENDS),
-      workers: intFlag('workers', args.workers, { min: 1, max: 1024 }),
-      width: intFlag('width', args.width, { min: 8, max: 4096 }),
-      height: intFlag('height', args.height, { min: 8, max: 4096 }),
+      workers: parseOption(TRAIN_OPTIONS.workers, args.workers),
+      width: parseOption(RUN_OPTIONS.width, args.width),
+      height: parseOption(RUN_OPTIONS.height, args.height),
       progressive: numberFlag('progressive', args.progressive, { min: 0, max: 1, maxExclusive: true }),
       time: parseDuration('time', stringFlag('time', args.time)),
-      batchSize: intFlag('batch-size', args['batch-size']),
-      steps: intFlag('steps', args.steps),
-      epochs: intFlag('epochs', args.epochs),
-      learningRate: numberFlag('lr', args.lr, { min: 0, minExclusive: true }),
-      schedule: choiceFlag('schedule', args.schedule, SCHEDULES),
-      warmupSteps: intFlag('warmup-steps', args['warmup-steps'], { min: 0 }),
+      batchSize: parseOption(TRAIN_OPTIONS.batchSize, args['batch-size']),
+      steps: parseOption(TRAIN_OPTIONS.steps, args.steps),
+      epochs: parseOption(TRAIN_OPTIONS.epochs, args.epochs),
+      learningRate: parseOption(TRAIN_OPTIONS.learningRate, args.lr),
+      schedule: parseOption(TRAIN_OPTIONS.schedule, args.schedule),
+      warmupSteps: parseOption(TRAIN_OPTIONS.warmupSteps, args['warmup-steps']),
       flip: args.flip === undefined ? undefined : args.flip === true,
-      recalibrateBatchNorm: intFlag('recalibrate-bn', args['recalibrate-bn'], { min: 0 }),
-      bestMetric: choiceFlag('best-metric', args['best-metric'], BEST_METRICS),
+      recalibrateBatchNorm: parseOption(TRAIN_OPTIONS.recalibrateBatchNorm, args['recalibrate-bn']),
+      bestMetric: parseOption(TRAIN_OPTIONS.bestMetric, args['best-metric']),
       patience: intFlag('patience', args.patience),
       colorJitter: jitterFlag(args['color-jitter']),
-      seed: intFlag('seed', args.seed, { min: 0, max: 2 ** 32 - 1 }),
+      seed: parseOption(TRAIN_OPTIONS.seed, args.seed),
       out: stringFlag('out', args.out),
       validationScenes: listFlag('val-scenes', args['val-scenes']),
       validationFraction: numberFlag('val-fraction', args['val-fraction'], {
@@ -251,11 +251,11 @@ export default defineCommand({
         max: 1,
         maxExclusive: true,
       }),
-      logEvery: intFlag('log-every', args['log-every']),
-      validateEvery: intFlag('validate-every', args['validate-every']),
-      checkpointEvery: intFlag('checkpoint-every', args['checkpoint-every']),
+      logEvery: parseOption(TRAIN_OPTIONS.logEvery, args['log-every']),
+      validateEvery: parseOption(TRAIN_OPTIONS.validateEvery, args['validate-every']),
+      checkpointEvery: parseOption(TRAIN_OPTIONS.checkpointEvery, args['checkpoint-every']),
       boxes: args.boxes === undefined ? undefined : args.boxes === true,
-      boxLossWeight: numberFlag('box-loss-weight', args['box-loss-weight'], { min: 0, minExclusive: true }),
+      boxLossWeight: parseOption(TRAIN_OPTIONS.boxLossWeight, args['box-loss-weight']),
     };
     if (flags.boxLossWeight !== undefined && flags.boxes !== true && !args.resume) {
       throw new CliError('usage', '--box-loss-weight needs --boxes');
@@ -417,7 +417,8 @@ async function train(io: Io, flags: Flags): Promise<number> {
 
   await initBackend({ backend: flags.backend ?? 'auto' });
   const spec = modelSpec(io, settings.model);
-  const model = await resolveModel(spec, { importModule: (s) => import(s) });
+  registerBuiltinModels();
+  const model = await resolveModel(spec);
   const cachePath = flags.cachePath !== undefined ? resolvePath(io, flags.cachePath) : undefined;
   const data = await loadDataset(dataset, {
     width: settings.width,

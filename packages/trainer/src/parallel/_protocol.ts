@@ -4,6 +4,8 @@
  * messages: they sit in SharedArrayBuffers (layouts below).
  */
 
+import type { ModelRegistration } from '@litter/model';
+
 /** What a worker needs to build its replica (`workerData`). */
 export interface WorkerInit {
   index: number;
@@ -11,6 +13,8 @@ export interface WorkerInit {
   modelSpec: string;
   /** Files from whose folders the model package may also be resolved (besides the trainer's own). */
   importFrom: string[];
+  /** The main thread's registered model names (`registeredModels()` of @litter/model), registered here too. */
+  models: Record<string, ModelRegistration>;
   inputShape: [number, number, 3];
   classes: number;
   boxes: boolean;

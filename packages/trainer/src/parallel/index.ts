@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { registeredModels } from '@litter/model';
 import { TrainerError, type TrainerErrorCode } from '../errors.js';
 import {
   type InputLayout,
@@ -300,6 +301,7 @@ export async function createParallelTrainer(options: ParallelTrainerOptions): Pr
       workers,
       modelSpec: options.modelSpec,
       importFrom,
+      models: registeredModels(),
       inputShape: [height!, width!, 3],
       classes,
       boxes,

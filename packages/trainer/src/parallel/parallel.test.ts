@@ -4,6 +4,7 @@ import { boxHeadOf, initBackend, resolveModel } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureWorkerBuilt } from '../../test/build.js';
+import { registerLite } from '../../test/helpers.js';
 import { createParallelTrainer, type OptimizerWeight, type ParallelTrainerOptions } from './index.js';
 
 const tripwire = fileURLToPath(new URL('../../test/fixtures/tripwire-model.mjs', import.meta.url));
@@ -59,7 +60,7 @@ async function reference(options: {
   saved?: { weights: Float32Array[]; state: OptimizerWeight[] };
 }> {
   await initBackend({ backend: options.backend });
-  const factory = await resolveModel(options.modelSpec, { importModule: (s) => import(s) });
+  const factory = await resolveModel(options.modelSpec);
   const boxes = options.boxLossWeight !== undefined;
   const model = factory.create({ inputShape: [SIZE, SIZE, 3], classes: CLASSES, boxes, seed: 5 });
   model.setWeights(
@@ -174,7 +175,10 @@ const base = {
 };
 
 describe('createParallelTrainer', () => {
-  beforeAll(() => ensureWorkerBuilt(), 120_000);
+  beforeAll(() => {
+    registerLite();
+    ensureWorkerBuilt();
+  }, 120_000);
 
   it.each(['wasm', 'cpu'] as const)(
     'seed-cnn on two %s workers follows single-process training (losses within 1e-4 relative)',
@@ -224,7 +228,7 @@ describe('createParallelTrainer', () => {
       batches: steps,
     });
     await initBackend({ backend: 'wasm' });
-    const factory = await resolveModel('model-lite', { importModule: (s) => import(s) });
+    const factory = await resolveModel('model-lite');
     const model = factory.create({ inputShape: [SIZE, SIZE, 3], classes: CLASSES });
     const names = model.weights.map((w) => w.name);
     model.dispose();

@@ -8,10 +8,9 @@
  * sums the regions in worker order and applies Adam in the same pass (_adam.ts: the same float operations on
  * every replica), then averages the non-trainable weights, so all replicas stay identical.
  */
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
-import { boxHeadOf, initBackend, resolveModel } from '@litter/model';
+import { boxHeadOf, initBackend, registerModel, resolveModel } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import { batchLoss } from '../_loss.js';
 import { FlatAdam } from './_adam.js';
@@ -27,30 +26,6 @@ import {
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
-
-function isNotFound(error: unknown): boolean {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
-}
-
-/** Imports a model package as seen from this package, else from each `importFrom` file's folder. */
-async function importModule(specifier: string): Promise<unknown> {
-  try {
-    return await import(specifier);
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-    for (const base of init.importFrom) {
-      let file: string;
-      try {
-        file = createRequire(base).resolve(specifier);
-      } catch {
-        continue;
-      }
-      return import(pathToFileURL(file).href);
-    }
-    throw error;
-  }
-}
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
 
@@ -68,7 +43,11 @@ function readInto(tensor: tf.Tensor, target: Float32Array, offset: number): void
 
 async function start() {
   const backend = await initBackend({ backend: init.backend });
-  const factory = await resolveModel(init.modelSpec, { importModule });
+  for (const [name, entry] of Object.entries(init.models)) registerModel(name, entry);
+  // As seen from the trainer's package first (its dependencies), then from the main thread's files.
+  const factory = await resolveModel(init.modelSpec, {
+    importFrom: [fileURLToPath(import.meta.url), ...init.importFrom],
+  });
   const [height, width] = init.inputShape;
   const model = factory.create({
     inputShape: init.inputShape,

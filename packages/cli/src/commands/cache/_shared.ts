@@ -2,10 +2,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { type CacheEvent, defaultCachePath, loadDataset } from '@litter/dataset';
 import type { ArgsDef } from 'citty';
-import { datasetCacheFlags, intFlag, stringFlag } from '../../_args.js';
+import { datasetCacheFlags, stringFlag } from '../../_args.js';
 import { chooseInputSize } from '../../_input-size.js';
 import { type Io, resolvePath } from '../../_io.js';
 import { datasetPath } from '../../_paths.js';
+import { parseOption, RUN_OPTIONS } from '../../_train-options.js';
 
 /** Arguments every cache command takes. */
 export const cacheArgs = {
@@ -63,8 +64,8 @@ export async function sizeOf(
   args: { width?: unknown; height?: unknown },
   labelsPath: string,
 ): Promise<{ width: number; height: number }> {
-  const width = intFlag('width', args.width as string | undefined, { min: 8, max: 4096 });
-  const height = intFlag('height', args.height as string | undefined, { min: 8, max: 4096 });
+  const width = parseOption(RUN_OPTIONS.width, args.width as string | undefined);
+  const height = parseOption(RUN_OPTIONS.height, args.height as string | undefined);
   if (width !== undefined && height !== undefined) return { width, height };
   const chosen = await chooseInputSize(labelsPath, os.availableParallelism(), { width, height });
   return { width: chosen.width, height: chosen.height };
