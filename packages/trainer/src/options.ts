@@ -268,9 +268,11 @@ export type ResolvedSettings = Omit<TrainSettings, 'epochs' | 'time' | 'steps'> 
 
 /** A number for messages: `2 ** 32 - 1` reads as 4294967295. */
 const rangeText = (spec: { min: number; max?: number; minExclusive?: boolean }, what: string): string =>
-  spec.max === undefined
-    ? `${what} ${spec.minExclusive ? '>' : '>='} ${spec.min}`
-    : `${what} in ${spec.minExclusive ? '(' : '['}${spec.min}, ${spec.max}]`;
+  spec.max === undefined && spec.min === 0 && spec.minExclusive
+    ? what.replace(/^an? /, 'a positive ')
+    : spec.max === undefined
+      ? `${what} ${spec.minExclusive ? '>' : '>='} ${spec.min}`
+      : `${what} in ${spec.minExclusive ? '(' : '['}${spec.min}, ${spec.max}]`;
 
 /** Why `value` is not a value of `spec` (undefined when it is). */
 export function optionProblem(spec: OptionSpec, value: unknown): string | undefined {
