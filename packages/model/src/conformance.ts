@@ -70,6 +70,20 @@ function lossStep(
 }
 
 /** Every output of `model` on `images`, flattened, in output order. */
+/**
+ * Runs `step` `steps` times: the loss ends finite and below the first step's, and the tensor count stays where the
+ * first step (which creates the optimizer's slot variables) left it.
+ */
+function expectLossFalls(step: () => number, steps: number): void {
+  const first = step();
+  const afterFirst = tf.memory().numTensors;
+  let last = first;
+  for (let i = 1; i < steps; i++) last = step();
+  expect(Number.isFinite(last)).toBe(true);
+  expect(last).toBeLessThan(first);
+  expect(tf.memory().numTensors).toBe(afterFirst);
+}
+
 function predictAll(model: tfl.LayersModel, images: tf.Tensor): number[][] {
   return tf.tidy(() => ([model.predict(images)].flat() as tf.Tensor[]).map((t) => Array.from(t.dataSync())));
 }
@@ -183,14 +197,7 @@ export function testModelFactory(factory: ModelFactory, options: ConformanceOpti
             const optimizer = tf.train.adam(learningRate);
             const batch = tinyBoxBatch(batchSize, trainHeight, trainWidth, classes, 8);
             try {
-              const step = () => lossStep(model, head, optimizer, batch);
-              const first = step();
-              const afterFirst = tf.memory().numTensors;
-              let last = first;
-              for (let i = 1; i < trainSteps; i++) last = step();
-              expect(Number.isFinite(last)).toBe(true);
-              expect(last).toBeLessThan(first);
-              expect(tf.memory().numTensors).toBe(afterFirst);
+              expectLossFalls(() => lossStep(model, head, optimizer, batch), trainSteps);
             } finally {
               optimizer.dispose();
               tf.dispose([batch.images, batch.labels, batch.boxes, batch.mask]);
@@ -234,13 +241,7 @@ export function testModelFactory(factory: ModelFactory, options: ConformanceOpti
               loss.dispose();
               return value;
             };
-            const first = step(); // creates the optimizer's slot variables
-            const afterFirst = tf.memory().numTensors;
-            let last = first;
-            for (let i = 1; i < trainSteps; i++) last = step();
-            expect(Number.isFinite(last)).toBe(true);
-            expect(last).toBeLessThan(first);
-            expect(tf.memory().numTensors).toBe(afterFirst);
+            expectLossFalls(step, trainSteps);
           } finally {
             optimizer.dispose();
             images.dispose();
