@@ -8,14 +8,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeReport } from '../src/index.js';
 import { syntheticReportData } from './synthetic.js';
 
-/** Debian's chromium (scripts/install-chromium.sh installs it), or the browser named by LITTER_CHROMIUM. */
+/** Debian's chromium (scripts/install-test-tools.sh installs it), or the browser named by LITTER_CHROMIUM. */
 const CHROMIUM = [process.env.LITTER_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
   (path): path is string => !!path && existsSync(path),
 );
 if (!CHROMIUM) {
   console.warn(
     '@litter/report: SKIPPING the headless-browser test of report.html: no chromium at /usr/bin/chromium or ' +
-      '/usr/bin/chromium-browser (or LITTER_CHROMIUM). Run scripts/install-chromium.sh as root to install it.',
+      '/usr/bin/chromium-browser (or LITTER_CHROMIUM). Run scripts/install-test-tools.sh as root to install it.',
   );
 }
 
