@@ -1,3 +1,5 @@
+import type { TrainSettings } from '@litter/trainer/options';
+
 /**
  * Defaults of `litter train` (issue 11): no fixed image size or step count any more. The size comes from the
  * images (`_input-size.ts`: aspect ratio kept, 5,400 pixels per core), the length is a time budget by dataset
@@ -33,7 +35,7 @@ export const TRAIN_DEFAULTS = {
   seed: 0,
   logEvery: 25,
   validateEvery: 50,
-} as const;
+} as const satisfies Partial<TrainSettings> & { model: string; minSide: number };
 
 /**
  * Progressive resizing by default: the first `progressive` of the run at `smallScale` of each side of the

@@ -1,3 +1,3 @@
-export type { Io } from './_io.js';
 export { CliError, type CliErrorCode, ExitCode } from './errors.js';
+export type { Io } from './io.js';
 export { litter, main } from './main.js';

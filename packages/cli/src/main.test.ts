@@ -1,3 +1,5 @@
+import { DatasetError } from '@litter/dataset';
+import { ModelError } from '@litter/model';
 import { describe, expect, it } from 'vitest';
 import { memoryIo } from '../test/_memory-io.js';
 import { ExitCode } from './errors.js';
@@ -85,18 +87,26 @@ describe('litter argument handling', () => {
 
 describe('oneLine', () => {
   it('keeps a one-line message as it is', () => {
-    expect(oneLine(new Error('@litter/model: no such model'))).toBe('@litter/model: no such model');
+    expect(oneLine(new ModelError('model-not-found', 'no such model'))).toBe('@litter/model: no such model');
   });
 
   it('folds a listed error into one line with the first problems and the advice', () => {
-    const error = Object.assign(
-      new Error(
-        '@litter/dataset: labels.json has 5 problems:\n  - entry 1: a\n  - entry 2: b\n  - entry 3: c\n  - entry 4: d\n  - entry 5: e\nFix these entries.',
-      ),
-      { problems: ['a', 'b', 'c', 'd', 'e'] },
+    // The CLI reads `problems` and `advice`, not the message's lines.
+    const problems = ['entry 1: a', 'entry 2: b', 'entry 3: c', 'entry 4: d', 'entry 5: e'];
+    const error = new DatasetError(
+      'labels-invalid',
+      `labels.json has 5 problems:\n${problems.map((p) => `  - ${p}`).join('\n')}\nFix these entries.`,
+      { problems, advice: 'Fix these entries.' },
     );
     expect(oneLine(error)).toBe(
       '@litter/dataset: labels.json has 5 problems: entry 1: a; entry 2: b; entry 3: c (+2 more; --verbose lists them). Fix these entries.',
+    );
+  });
+
+  it('reads a message that looks like a package error but is not one as unexpected', () => {
+    const lookalike = new Error('@litter/dataset: labels.json has 2 problems:\n  - a\n  - b');
+    expect(oneLine(lookalike)).toBe(
+      '@litter/cli: unexpected error: @litter/dataset: labels.json has 2 problems: - a. - b',
     );
   });
 

@@ -145,40 +145,64 @@ function isHelp(rawArgs: readonly string[]): boolean {
 /** How many listed problems (`  - ...` lines of a package error) the one-line message keeps. */
 const LISTED = 3;
 
+/** The error classes of litter's packages: each has a `code`, and `problems` and `advice` when it lists problems. */
+const PACKAGE_ERRORS = new Set([
+  'CliError',
+  'DatasetError',
+  'ModelError',
+  'TrainerError',
+  'ReportError',
+  'RenderError',
+]);
+
+/** Whether an error is one of litter's own (by its class and code, not its text): its message is for the user. */
+export function isPackageError(error: Error): boolean {
+  return PACKAGE_ERRORS.has(error.name) && typeof (error as { code?: unknown }).code === 'string';
+}
+
+/** The problems an error lists (`problems`) and the advice after them (`advice`). */
+function listedProblems(error: Error): { problems: string[]; advice: string | undefined } {
+  const { problems, advice } = error as { problems?: unknown; advice?: unknown };
+  return {
+    problems: Array.isArray(problems) ? problems.map(String) : [],
+    advice: typeof advice === 'string' ? advice : undefined,
+  };
+}
+
+/** Parts of a message joined into one line, each after a full stop unless the previous one ends in punctuation. */
+const fold = (parts: string[]) =>
+  parts.reduce((line, part) => `${line}${/[.:;]$/.test(line) ? ' ' : '. '}${part}`);
+
 /**
- * Folds a package error's message (summary, `  - problem` lines, advice) into one line: the summary, the first
- * problems, how many more, the advice.
+ * A package error in one line: the summary (the message's first line), the first problems of `problems`, how
+ * many more, the `advice`. Other messages of several lines are joined.
  */
 export function oneLine(error: Error): string {
-  const ours = /^@litter\/[\w-]+: /.test(error.message);
+  const ours = isPackageError(error);
   const message = ours ? error.message : `@litter/cli: unexpected error: ${error.message}`;
   const lines = message
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line !== '');
+  const { problems, advice } = ours ? listedProblems(error) : { problems: [], advice: undefined };
+  if (problems.length > 0) {
+    const more = problems.length > LISTED ? ` (+${problems.length - LISTED} more; --verbose lists them)` : '';
+    const summary = lines[0]!.replace(/:$/, '');
+    const adviceLines = (advice ?? '')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '');
+    return fold([`${summary}: ${problems.slice(0, LISTED).join('; ')}${more}`, ...adviceLines]);
+  }
   if (lines.length <= 1) return ours ? message : `${message} (run with --verbose for the stack trace)`;
-  const isProblem = (line: string) => line.startsWith('- ') || /^\.\.\. and \d+ more/.test(line);
-  const problems = lines
-    .slice(1)
-    .filter((line) => line.startsWith('- '))
-    .map((line) => line.slice(2));
-  const advice = lines.slice(1).filter((line) => !isProblem(line));
-  const counted = (error as { problems?: unknown }).problems;
-  const total = Array.isArray(counted) && counted.length > problems.length ? counted.length : problems.length;
-  const more = total > LISTED ? ` (+${total - LISTED} more; --verbose lists them)` : '';
-  const summary = lines[0]!.replace(/:$/, '');
-  const listed = problems.length > 0 ? `: ${problems.slice(0, LISTED).join('; ')}${more}` : '';
-  return [`${summary}${listed}`, ...advice].reduce(
-    (line, part) => `${line}${/[.:;]$/.test(line) ? ' ' : '. '}${part}`,
-  );
+  return fold(lines);
 }
 
 /** The message of an error: one line, or everything with the stack trace under `--verbose`. */
 function describe(error: unknown, verbose: boolean): string {
   if (!(error instanceof Error)) return `@litter/cli: ${String(error)}`;
   if (!verbose) {
-    const ours = /^@litter\/[\w-]+: /.test(error.message);
-    return (!ours && fileSystemMessage(error)) || withCliFlags(oneLine(error));
+    return (!isPackageError(error) && fileSystemMessage(error)) || withCliFlags(oneLine(error));
   }
   const causes: string[] = [];
   let cause = error.cause;

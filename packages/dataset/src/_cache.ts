@@ -6,6 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { Encoder } from 'cbor-x';
 import { z } from 'zod';
 import { crc32 } from './_crc32.js';
+import { CACHE_FORMAT_VERSION } from './cache-format.js';
 
 /**
  * The cache file's layout, version {@link CACHE_FORMAT_VERSION}. It is a CBOR sequence (RFC 8742) of three
@@ -24,7 +25,6 @@ import { crc32 } from './_crc32.js';
  * from a few small reads. The pixels are one byte string, read straight into one Uint8Array; the lengths and
  * the final CRC detect a truncated or damaged file, which is then rebuilt.
  */
-export const CACHE_FORMAT_VERSION = 1;
 
 const MAGIC = 'litter-dataset-cache';
 const PREFIX_BYTES = 12; // d9 d9 f7 5b + u64

@@ -9,10 +9,11 @@ import { Worker } from 'node:worker_threads';
 import pLimit from 'p-limit';
 import { resolveInside } from './_files.js';
 import { decodeFileInto, type FileResult, type FileStamp, openFailure } from './_image-file.js';
-import { imageFileProblem, imageSizeProblem } from './_limits.js';
 import { CorruptImageError, type DecodeTarget } from './_png.js';
+import type { DecodeProgress } from './decode-progress.js';
 import { DatasetError } from './errors.js';
 import { decodeWithSharp, describe, imageSizeOf } from './images.js';
+import { imageFileProblem, imageSizeProblem } from './limits.js';
 
 /** One image to decode: `index` is its slot in the output. */
 export interface DecodeJob {
@@ -28,15 +29,6 @@ export interface DecodeFailure {
   image: string;
   kind: FailureKind;
   reason: string;
-}
-
-/** Reported after each image is done (decoded or failed). */
-export interface DecodeProgress {
-  /** Images finished so far, including this one. */
-  done: number;
-  total: number;
-  /** The image just finished, as named in labels.json. */
-  image: string;
 }
 
 export interface DecodeOptions {

@@ -4,8 +4,8 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, readSync } from 'node:fs';
 import { openInside } from './_files.js';
-import { imageFileProblem } from './_limits.js';
 import { CorruptImageError, decodePngInto } from './_png.js';
+import { imageFileProblem } from './limits.js';
 
 /**
  * @typedef {object} FileStamp

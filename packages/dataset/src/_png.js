@@ -10,7 +10,7 @@
 
 import * as zlib from 'node:zlib';
 import { crc32 } from './_crc32.js';
-import { imageSizeProblem } from './_limits.js';
+import { imageSizeProblem } from './limits.js';
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 

@@ -17,8 +17,9 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
 import { copyFixture, THREE_WIDE, tempDir } from '../test/helpers.js';
-import { CACHE_FORMAT_VERSION, headerSchema, openCache, plainHeader, writeCache } from './_cache.js';
+import { headerSchema, openCache, plainHeader, writeCache } from './_cache.js';
 import { crc32 } from './_crc32.js';
+import { CACHE_FORMAT_VERSION } from './cache-format.js';
 import { type CacheEvent, clearCache, type LoadDatasetOptions, loadDataset } from './dataset.js';
 import { DatasetError } from './errors.js';
 

@@ -3,7 +3,6 @@ import { realpathSync, statSync } from 'node:fs';
 import { access, constants, mkdir, readFile, stat as statAsync, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import {
-  CACHE_FORMAT_VERSION,
   type CacheHeader,
   type CacheKey,
   CacheWriter,
@@ -12,32 +11,28 @@ import {
   staleTemporaries,
   writeCache,
 } from './_cache.js';
-import {
-  type DecodeFailure,
-  DecodePool,
-  type DecodeProgress,
-  decodeImages,
-  defaultConcurrency,
-  threadsFor,
-} from './_decode.js';
+import { type DecodeFailure, DecodePool, decodeImages, defaultConcurrency, threadsFor } from './_decode.js';
 import type { FileStamp } from './_image-file.js';
-import { encodeLabels } from './encode.js';
-import { DatasetError, problemsError } from './errors.js';
-import { type Background, checkSize, DEFAULT_BACKGROUND, parseBackground } from './images.js';
 import {
   imageNameProblems,
   isPlainFileName,
   outsideError,
   parseLabelsJson,
   readLabelsBytes,
-  resolveLabelsPath,
   validateLabels,
   validateLabelsInSlices,
-} from './labels.js';
+} from './_labels.js';
+import { CACHE_FORMAT_VERSION } from './cache-format.js';
+import type { DecodeProgress } from './decode-progress.js';
+import { encodeLabels } from './encode.js';
+import { DatasetError, problemsError } from './errors.js';
+import { type Background, checkSize, DEFAULT_BACKGROUND, parseBackground } from './images.js';
+import type { LabelEntry } from './label-entry.js';
+import { resolveLabelsPath } from './labels.js';
 import { sceneOf } from './scenes.js';
 import { buildVocabulary, readVocabularyFile } from './vocabulary.js';
 
-export type { DecodeProgress } from './_decode.js';
+export type { DecodeProgress } from './decode-progress.js';
 
 /** An image left out by `skipBadImages`, and why. */
 export interface SkippedImage {
@@ -177,9 +172,31 @@ export async function loadDataset(
   labelsPathOrDir: string,
   options: LoadDatasetOptions = {},
 ): Promise<Dataset> {
+  const request = await requestOf(labelsPathOrDir, options);
+  const labelsBytes = await readLabelsBytes(request.labelsPath);
+  const labelsHash = createHash('sha256').update(labelsBytes).digest('hex');
+  const cached = await fromCache(request, labelsBytes, labelsHash, options);
+  return cached ?? (await buildDataset(request, labelsBytes, labelsHash, options));
+}
+
+/** What {@link loadDataset} was asked for: the files, the checked options and the cache key they make. */
+interface LoadRequest {
+  labelsPath: string;
+  root: string;
+  /** labels.json's file name, for messages. */
+  file: string;
+  size: { width: number; height: number } | undefined;
+  background: [number, number, number];
+  concurrency: number;
+  /** The vocabulary given (order kept), if any. */
+  pinned: readonly string[] | undefined;
+  key: CacheKey;
+  /** Undefined with `cache: false`. */
+  cachePath: string | undefined;
+}
+
+async function requestOf(labelsPathOrDir: string, options: LoadDatasetOptions): Promise<LoadRequest> {
   const labelsPath = await resolveLabelsPath(labelsPathOrDir);
-  const root = dirname(labelsPath);
-  const file = basename(labelsPath);
   const size = checkSize(options.width, options.height);
   const background = parseBackground(options.background ?? DEFAULT_BACKGROUND);
   const concurrency = options.concurrency ?? defaultConcurrency();
@@ -199,64 +216,73 @@ export async function loadDataset(
   };
   const cachePath =
     options.cache === false ? undefined : resolve(options.cachePath ?? defaultCachePath(labelsPath));
+  const root = dirname(labelsPath);
+  return {
+    labelsPath,
+    root,
+    file: basename(labelsPath),
+    size,
+    background,
+    concurrency,
+    pinned,
+    key,
+    cachePath,
+  };
+}
 
-  const labelsBytes = await readLabelsBytes(labelsPath);
-  const labelsHash = createHash('sha256').update(labelsBytes).digest('hex');
-
-  if (cachePath) {
-    const cached = await tryCache(cachePath, root, labelsHash, key);
-    if ('foreign' in cached) {
-      // Say which of the dataset's files it is, if it is one.
-      checkNotOwnFile(cachePath, labelsPath, namesIn(labelsBytes), root);
-      throw cacheRefused(cachePath, cached.foreign);
-    }
-    if ('header' in cached) {
-      options.onCache?.({ action: 'hit', path: cachePath });
-      return datasetFromHeader(
-        cached.header,
-        cached.pixels,
-        root,
-        labelsPath,
-        cachePath,
-        options.scenePattern,
-      );
-    }
-    options.onCache?.({
-      action: cached.exists ? 'rebuild' : 'build',
-      path: cachePath,
-      reason: cached.reason,
-    });
+/** The dataset from its cache when the cache matches; undefined (after `onCache` says why) when it must be built. */
+async function fromCache(
+  request: LoadRequest,
+  labelsBytes: Buffer,
+  labelsHash: string,
+  options: LoadDatasetOptions,
+): Promise<Dataset | undefined> {
+  const { cachePath, root, labelsPath } = request;
+  if (!cachePath) return undefined;
+  const cached = await tryCache(cachePath, root, labelsHash, request.key);
+  if ('foreign' in cached) {
+    // Say which of the dataset's files it is, if it is one.
+    checkNotOwnFile(cachePath, labelsPath, namesIn(labelsBytes), root);
+    throw cacheRefused(cachePath, cached.foreign);
   }
+  if ('header' in cached) {
+    options.onCache?.({ action: 'hit', path: cachePath });
+    return datasetFromHeader(cached.header, cached.pixels, root, labelsPath, cachePath, options.scenePattern);
+  }
+  options.onCache?.({ action: cached.exists ? 'rebuild' : 'build', path: cachePath, reason: cached.reason });
+  return undefined;
+}
 
-  // Build. Decoding starts as soon as the image names are known to be safe, and labels.json is validated
-  // meanwhile (in slices, so that the decoding threads keep getting work); a problem stops the decoding.
+/**
+ * Builds the dataset (and its cache). Decoding starts as soon as the image names are known to be safe, and
+ * labels.json is validated meanwhile (in slices, so that the decoding threads keep getting work); a problem
+ * stops the decoding.
+ */
+async function buildDataset(
+  request: LoadRequest,
+  labelsBytes: Buffer,
+  labelsHash: string,
+  options: LoadDatasetOptions,
+): Promise<Dataset> {
+  const { labelsPath, root, file, size, key, cachePath } = request;
   const raw = parseLabelsJson(labelsBytes.toString('utf8'), file);
-  const names = raw.map((entry) => (entry as { image?: unknown } | null)?.image);
-  if (
-    !names.every((name) => typeof name === 'string' && name !== '') ||
-    imageNameProblems(raw, file).length > 0
-  ) {
-    validateLabels(raw, file); // throws, listing every problem
-  }
-  if (raw.length === 0) {
-    throw new DatasetError('no-images', `${labelsPath} lists no images: add entries or pick another dataset`);
-  }
+  const names = safeImageNames(raw, labelsPath, file);
   if (cachePath) {
-    checkNotOwnFile(cachePath, labelsPath, names as string[], root);
+    checkNotOwnFile(cachePath, labelsPath, names, root);
     await checkWritable(cachePath);
   }
   const realRoot = realpathSync.native(root);
-  const pool = DecodePool.start(threadsFor(raw.length, concurrency, options.workerThreads ?? 'auto'));
+  const pool = DecodePool.start(threadsFor(raw.length, request.concurrency, options.workerThreads ?? 'auto'));
   const writer = cachePath ? new CacheWriter(cachePath, { durable: options.durable ?? false }) : undefined;
   const stop = new AbortController();
   const decoding = decodeImages(
-    (names as string[]).map((image, index) => ({ index, image, path: imagePath(root, image) })),
+    names.map((image, index) => ({ index, image, path: imagePath(root, image) })),
     {
       realRoot,
       width: size?.width,
       height: size?.height,
-      background,
-      concurrency,
+      background: request.background,
+      concurrency: request.concurrency,
       fullHash: key.fullHash,
       onProgress: options.onProgress,
       pool,
@@ -273,64 +299,15 @@ export async function loadDataset(
   decoding.catch(() => {}); // awaited below; this only keeps a failure during validation from going unhandled
   try {
     const entries = await validateLabelsInSlices(raw, file);
-    const vocabulary = buildVocabulary(entries, pinned);
+    const vocabulary = buildVocabulary(entries, request.pinned);
     const decoded = await decoding;
     if (decoded.outside.length > 0) throw outsideError(root, realRoot, file, decoded.outside);
     // The streamed pixels have gaps where images failed: start over below if some are skipped.
     if (decoded.failures.length > 0) await writer?.abort();
     const skipped = handleFailures(decoded.failures, key.skipBadImages, labelsPath, size !== undefined);
     for (const s of skipped) options.onSkip?.({ image: entries[s.index]!.image, reason: s.reason });
-    const skippedSet = new Set(skipped.map((s) => s.index));
-    const kept = entries.filter((_, index) => !skippedSet.has(index));
-    if (kept.length === 0) {
-      throw new DatasetError(
-        'no-images',
-        `every image of ${labelsPath} was skipped (${skipped.length}): check the image files`,
-      );
-    }
-
-    // Close the gaps of skipped images, keeping the buffer.
-    const imageBytes = decoded.width * decoded.height * 3;
-    let pixels = decoded.pixels;
-    if (skipped.length > 0) {
-      let to = 0;
-      entries.forEach((_, from) => {
-        if (skippedSet.has(from)) return;
-        if (to !== from) pixels.copyWithin(to * imageBytes, from * imageBytes, (from + 1) * imageBytes);
-        to++;
-      });
-      pixels = pixels.subarray(0, kept.length * imageBytes);
-    }
-
-    const encoded = encodeLabels(kept, vocabulary);
-    const stamps = decoded.stamps.map((stamp) => stamp ?? { size: -1, mtimeMs: -1 });
-    const header: CacheHeader = {
-      magic: 'litter-dataset-cache',
-      formatVersion: CACHE_FORMAT_VERSION,
-      fingerprint: fingerprintOf(
-        labelsHash,
-        key,
-        entries.map((e) => e.image),
-        stamps,
-      ),
-      createdAt: new Date().toISOString(),
-      labelsHash,
-      key,
-      vocabulary,
-      width: decoded.width,
-      height: decoded.height,
-      channels: 3,
-      count: kept.length,
-      entries: entries.map((e) => e.image),
-      skipped: skipped.map(({ index, reason }) => ({ index, reason })),
-      sizes: Float64Array.from(stamps, (s) => s.size),
-      mtimes: Float64Array.from(stamps, (s) => s.mtimeMs),
-      hashes: key.fullHash ? stamps.map((s) => s.hash ?? '') : null,
-      labels: encoded.labels,
-      boxes: encoded.boxes,
-      boxMask: encoded.boxMask,
-      pixelsByteLength: pixels.length,
-    };
+    const { kept, pixels } = withoutSkipped(entries, skipped, decoded, labelsPath);
+    const header = cacheHeader(entries, kept, vocabulary, skipped, decoded, pixels, labelsHash, key);
     if (cachePath && writer) {
       const bytes = await explainWriteErrors(cachePath, () =>
         skipped.length > 0 || !writer.begun
@@ -346,6 +323,86 @@ export async function loadDataset(
     await writer?.abort();
     throw error;
   }
+}
+
+/** The image names of labels.json's entries, once they are safe to open (else the full validation's error). */
+function safeImageNames(raw: unknown[], labelsPath: string, file: string): string[] {
+  const names = raw.map((entry) => (entry as { image?: unknown } | null)?.image);
+  if (
+    !names.every((name) => typeof name === 'string' && name !== '') ||
+    imageNameProblems(raw, file).length > 0
+  ) {
+    validateLabels(raw, file); // throws, listing every problem
+  }
+  if (raw.length === 0) {
+    throw new DatasetError('no-images', `${labelsPath} lists no images: add entries or pick another dataset`);
+  }
+  return names as string[];
+}
+
+type Decoded = Awaited<ReturnType<typeof decodeImages>>;
+type Skipped = ReturnType<typeof handleFailures>;
+
+/** The entries and pixels without the skipped images (the gaps closed in place, keeping the buffer). */
+function withoutSkipped(entries: LabelEntry[], skipped: Skipped, decoded: Decoded, labelsPath: string) {
+  const skippedSet = new Set(skipped.map((s) => s.index));
+  const kept = entries.filter((_, index) => !skippedSet.has(index));
+  if (kept.length === 0) {
+    throw new DatasetError(
+      'no-images',
+      `every image of ${labelsPath} was skipped (${skipped.length}): check the image files`,
+    );
+  }
+  const imageBytes = decoded.width * decoded.height * 3;
+  let pixels = decoded.pixels;
+  if (skipped.length > 0) {
+    let to = 0;
+    entries.forEach((_, from) => {
+      if (skippedSet.has(from)) return;
+      if (to !== from) pixels.copyWithin(to * imageBytes, from * imageBytes, (from + 1) * imageBytes);
+      to++;
+    });
+    pixels = pixels.subarray(0, kept.length * imageBytes);
+  }
+  return { kept, pixels };
+}
+
+/** The cache header of a built dataset: what it was built from (the fingerprint) and its labels. */
+function cacheHeader(
+  entries: LabelEntry[],
+  kept: LabelEntry[],
+  vocabulary: string[],
+  skipped: Skipped,
+  decoded: Decoded,
+  pixels: Uint8Array,
+  labelsHash: string,
+  key: CacheKey,
+): CacheHeader {
+  const encoded = encodeLabels(kept, vocabulary);
+  const stamps = decoded.stamps.map((stamp) => stamp ?? { size: -1, mtimeMs: -1 });
+  const images = entries.map((e) => e.image);
+  return {
+    magic: 'litter-dataset-cache',
+    formatVersion: CACHE_FORMAT_VERSION,
+    fingerprint: fingerprintOf(labelsHash, key, images, stamps),
+    createdAt: new Date().toISOString(),
+    labelsHash,
+    key,
+    vocabulary,
+    width: decoded.width,
+    height: decoded.height,
+    channels: 3,
+    count: kept.length,
+    entries: images,
+    skipped: skipped.map(({ index, reason }) => ({ index, reason })),
+    sizes: Float64Array.from(stamps, (s) => s.size),
+    mtimes: Float64Array.from(stamps, (s) => s.mtimeMs),
+    hashes: key.fullHash ? stamps.map((s) => s.hash ?? '') : null,
+    labels: encoded.labels,
+    boxes: encoded.boxes,
+    boxMask: encoded.boxMask,
+    pixelsByteLength: pixels.length,
+  };
 }
 
 function datasetFromHeader(

@@ -52,11 +52,13 @@ export class DatasetError extends Error {
   readonly code: DatasetErrorCode;
   /** Each problem on its own, uncapped (the message lists at most {@link MAX_LISTED_PROBLEMS}). */
   readonly problems: readonly string[];
+  /** What to do, when the message ends with it after its problems. */
+  readonly advice: string | undefined;
 
   constructor(
     code: DatasetErrorCode,
     message: string,
-    options: { cause?: unknown; problems?: readonly string[] } = {},
+    options: { cause?: unknown; problems?: readonly string[]; advice?: string | undefined } = {},
   ) {
     super(
       message.startsWith('@litter/dataset:') ? message : `@litter/dataset: ${message}`,
@@ -64,6 +66,7 @@ export class DatasetError extends Error {
     );
     this.code = code;
     this.problems = options.problems ?? [];
+    this.advice = options.advice;
   }
 }
 
@@ -81,7 +84,7 @@ export function problemsError(
   if (problems.length > MAX_LISTED_PROBLEMS)
     listed.push(`  ... and ${problems.length - MAX_LISTED_PROBLEMS} more`);
   const body = `${summary}\n${listed.join('\n')}${advice ? `\n${advice}` : ''}`;
-  return new DatasetError(code, body, { problems });
+  return new DatasetError(code, body, { problems, advice });
 }
 
 /**

@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type CacheHeader, headerSchema, plainHeader } from './_cache.js';
-import { checkSchema, parsePlainlyValid } from './labels.js';
+import { checkSchema, parsePlainlyValid } from './_labels.js';
 
 /** Numbers near and beyond the edges of [0, 1], and values of other types. */
 const coordinate = fc.oneof(

@@ -1,8 +1,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import sharp from 'sharp';
-import { imageFileProblem, imageSizeProblem, MAX_IMAGE_PIXELS } from './_limits.js';
+import { imageFileProblem, imageSizeProblem, MAX_IMAGE_PIXELS } from './limits.js';
 
-export { imageSizeProblem, MAX_IMAGE_FILE_BYTES, MAX_IMAGE_PIXELS } from './_limits.js';
+export { imageSizeProblem, MAX_IMAGE_FILE_BYTES, MAX_IMAGE_PIXELS } from './limits.js';
 
 import { CorruptImageError, type DecodeTarget, decodePngInto, readPngSize } from './_png.js';
 import { DatasetError } from './errors.js';

@@ -3,8 +3,7 @@
  * labels.json parsing and validation, vocabulary, multi-hot encoding, image decoding, a CBOR cache, splits
  * by scene, a seeded epoch sampler and batches.
  */
-export { CACHE_FORMAT_VERSION } from './_cache.js';
-export type { DecodeProgress } from './_decode.js';
+
 export { temporaryName, writeFileAtomic, writeJsonAtomic } from './atomic.js';
 export {
   type Batch,
@@ -13,6 +12,7 @@ export {
   createBatcher,
   getBatch,
 } from './batcher.js';
+export { CACHE_FORMAT_VERSION } from './cache-format.js';
 export {
   type CacheEvent,
   clearCache,
@@ -22,6 +22,7 @@ export {
   loadDataset,
   type SkippedImage,
 } from './dataset.js';
+export type { DecodeProgress } from './decode-progress.js';
 export { type EncodedLabels, encodeLabels, toImageBox } from './encode.js';
 export { DatasetError, type DatasetErrorCode, MAX_LISTED_PROBLEMS } from './errors.js';
 export {

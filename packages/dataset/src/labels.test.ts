@@ -3,9 +3,10 @@ import { copyFile, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { box, copyFixture, THREE_WIDE, tempDir, writeLabels } from '../test/helpers.js';
+import { checkSchema, labelsSchema, parsePlainlyValid } from './_labels.js';
 import { loadDataset } from './dataset.js';
 import { DatasetError, MAX_LISTED_PROBLEMS } from './errors.js';
-import { checkSchema, labelsSchema, parseLabels, parsePlainlyValid, readLabels } from './labels.js';
+import { parseLabels, readLabels } from './labels.js';
 
 /** The DatasetError thrown by `fn`. */
 function errorOf(fn: () => unknown): DatasetError {

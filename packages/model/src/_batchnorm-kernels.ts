@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { DataId, KernelBackend, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { ModelError } from './errors.js';
 
 /*
  * Batch normalisation + ReLU in training, as two kernels of the wasm and cpu backends (JavaScript over the
@@ -207,7 +208,7 @@ function access(backendName: 'wasm' | 'cpu', backend: KernelBackend): ArrayAcces
 function assertFloat32(infos: TensorInfo[], kernel: string): void {
   for (const info of infos) {
     if (info.dtype !== 'float32')
-      throw new Error(`@litter/model: ${kernel} takes float32, got ${info.dtype}`);
+      throw new ModelError('unsupported', `@litter/model: ${kernel} takes float32, got ${info.dtype}`);
   }
 }
 

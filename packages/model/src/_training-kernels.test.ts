@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { random } from '../test/random.js';
-import { registerTrainingKernels, restoreOriginalKernels } from './_training-kernels.js';
 import { initBackend } from './backend.js';
+import { registerTrainingKernels, restoreOriginalKernels } from './training-kernels.js';
 
 type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
 interface Case {

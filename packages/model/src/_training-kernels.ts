@@ -8,17 +8,7 @@ import type {
   TensorInfo,
 } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
-import { batchNormReluKernels } from './_batchnorm-kernels.js';
-import {
-  makeBatchMatMul,
-  makeConv2dBackpropInputPhases,
-  makeLrn,
-  makeLrnGrad,
-  makeMaxPoolGrad,
-  makeSum,
-  makeTile,
-  makeConv2dBackpropFilter as makeWasmConv2dBackpropFilter,
-} from './_wasm-kernels.js';
+import { ModelError } from './errors.js';
 
 /*
  * Convolution gradient kernels composed from a backend's own forward kernels.
@@ -35,17 +25,20 @@ import {
  *   first gets s - 1 zeros between its rows and columns.
  */
 
-/** The backends whose kernels this file composes. */
-export type TrainingKernelBackend = 'wasm' | 'cpu';
-
 /** A backend's kernel runner: `run(kernelName, backend, inputs, attrs)`. */
-type Run = (name: string, backend: KernelBackend, inputs: NamedTensorInfoMap, attrs?: object) => TensorInfo;
+export type Run = (
+  name: string,
+  backend: KernelBackend,
+  inputs: NamedTensorInfoMap,
+  attrs?: object,
+) => TensorInfo;
 
-function runnerFor(backendName: TrainingKernelBackend): Run {
+/** The kernels of a registered backend (`wasm`, `cpu`), run directly. */
+export function runnerFor(backendName: string): Run {
   return (name, backend, inputs, attrs = {}) => {
     const kernel = tf.getKernel(name, backendName);
     if (kernel === undefined)
-      throw new Error(`@litter/model: the ${backendName} backend has no ${name} kernel`);
+      throw new ModelError('unsupported', `@litter/model: the ${backendName} backend has no ${name} kernel`);
     return kernel.kernelFunc({ inputs, backend, attrs: attrs as NamedAttrMap }) as TensorInfo;
   };
 }
@@ -68,13 +61,14 @@ type Shape4 = [number, number, number, number];
 
 function assertChannelsLast(dataFormat: string, kernel: string): void {
   if (dataFormat !== 'NHWC') {
-    throw new Error(
+    throw new ModelError(
+      'unsupported',
       `@litter/model: composed ${kernel} supports only dataFormat NHWC (channelsLast), got ${dataFormat}`,
     );
   }
 }
 
-const makeConv2dBackpropFilter =
+export const makeConv2dBackpropFilter =
   (run: Run): KernelFunc =>
   ({ inputs, backend: anyBackend, attrs }) => {
     const backend = anyBackend as KernelBackend;
@@ -140,7 +134,7 @@ const makeConv2dBackpropFilter =
     }
   };
 
-function makeConv2dBackpropInput(run: Run, original: KernelFunc | undefined): KernelFunc {
+export function makeConv2dBackpropInput(run: Run, original: KernelFunc | undefined): KernelFunc {
   return (args) => {
     const { inputs, attrs } = args;
     const backend = args.backend as KernelBackend;
@@ -170,7 +164,8 @@ function makeConv2dBackpropInput(run: Run, original: KernelFunc | undefined): Ke
     const right = width - spreadWidth - left + filterWidth - 1;
     if (top < 0 || left < 0 || bottom < 0 || right < 0) {
       // Padding wider than the filter (explicit padding only): keep the backend's own kernel.
-      if (original === undefined) throw new Error('@litter/model: unsupported Conv2DBackpropInput padding');
+      if (original === undefined)
+        throw new ModelError('unsupported', '@litter/model: unsupported Conv2DBackpropInput padding');
       return original(args);
     }
 
@@ -272,108 +267,4 @@ function makeConv2dBackpropInput(run: Run, original: KernelFunc | undefined): Ke
       scratch.dispose();
     }
   };
-}
-
-/** Per backend: the kernels we registered, and the ones they replaced, to restore them. */
-const originals = new Map<TrainingKernelBackend, { replaced: string[]; saved: tf.KernelConfig[] }>();
-
-function replaceKernel(
-  config: tf.KernelConfig,
-  state: { replaced: string[]; saved: tf.KernelConfig[] },
-): void {
-  const original = tf.getKernel(config.kernelName, config.backendName);
-  state.replaced.push(config.kernelName);
-  if (original !== undefined) {
-    state.saved.push(original);
-    tf.unregisterKernel(config.kernelName, config.backendName);
-  }
-  tf.registerKernel(config);
-}
-
-/**
- * Registers the composed convolution gradients for a backend, so conv nets train on it (wasm) or train fast
- * (cpu): on wasm `Conv2DBackpropFilter` (missing there) and `Conv2DBackpropInput` (a scalar loop there); on
- * cpu `Conv2DBackpropFilter`. On wasm also the faster JavaScript `BatchMatMul` (transposed cases), `MaxPoolGrad`,
- * `LRN`, `LRNGrad`, `Sum` (leading axes) and `Tile` (leading axes) of `_wasm-kernels.ts`. Idempotent; {@link initBackend} calls it.
- * The backend package must be imported first (its kernels registered).
- */
-export function registerTrainingKernels(backendName: TrainingKernelBackend): void {
-  if (originals.has(backendName)) return;
-  if (tf.getKernel('Conv2D', backendName) === undefined) {
-    throw new Error(
-      `@litter/model: import the ${backendName} backend package before registering its training kernels`,
-    );
-  }
-  const run = runnerFor(backendName);
-  const saved = { replaced: [] as string[], saved: [] as tf.KernelConfig[] };
-  const composedFilter = makeConv2dBackpropFilter(run);
-  replaceKernel(
-    {
-      kernelName: tf.Conv2DBackpropFilter,
-      backendName,
-      // On wasm, layers with small patches (the first) gather patches instead (_wasm-kernels.ts).
-      kernelFunc: backendName === 'wasm' ? makeWasmConv2dBackpropFilter(composedFilter) : composedFilter,
-    },
-    saved,
-  );
-  // Batch norm + ReLU in training (ConvBatchNormRelu), new kernels on both backends.
-  for (const config of batchNormReluKernels(backendName)) replaceKernel(config, saved);
-  if (backendName === 'wasm') {
-    const original = tf.getKernel(tf.Conv2DBackpropInput, backendName);
-    replaceKernel(
-      {
-        kernelName: tf.Conv2DBackpropInput,
-        backendName,
-        // Strides > 1 split by phase (_wasm-kernels.ts); stride 1 and the rest through the composed convolution.
-        kernelFunc: makeConv2dBackpropInputPhases(makeConv2dBackpropInput(run, original?.kernelFunc)),
-        // The fallback is wasm's own kernel, which binds its C++ function in its setup.
-        ...(original?.setupFunc ? { setupFunc: original.setupFunc } : {}),
-      },
-      saved,
-    );
-    // JavaScript kernels on the wasm heap (_wasm-kernels.ts), each falling back to wasm's own.
-    const wrappers: [string, (original: KernelFunc) => KernelFunc][] = [
-      [tf.BatchMatMul, makeBatchMatMul],
-      [tf.MaxPoolGrad, makeMaxPoolGrad],
-      [tf.LRN, makeLrn],
-      [tf.LRNGrad, makeLrnGrad],
-      [tf.Sum, makeSum],
-      [tf.Tile, makeTile],
-    ];
-    for (const [kernelName, wrap] of wrappers) {
-      const own = tf.getKernel(kernelName, backendName);
-      if (own === undefined) continue;
-      replaceKernel(
-        {
-          kernelName,
-          backendName,
-          kernelFunc: wrap(own.kernelFunc),
-          ...(own.setupFunc ? { setupFunc: own.setupFunc } : {}),
-        },
-        saved,
-      );
-    }
-  }
-  originals.set(backendName, saved);
-}
-
-/**
- * Puts back the backend's own convolution gradient kernels (all, or only those named), for tests and
- * benchmarks that compare against them. Without a Conv2DBackpropFilter of its own, wasm then has none.
- */
-export function restoreOriginalKernels(
-  backendName: TrainingKernelBackend,
-  kernelNames?: readonly string[],
-): void {
-  const state = originals.get(backendName);
-  if (state === undefined) return;
-  const restore = state.replaced.filter((name) => kernelNames === undefined || kernelNames.includes(name));
-  for (const kernelName of restore) {
-    tf.unregisterKernel(kernelName, backendName);
-    const original = state.saved.find((config) => config.kernelName === kernelName);
-    if (original !== undefined) tf.registerKernel(original);
-  }
-  state.replaced = state.replaced.filter((name) => !restore.includes(name));
-  state.saved = state.saved.filter((config) => !restore.includes(config.kernelName));
-  if (state.replaced.length === 0) originals.delete(backendName);
 }

@@ -3,8 +3,8 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core's Node bundle registers no gradients; tfjs-layers' bundle registers all of them on import.
 import '@tensorflow/tfjs-layers';
-import { registerTrainingKernels } from './_training-kernels.js';
-import { ModelError } from './errors.js';
+import { ModelError, problemsError } from './errors.js';
+import { registerTrainingKernels } from './training-kernels.js';
 
 /** The TensorFlow.js backends litter can run on, fastest first. */
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -258,13 +258,15 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     }
     skipped.push({ ...candidate, available: false, reason });
   }
-  const reasons = skipped.map((probe) => `  - ${probe.reason}`).join('\n');
+  const reasons = skipped.map((probe) => String(probe.reason));
   if (requested === 'auto') {
-    throw new ModelError('backend-unavailable', `no TensorFlow.js backend could be loaded:\n${reasons}`);
+    throw problemsError('backend-unavailable', 'no TensorFlow.js backend could be loaded:', reasons);
   }
-  throw new ModelError(
+  throw problemsError(
     'backend-unavailable',
-    `backend '${requested}' cannot be used:\n${reasons}\nPick another with --backend (auto picks the best that loads).`,
+    `backend '${requested}' cannot be used:`,
+    reasons,
+    'Pick another with --backend (auto picks the best that loads).',
   );
 }
 

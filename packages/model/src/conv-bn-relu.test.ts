@@ -3,9 +3,9 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { random } from '../test/random.js';
 import { BATCH_NORM_RELU, BATCH_NORM_RELU_GRAD } from './_batchnorm-kernels.js';
-import { registerTrainingKernels, restoreOriginalKernels } from './_training-kernels.js';
 import { initBackend } from './backend.js';
 import { ConvBatchNormRelu, isBatchNormLayer } from './conv-bn-relu.js';
+import { registerTrainingKernels, restoreOriginalKernels } from './training-kernels.js';
 
 /*
  * ConvBatchNormRelu (one differentiable op with the fused batch-norm + ReLU kernels) against tfjs's own ops

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { BATCH_NORM_RELU, BATCH_NORM_RELU_GRAD, type BatchNormReluAttrs } from './_batchnorm-kernels.js';
+import { ModelError } from './errors.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
 type Initializer = ReturnType<typeof tfl.initializers.heNormal>;
@@ -29,7 +30,8 @@ function initializerFrom(value: Initializer | tf.serialization.ConfigDict | unde
   if (value instanceof tf.serialization.Serializable) return value as Initializer;
   const { className, config } = value as { className?: string; config?: tf.serialization.ConfigDict };
   const entry = className ? tf.serialization.SerializationMap.getMap().classNameMap[className] : undefined;
-  if (!entry) throw new Error(`@litter/model: unknown kernel initializer ${String(className)}`);
+  if (!entry)
+    throw new ModelError('invalid-options', `@litter/model: unknown kernel initializer ${String(className)}`);
   const [cls, fromConfig] = entry;
   return fromConfig(cls, config ?? {}) as Initializer;
 }
@@ -173,7 +175,8 @@ function trainingBlock(
           save as tf.GradSaveFunc,
         ),
       )(x, kernel, gamma, beta);
-  if (statistics === undefined) throw new Error('@litter/model: the block ran no forward pass');
+  if (statistics === undefined)
+    throw new ModelError('unsupported', '@litter/model: the block ran no forward pass');
   return { y: y as tf.Tensor4D, statistics };
 }
 
@@ -207,7 +210,10 @@ export class ConvBatchNormRelu extends tfl.layers.Layer {
   constructor(args: ConvBatchNormReluArgs) {
     super(args);
     if (!Number.isInteger(args.filters) || args.filters < 1) {
-      throw new Error(`@litter/model: ConvBatchNormRelu needs filters >= 1, got ${String(args.filters)}`);
+      throw new ModelError(
+        'invalid-options',
+        `@litter/model: ConvBatchNormRelu needs filters >= 1, got ${String(args.filters)}`,
+      );
     }
     this.filters = args.filters;
     this.kernelSize = args.kernelSize ?? 3;
@@ -222,7 +228,8 @@ export class ConvBatchNormRelu extends tfl.layers.Layer {
     const shape = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as tfl.Shape;
     const channels = shape[shape.length - 1];
     if (shape.length !== 4 || channels == null) {
-      throw new Error(
+      throw new ModelError(
+        'invalid-options',
         `@litter/model: ConvBatchNormRelu needs [batch, height, width, channels] inputs with known channels, got ${JSON.stringify(shape)}`,
       );
     }

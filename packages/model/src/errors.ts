@@ -19,9 +19,33 @@ export type ModelErrorCode =
 export class ModelError extends Error {
   override readonly name = 'ModelError';
   readonly code: ModelErrorCode;
+  /** Each problem on its own, when there were several (a model's contract, the backends tried). */
+  readonly problems: readonly string[];
+  /** What to do, when the message ends with it after its problems. */
+  readonly advice: string | undefined;
 
-  constructor(code: ModelErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message.startsWith('@litter/model:') ? message : `@litter/model: ${message}`, options);
+  constructor(
+    code: ModelErrorCode,
+    message: string,
+    options?: { cause?: unknown; problems?: readonly string[]; advice?: string | undefined },
+  ) {
+    super(
+      message.startsWith('@litter/model:') ? message : `@litter/model: ${message}`,
+      options && 'cause' in options ? { cause: options.cause } : undefined,
+    );
     this.code = code;
+    this.problems = options?.problems ?? [];
+    this.advice = options?.advice;
   }
+}
+
+/** A ModelError listing problems one per line after a summary, then advice. */
+export function problemsError(
+  code: ModelErrorCode,
+  summary: string,
+  problems: readonly string[],
+  advice?: string,
+): ModelError {
+  const listed = problems.map((p) => `  - ${p}`).join('\n');
+  return new ModelError(code, `${summary}\n${listed}${advice ? `\n${advice}` : ''}`, { problems, advice });
 }

@@ -1,9 +1,4 @@
 export {
-  registerTrainingKernels,
-  restoreOriginalKernels,
-  type TrainingKernelBackend,
-} from './_training-kernels.js';
-export {
   type BackendInfo,
   type BackendName,
   type BackendProbe,
@@ -62,3 +57,8 @@ export {
   resolveModel,
 } from './resolve.js';
 export { classificationHead, initializerSeeds, seedCnn } from './seed-cnn.js';
+export {
+  registerTrainingKernels,
+  restoreOriginalKernels,
+  type TrainingKernelBackend,
+} from './training-kernels.js';

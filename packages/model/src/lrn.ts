@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { ModelError } from './errors.js';
 
 type LayerArgs = NonNullable<ConstructorParameters<typeof tfl.layers.Layer>[0]>;
 
@@ -46,7 +47,8 @@ export class LocalResponseNormalization extends tfl.layers.Layer {
     return tf.tidy(() => {
       const x = Array.isArray(inputs) ? inputs[0] : inputs;
       if (x === undefined || (x.rank !== 4 && x.rank !== 3)) {
-        throw new Error(
+        throw new ModelError(
+          'invalid-options',
           `@litter/model: LocalResponseNormalization expects a rank 3 or 4 input, got rank ${x?.rank}`,
         );
       }

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { ModuleImporter } from './backend.js';
 import { contractProblems, type ModelFactory } from './contract.js';
-import { ModelError } from './errors.js';
+import { ModelError, problemsError } from './errors.js';
 import { seedCnn } from './seed-cnn.js';
 
 /**
@@ -132,9 +132,11 @@ function validate(value: unknown, source: string): ModelFactory {
   }
   const problems = contractProblems(value);
   if (problems.length > 0) {
-    throw new ModelError(
+    throw problemsError(
       'model-invalid',
-      `${source} does not satisfy the ModelFactory contract:\n${problems.map((p) => `  - ${p}`).join('\n')}\n${CONTRACT_HELP}`,
+      `${source} does not satisfy the ModelFactory contract:`,
+      problems,
+      CONTRACT_HELP,
     );
   }
   return value as ModelFactory;

@@ -39,11 +39,13 @@ export class RenderError extends Error {
   readonly code: RenderErrorCode;
   /** Each problem on its own, uncapped (scene files, merges). */
   readonly problems: readonly string[];
+  /** What to do, when the message ends with it after its problems. */
+  readonly advice: string | undefined;
 
   constructor(
     code: RenderErrorCode,
     message: string,
-    options: { cause?: unknown; problems?: readonly string[] } = {},
+    options: { cause?: unknown; problems?: readonly string[]; advice?: string | undefined } = {},
   ) {
     super(
       message.startsWith('@litter/render:') ? message : `@litter/render: ${message}`,
@@ -51,6 +53,7 @@ export class RenderError extends Error {
     );
     this.code = code;
     this.problems = options.problems ?? [];
+    this.advice = options.advice;
   }
 }
 
@@ -66,5 +69,6 @@ export function problemsError(
     listed.push(`  ... and ${problems.length - MAX_LISTED_PROBLEMS} more`);
   return new RenderError(code, `${summary}\n${listed.join('\n')}${advice ? `\n${advice}` : ''}`, {
     problems,
+    advice,
   });
 }

@@ -1,13 +1,7 @@
-/**
- * How strongly {@link jitterColors} varies each image: each factor is drawn uniformly from `[1 - x, 1 + x]`,
- * the hue rotation from `[-hue, hue]` of a full turn. 0 leaves that property alone.
- */
-export interface ColorJitter {
-  brightness: number;
-  contrast: number;
-  saturation: number;
-  hue: number;
-}
+import type { ColorJitter } from './options.js';
+
+/** The option's type (`TRAIN_OPTIONS.colorJitter`), for the modules that use {@link jitterColors}. */
+export type { ColorJitter };
 
 /** Luma weights (ITU-R BT.601), the grey of saturation and contrast. */
 const LUMA = [0.299, 0.587, 0.114] as const;

@@ -1,5 +1,3 @@
-export type { HistoryRow, StepRow, ValidationRow } from './_history.js';
-export type { ColorJitter } from './_photometric.js';
 export { type AlignedDataset, alignToVocabulary } from './align.js';
 export { type EarlyStoppingOptions, earlyStopping } from './callbacks.js';
 export {
@@ -25,6 +23,7 @@ export {
   transformBox,
   warpImage,
 } from './geometry.js';
+export type { HistoryRow, StepRow, ValidationRow } from './history.js';
 export {
   commonSize,
   type InputSizeOptions,
@@ -53,6 +52,7 @@ export {
   type BestMetric,
   CHECKPOINT_KINDS,
   type CheckpointKind,
+  type ColorJitter,
   type EvaluationSplit,
   isParallelBackend,
   type OptionSpec,

@@ -46,8 +46,17 @@ interface OptionCommon {
 export type OptionSpec = OptionCommon &
   (
     | { type: 'integer'; min: number; max?: number; default?: number }
-    | { type: 'number'; min: number; minExclusive?: boolean; max?: number; default?: number }
+    | {
+        type: 'number';
+        min: number;
+        minExclusive?: boolean;
+        max?: number;
+        maxExclusive?: boolean;
+        default?: number;
+      }
     | { type: 'boolean'; default: boolean }
+    /** Named numbers, each in `[min, max)` (the CLI takes them comma-separated, in this order). */
+    | { type: 'numbers'; names: readonly string[]; min: number; max: number }
     | { type: 'choice'; choices: readonly string[]; default: string }
     | { type: 'string'; default?: string }
   );
@@ -69,7 +78,14 @@ export const TRAIN_OPTIONS = {
     resume: 'same',
   },
   /** Optimizer steps to train for. Give one of `steps`, `epochs` and `time`. @default 1000 */
-  steps: { type: 'integer', min: 1, default: 1000, flag: 'steps', hint: 'N', description: 'Training steps' },
+  steps: {
+    type: 'integer',
+    min: 1,
+    default: 1000,
+    flag: 'steps',
+    hint: 'N',
+    description: 'Train for N steps instead of a time budget',
+  },
   /** Passes over the training split (each `ceil(train / batchSize)` steps) instead of `steps`. */
   epochs: {
     type: 'integer',
@@ -180,6 +196,22 @@ export const TRAIN_OPTIONS = {
     description: 'Save the last checkpoint every N steps',
     defaultText: 'at each validation',
   },
+  /**
+   * Photometric augmentation: each training image gets a random brightness, contrast and saturation (factors
+   * in `[1 - x, 1 + x]`) and hue rotation (`[-hue, hue]` of a turn), drawn from the run's seeded generator.
+   * Off by default (BENCHMARKS.md, "litter train's defaults", has what was measured). @default undefined (off)
+   */
+  colorJitter: {
+    type: 'numbers',
+    names: ['brightness', 'contrast', 'saturation', 'hue'],
+    min: 0,
+    max: 1,
+    flag: 'color-jitter',
+    hint: 'B,C,S,H',
+    description:
+      'Photometric augmentation: brightness, contrast, saturation factors within 1 +- B, C, S and a hue turn within +- H, e.g. 0.2,0.2,0.2,0.03',
+    defaultText: 'off',
+  },
   /** Which validation metric picks `checkpoints/best`. @default 'loss' */
   bestMetric: {
     type: 'choice',
@@ -251,7 +283,9 @@ export type OptionValue<S> = S extends { type: 'integer' | 'number' }
       ? C
       : S extends { type: 'string' }
         ? string
-        : never;
+        : S extends { names: readonly (infer N extends string)[] }
+          ? { [P in N]: number }
+          : never;
 
 /** Every training option with its value: what `config.json` records (`epochs` only when the run was given it). */
 export type TrainSettings = { -readonly [K in TrainOptionName]: OptionValue<(typeof TRAIN_OPTIONS)[K]> };
@@ -260,19 +294,41 @@ export type TrainSettings = { -readonly [K in TrainOptionName]: OptionValue<(typ
  * The settings after {@link resolveSettings}: defaults filled in, checked; `epochs` and `time` only when given,
  * `steps` none for a time-budgeted run.
  */
-export type ResolvedSettings = Omit<TrainSettings, 'epochs' | 'time' | 'steps'> & {
+export type ResolvedSettings = Omit<TrainSettings, 'epochs' | 'time' | 'steps' | 'colorJitter'> & {
   steps: number | undefined;
   epochs: number | undefined;
   time?: number | undefined;
+  /** Photometric augmentation, when on. */
+  colorJitter?: ColorJitter | undefined;
 };
 
+/**
+ * How strongly the photometric augmentation varies each image: each factor is drawn uniformly from
+ * `[1 - x, 1 + x]`, the hue rotation from `[-hue, hue]` of a full turn. 0 leaves that property alone.
+ */
+export type ColorJitter = OptionValue<(typeof TRAIN_OPTIONS)['colorJitter']>;
+
+interface Range {
+  min: number;
+  max?: number;
+  minExclusive?: boolean;
+  maxExclusive?: boolean;
+}
+
 /** A number for messages: `2 ** 32 - 1` reads as 4294967295. */
-const rangeText = (spec: { min: number; max?: number; minExclusive?: boolean }, what: string): string =>
+const rangeText = (spec: Range, what: string): string =>
   spec.max === undefined && spec.min === 0 && spec.minExclusive
     ? what.replace(/^an? /, 'a positive ')
     : spec.max === undefined
       ? `${what} ${spec.minExclusive ? '>' : '>='} ${spec.min}`
-      : `${what} in ${spec.minExclusive ? '(' : '['}${spec.min}, ${spec.max}]`;
+      : `${what} in ${spec.minExclusive ? '(' : '['}${spec.min}, ${spec.max}${spec.maxExclusive ? ')' : ']'}`;
+
+/** Whether `v` is a finite number in the range. */
+const inRange = (spec: Range, v: unknown): boolean =>
+  typeof v === 'number' &&
+  Number.isFinite(v) &&
+  (spec.minExclusive ? v > spec.min : v >= spec.min) &&
+  (spec.max === undefined || (spec.maxExclusive ? v < spec.max : v <= spec.max));
 
 /** Why `value` is not a value of `spec` (undefined when it is). */
 export function optionProblem(spec: OptionSpec, value: unknown): string | undefined {
@@ -284,14 +340,17 @@ export function optionProblem(spec: OptionSpec, value: unknown): string | undefi
         (spec.max === undefined || (value as number) <= spec.max);
       return ok ? undefined : `must be ${rangeText(spec, 'an integer')}`;
     }
-    case 'number': {
-      const v = value as number;
+    case 'number':
+      return inRange(spec, value) ? undefined : `must be ${rangeText(spec, 'a number')}`;
+    case 'numbers': {
+      const range = { min: spec.min, max: spec.max, maxExclusive: true };
+      const record = value as Record<string, unknown>;
       const ok =
-        typeof value === 'number' &&
-        Number.isFinite(v) &&
-        (spec.minExclusive ? v > spec.min : v >= spec.min) &&
-        (spec.max === undefined || v <= spec.max);
-      return ok ? undefined : `must be ${rangeText(spec, 'a number')}`;
+        typeof value === 'object' &&
+        value !== null &&
+        Object.keys(value).length === spec.names.length &&
+        spec.names.every((name) => inRange(range, record[name]));
+      return ok ? undefined : `must be { ${spec.names.join(', ')} }, each ${rangeText(range, 'a number')}`;
     }
     case 'boolean':
       return typeof value === 'boolean' ? undefined : 'must be true or false';
@@ -303,6 +362,10 @@ export function optionProblem(spec: OptionSpec, value: unknown): string | undefi
       return typeof value === 'string' && value !== '' ? undefined : 'must be a non-empty string';
   }
 }
+
+/** A value for messages: objects as JSON. */
+const shownValue = (value: unknown): string =>
+  typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
 
 /** What {@link resolveSettings} needs to know besides the options. */
 export interface SettingsContext {
@@ -330,7 +393,7 @@ export function resolveSettings(options: Partial<TrainSettings>, context: Settin
   for (const [name, spec] of Object.entries(TRAIN_OPTIONS) as [TrainOptionName, OptionSpec][]) {
     const given = options[name];
     const problem = given === undefined ? undefined : optionProblem(spec, given);
-    if (problem) throw new TrainerError('invalid-options', `${name} ${problem}, got ${String(given)}`);
+    if (problem) throw new TrainerError('invalid-options', `${name} ${problem}, got ${shownValue(given)}`);
     values[name] = given ?? ('default' in spec ? spec.default : undefined);
   }
   const resolved = values as ResolvedSettings;

@@ -29,8 +29,6 @@ export interface RunConfig extends ResolvedSettings {
   vocabulary: string[];
   /** Image size of each stage (progressive resizing); width/height above are the last one's. */
   sizes?: SizeStage[];
-  /** Photometric augmentation, when on. */
-  colorJitter?: { brightness: number; contrast: number; saturation: number; hue: number };
   dataset: { root: string; labelsPath: string; size: number; fingerprint: string };
   split: { train: number[]; validation: number[]; test: number[] };
   createdAt: string;

@@ -1,0 +1,46 @@
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { builtOf, staleSources, workerSources } from './build.js';
+
+const relative = (file: string) => path.relative(path.resolve(import.meta.dirname, '../..'), file);
+
+describe('the build check before worker tests', () => {
+  it('covers every source a worker runs: its own modules, the loss, the model and its kernels, model-lite', () => {
+    const sources = workerSources().map(relative);
+    for (const file of [
+      'trainer/src/parallel/worker.ts',
+      'trainer/src/parallel/_adam.ts',
+      'trainer/src/_loss.ts',
+      'model/src/index.ts',
+      'model/src/_training-kernels.ts',
+      'model-lite/src/index.ts',
+    ]) {
+      expect(sources).toContain(file);
+    }
+    expect(sources.filter((file) => file.endsWith('.test.ts'))).toEqual([]);
+  });
+
+  const dir = mkdtempSync(path.join(tmpdir(), 'litter-build-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('calls a source stale when its build is missing or older', () => {
+    const file = (name: string, seconds: number) => {
+      const full = path.join(dir, name);
+      writeFileSync(full, '');
+      utimesSync(full, seconds, seconds);
+      return full;
+    };
+    const fresh = file('fresh.ts', 1000);
+    file('fresh.js', 2000);
+    const edited = file('edited.ts', 3000);
+    file('edited.js', 2000);
+    const unbuilt = file('unbuilt.ts', 1000);
+    const built = (source: string) => source.replace(/\.ts$/, '.js');
+    expect(staleSources([fresh, edited, unbuilt], built)).toEqual([edited, unbuilt]);
+    expect(builtOf(path.join('p', 'src', 'parallel', 'worker.ts'))).toBe(
+      path.join('p', 'dist', 'parallel', 'worker.js'),
+    );
+  });
+});
