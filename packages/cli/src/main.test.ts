@@ -85,6 +85,26 @@ describe('litter argument handling', () => {
   });
 });
 
+describe('sub-commands are found by position, not in flag values', () => {
+  it('litter render --prefix merge OUT renders (the prefix is "merge"); litter render merge is merge', async () => {
+    const renderHelp = await run(['render', '--prefix', 'merge', '--help']);
+    expect(renderHelp.code).toBe(ExitCode.ok);
+    expect(renderHelp.stdout).toMatch(/litter render/);
+    expect(renderHelp.stdout).toContain('--scenes');
+    expect(renderHelp.stdout).not.toContain('PART');
+    // The render command itself runs: its own check of --scenes answers, not merge's unknown --prefix.
+    const rendered = await run(['render', '--prefix', 'merge', 'out', '--scenes', '0']);
+    expect(rendered.code).toBe(ExitCode.usage);
+    expect(rendered.stderr).toMatch(/--scenes must be an integer >= 1, got "0"/);
+    const mergeHelp = await run(['render', 'merge', '--help']);
+    expect(mergeHelp.code).toBe(ExitCode.ok);
+    expect(mergeHelp.stdout).toContain('PART');
+    expect(mergeHelp.stdout).not.toContain('--scenes');
+    const merged = await run(['render', '--json', 'merge', '--prefix', 'x', 'out', 'part']);
+    expect(merged.stderr).toMatch(/unknown flag --prefix for "litter render merge"/);
+  });
+});
+
 describe('oneLine', () => {
   it('keeps a one-line message as it is', () => {
     expect(oneLine(new ModelError('model-not-found', 'no such model'))).toBe('@litter/model: no such model');

@@ -53,6 +53,49 @@ interface Leaf {
   rawArgs: string[];
 }
 
+const camel = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+/** The flags a command knows (every spelling, `--no-` forms of booleans) and those that take a value. */
+async function flagsOf(
+  command: AnyCommand,
+): Promise<{ known: Set<string>; takesValue: Set<string>; positionals: number }> {
+  const args = ((await resolve(command.args)) ?? {}) as ArgsDef;
+  const known = new Set(['--help', '-h']);
+  const takesValue = new Set<string>();
+  let positionals = 0;
+  for (const [name, def] of Object.entries(args)) {
+    if (def.type === 'positional') {
+      positionals++;
+      continue;
+    }
+    const alias = 'alias' in def ? def.alias : undefined;
+    const aliases = alias === undefined ? [] : Array.isArray(alias) ? alias : [alias];
+    const spellings = new Set([name, camel(name), kebab(name), ...aliases]);
+    for (const spelling of spellings) {
+      const flag = spelling.length === 1 ? `-${spelling}` : `--${spelling}`;
+      known.add(flag);
+      if (def.type === 'boolean') known.add(`--no-${spelling}`);
+      else takesValue.add(flag);
+    }
+  }
+  return { known, takesValue, positionals };
+}
+
+/**
+ * The index of the first positional token before `--`, or -1: the value of a flag that takes one is not a
+ * positional (`litter render --prefix merge OUT` renders into OUT with the prefix "merge").
+ */
+function firstPositional(tokens: readonly string[], takesValue: ReadonlySet<string>): number {
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i] as string;
+    if (token === '--') return -1;
+    if (!token.startsWith('-') || token === '-') return i;
+    if (takesValue.has(token)) i++;
+  }
+  return -1;
+}
+
 /** Walks the sub-commands named on the command line down to the command that runs. */
 async function findLeaf(root: AnyCommand, rawArgs: readonly string[]): Promise<Leaf> {
   let command = root;
@@ -62,9 +105,8 @@ async function findLeaf(root: AnyCommand, rawArgs: readonly string[]): Promise<L
   for (;;) {
     const subCommands = await resolve(command.subCommands);
     if (!subCommands || Object.keys(subCommands).length === 0) break;
-    const index = rest.findIndex((token) => !token.startsWith('-'));
-    const dashDash = rest.indexOf('--');
-    const name = index === -1 || (dashDash !== -1 && dashDash < index) ? undefined : rest[index];
+    const index = firstPositional(rest, (await flagsOf(command)).takesValue);
+    const name = index === -1 ? undefined : rest[index];
     if (name === undefined) break;
     const next = Object.hasOwn(subCommands, name) ? await resolve(subCommands[name]) : undefined;
     // A command that runs itself takes a positional where no sub-command matches (`litter render OUT`).
@@ -84,30 +126,9 @@ async function findLeaf(root: AnyCommand, rawArgs: readonly string[]): Promise<L
   return { command, parent, path, rawArgs: rest };
 }
 
-const camel = (name: string) => name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-
 /** citty accepts any flag; a typo must not silently change a training run, so unknown flags are usage errors. */
 async function checkArguments(leaf: Leaf): Promise<void> {
-  const args = ((await resolve(leaf.command.args)) ?? {}) as ArgsDef;
-  const known = new Set(['--help', '-h']);
-  const takesValue = new Set<string>();
-  let positionals = 0;
-  for (const [name, def] of Object.entries(args)) {
-    if (def.type === 'positional') {
-      positionals++;
-      continue;
-    }
-    const alias = 'alias' in def ? def.alias : undefined;
-    const aliases = alias === undefined ? [] : Array.isArray(alias) ? alias : [alias];
-    const spellings = new Set([name, camel(name), kebab(name), ...aliases]);
-    for (const spelling of spellings) {
-      const flag = spelling.length === 1 ? `-${spelling}` : `--${spelling}`;
-      known.add(flag);
-      if (def.type === 'boolean') known.add(`--no-${spelling}`);
-      else takesValue.add(flag);
-    }
-  }
+  const { known, takesValue, positionals } = await flagsOf(leaf.command);
   const command = leaf.path.join(' ');
   let seen = 0;
   for (let i = 0; i < leaf.rawArgs.length; i++) {
