@@ -1,9 +1,21 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { findBlender } from '@litter/render';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkBuilt, jsonLines, litter } from './_litter.js';
+import { main } from '../src/main.js';
+import { bin, checkBuilt, jsonLines, litter, repoRoot } from './_litter.js';
+import { memoryIo } from './_memory-io.js';
 
 // `litter render` end to end with real Blender (skipped with a message where there is none): the issue's
 // tiny render, then a SIGKILL and --resume, inspect and train on the result, bad scene files.
@@ -168,6 +180,90 @@ describe.skipIf(!blender)('litter render with Blender', () => {
     expect(jsonLines(train.stdout).at(-1)).toMatchObject({ event: 'end' });
     expect(existsSync(path.join(run, 'checkpoints/best/model.json'))).toBe(true);
   });
+
+  it('shows a bar with renders/s and the ETA on a terminal', async () => {
+    const capture = memoryIo({ isTTY: true, env: { PATH: process.env.PATH ?? '' } });
+    const out = path.join(work, 'tty');
+    const args = ['render', out, ...TINY, '--scenes', '1', '--workers', '1'];
+    expect(await main(args, capture.io), capture.stderr).toBe(0);
+    expect(capture.stdout).toMatch(/rendering 1 of 1 scenes x 4 views with Blender /);
+    expect(capture.stderr).toContain('\u001b[?25l'); // the bar hides the cursor while it draws
+    expect(capture.stderr).toMatch(/render 4\/4 \S+ \d+\.\d\d renders\/s \| ETA 0s/);
+    // Every frame drawn has the ETA with its unit (`ETA 7` would be cli-progress's own token).
+    expect(capture.stderr).not.toMatch(/ETA \d+\u001b/);
+  });
+
+  it("the README's Kubernetes Indexed Job and Slurm array render parts that merge into the unsharded render", async () => {
+    const readme = readFileSync(path.join(repoRoot, 'packages/render/README.md'), 'utf8');
+    const lines = readme.split('\n');
+    // The Job's container command (a YAML plain scalar: its lines joined by spaces) and the merge after it.
+    const start = lines.findIndex((line) => line.trim().startsWith('- part='));
+    const end = lines.findIndex((line, i) => i >= start && line.trim().endsWith('fi'));
+    const job = lines
+      .slice(start, end + 1)
+      .map((line) => line.trim().replace(/^- /, ''))
+      .join(' ');
+    const jobMerge = /# then: (litter render merge .*)/.exec(readme)![1]!;
+    // The Slurm batch script and the merge job's --wrap.
+    const batch = /```sh\n(#!\/bin\/sh\n#SBATCH[\s\S]*?)```/.exec(readme)![1]!;
+    const arrayMerge = /--wrap '(litter render merge [^']*)'/.exec(readme)![1]!;
+
+    const shim = path.join(work, 'bin');
+    mkdirSync(shim, { recursive: true });
+    writeFileSync(path.join(shim, 'litter'), `#!/bin/sh\nexec "${process.execPath}" "${bin}" "$@"\n`);
+    chmodSync(path.join(shim, 'litter'), 0o755);
+    const scene = {
+      ...{ scenes: 2, views: 4, width: 48, height: 36, samples: 2, seed: 7 },
+      objects: ['Cube', 'Sphere', 'Can'],
+    };
+    const sh = (script: string, root: string, env: Record<string, string>) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
+        execFile(
+          'sh',
+          ['-c', script.replaceAll('/data/', `${root}/`).replaceAll('/shared/', `${root}/`)],
+          { env: { ...process.env, PATH: `${shim}:${process.env.PATH}`, CI: '1', ...env } },
+          (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+        ),
+      );
+    const systems = [
+      {
+        root: path.join(work, 'k8s'),
+        render: job,
+        merge: jobMerge,
+        env: (i: number) => ({ JOB_COMPLETION_INDEX: String(i), JOB_COMPLETIONS: '2' }),
+      },
+      {
+        root: path.join(work, 'slurm'),
+        render: batch,
+        merge: arrayMerge,
+        env: (i: number) => ({
+          SLURM_ARRAY_TASK_ID: String(i),
+          SLURM_ARRAY_TASK_MIN: '0',
+          SLURM_ARRAY_TASK_COUNT: '2',
+        }),
+      },
+    ];
+    for (const system of systems) {
+      mkdirSync(path.join(system.root, 'parts'), { recursive: true });
+      writeFileSync(path.join(system.root, 'scene.json'), JSON.stringify(scene));
+      for (const i of [0, 1]) {
+        const part = await sh(system.render, system.root, system.env(i));
+        expect(part.code, part.stderr).toBe(0);
+        expect(part.stdout).toMatch(new RegExp(`shard ${i + 1}/2 from `));
+        expect(part.stdout).toMatch(/rendering 1 of 1 scenes \(shard/);
+      }
+      // A restarted pod or a requeued task finds its part and resumes it: nothing left to render.
+      const again = await sh(system.render, system.root, system.env(0));
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stdout).toMatch(/rendering 0 of 1 scenes \(shard 1\/2\) x 4 views, 1 finished before/);
+      const merged = await sh(system.merge, system.root, {});
+      expect(merged.code, merged.stderr).toBe(0);
+      const renders = path.join(system.root, 'renders');
+      expect(read(renders, 'labels.json').equals(read(reference, 'labels.json'))).toBe(true);
+      for (const png of pngs(reference))
+        expect(read(renders, png).equals(read(reference, png)), png).toBe(true);
+    }
+  }, 600_000);
 
   it('litter doctor reports the Blender it renders with', async () => {
     const result = await litter(['doctor', '--json']);

@@ -22,6 +22,11 @@ import bpy
 from bpy_extras.object_utils import world_to_camera_view
 from mathutils import Vector
 
+try:
+    import numpy as np
+except ImportError:  # a Blender without numpy: the same results in plain Python, slower
+    np = None
+
 PROTOCOL = 1
 # The colours of render_scenes.py, by class position, so that default renders look like the shared fixtures.
 PALETTE = [(0.8, 0.1, 0.1), (0.1, 0.3, 0.8), (0.9, 0.8, 0.1), (0.1, 0.7, 0.2), (0.7, 0.2, 0.7), (0.9, 0.5, 0.1)]
@@ -93,7 +98,15 @@ def reset(settings):
     return scene
 
 
-EEVEE = "BLENDER_EEVEE_NEXT" if bpy.app.version >= (4, 2, 0) else "BLENDER_EEVEE"
+def use_eevee(render):
+    """Eevee's engine name: BLENDER_EEVEE in 3.x-4.1 and again from 5.0, BLENDER_EEVEE_NEXT in 4.2-4.5."""
+    for name in ("BLENDER_EEVEE_NEXT", "BLENDER_EEVEE"):
+        try:
+            render.engine = name
+            return
+        except TypeError:
+            continue
+    raise RuntimeError("this Blender has no Eevee engine; use --engine cycles")
 
 
 def render_view(scene, settings, output, path):
@@ -103,7 +116,7 @@ def render_view(scene, settings, output, path):
         bpy.ops.render.render(write_still=True)
         return
     output.mute = True
-    scene.render.engine = EEVEE
+    use_eevee(scene.render)
     bpy.ops.render.render(write_still=True)
     output.mute = False
     scene.render.engine = "CYCLES"
@@ -292,6 +305,7 @@ def build(settings, index):
 
     distractors = settings["distractors"]
     count = rng.randint(distractors["count"][0], distractors["count"][1])
+    extras = []
     for k in range(count):
         shape = distractors["shapes"][rng.randrange(len(distractors["shapes"]))]
         PRIMITIVES[shape]()
@@ -302,6 +316,7 @@ def build(settings, index):
         ob.data.materials.append(material(ob.name, (rng.random(), rng.random(), rng.random()), rng, materials))
         ob.pass_index = 0  # not a class: covers what is behind it, counts for nothing
         place(ob, {}, rng, settings)
+        extras.append((shape, ob))
 
     light = settings["light"]
     bpy.ops.object.light_add(type="SUN", location=(0, 0, 20))
@@ -327,7 +342,53 @@ def build(settings, index):
         bpy.ops.ptcache.free_bake_all()
         for frame in range(1, physics["frames"] + 1):
             scene.frame_set(frame)
-    return scene, camera, present, rng
+    drawn = environment(background, ground, sun, present, extras)
+    return scene, camera, present, rng, drawn
+
+
+def rounded(values):
+    return [round(v, 6) for v in values]
+
+
+def bsdf_of(ob):
+    """The Principled BSDF of the object's first material, if it has one."""
+    m = ob.active_material
+    if m is None or not m.use_nodes:
+        return None
+    return next((n for n in m.node_tree.nodes if n.type == "BSDF_PRINCIPLED"), None)
+
+
+def surface(ob):
+    bsdf = bsdf_of(ob)
+    if bsdf is None:
+        return None
+    return {
+        "color": rounded(bsdf.inputs["Base Color"].default_value[:3]),
+        "roughness": round(bsdf.inputs["Roughness"].default_value, 6),
+        "metallic": round(bsdf.inputs["Metallic"].default_value, 6),
+    }
+
+
+def environment(background, ground, sun, present, extras):
+    """What the domain randomisation drew for a scene, read back from Blender's objects (for the record)."""
+    nodes = ground.active_material.node_tree.nodes
+    checker = next((n for n in nodes if n.type == "TEX_CHECKER"), None)
+    image = next((n for n in nodes if n.type == "TEX_IMAGE"), None)
+    direction = sun.matrix_world.to_3x3() @ Vector((0, 0, -1))
+    return {
+        "world": {"strength": round(background.inputs[1].default_value, 6), "color": rounded(background.inputs[0].default_value[:3])},
+        "light": {"direction": rounded(direction.normalized()), "energy": round(sun.data.energy, 6), "color": rounded(sun.data.color)},
+        "ground": {
+            "color": surface(ground)["color"],
+            "texture": "checker" if checker else (image.image.filepath if image else None),
+            "checker": [rounded(checker.inputs[k].default_value[:3]) for k in ("Color1", "Color2")] if checker else None,
+        },
+        "materials": {name: surface(ob) for name, ob in present},
+        "distractors": [
+            {"shape": shape, "location": rounded(ob.matrix_world.translation), "scale": round(ob.scale[0], 6), **(surface(ob) or {})}
+            for shape, ob in extras
+        ],
+    }
 
 
 # ---------------------------------------------------------------------------------------------- the views
@@ -374,18 +435,31 @@ def strip_png_metadata(path):
 
 
 def projection_box(scene, camera, ob):
-    """Normalised camera-frame box of the evaluated mesh (render_scenes.py's), or None when out of frame."""
+    """Normalised camera-frame box of the evaluated mesh (render_scenes.py's), or None when out of frame.
+
+    The projection of bpy_extras' world_to_camera_view, for all vertices at once with numpy (it costs more
+    than a tenth of a render's time vertex by vertex); vertices behind the camera do not count."""
     deps = bpy.context.evaluated_depsgraph_get()
     ev = ob.evaluated_get(deps)
     mesh = ev.to_mesh()
-    xs, ys = [], []
-    for v in mesh.vertices:
-        co = world_to_camera_view(scene, camera, ev.matrix_world @ v.co)
-        if co.z <= 0:
-            continue
-        xs.append(co.x)
-        ys.append(co.y)
-    ev.to_mesh_clear()
+    try:
+        if np is None:
+            points = [world_to_camera_view(scene, camera, ev.matrix_world @ v.co) for v in mesh.vertices]
+            xs = [co.x for co in points if co.z > 0]
+            ys = [co.y for co in points if co.z > 0]
+        else:
+            co = np.empty(len(mesh.vertices) * 3, dtype=np.float32)
+            mesh.vertices.foreach_get("co", co)
+            to_camera = np.array(camera.matrix_world.normalized().inverted() @ ev.matrix_world, dtype=np.float64)
+            local = co.reshape(-1, 3).astype(np.float64) @ to_camera[:3, :3].T + to_camera[:3, 3]
+            z = -local[:, 2]
+            local, z = local[z > 0], z[z > 0]
+            # The view frame's corners at depth 1: top right, bottom right, bottom left.
+            frame = [(-v.x / v.z, -v.y / v.z) for v in camera.data.view_frame(scene=scene)[:3]]
+            xs = ((local[:, 0] / z - frame[2][0]) / (frame[1][0] - frame[2][0])).tolist()
+            ys = ((local[:, 1] / z - frame[1][1]) / (frame[0][1] - frame[1][1])).tolist()
+    finally:
+        ev.to_mesh_clear()
     if not xs:
         return None
     clip = lambda t: min(max(t, 0.0), 1.0)
@@ -418,10 +492,6 @@ def setup_index_pass(scene, folder):
 def pixel_counts(path, width, height, classes):
     """{pass index: (pixel count, [x1, y1, x2, y2])} from the index pass (row 0 is the bottom row: y up)."""
     image = bpy.data.images.load(path)
-    try:
-        import numpy as np
-    except ImportError:  # Blender without numpy: the same in plain Python, slower
-        np = None
     if np is None:
         values = image.pixels[:]
         index = [[round(values[4 * (r * width + c)]) for c in range(width)] for r in range(height)]
@@ -452,7 +522,7 @@ def pixel_counts(path, width, height, classes):
 
 
 def render_scene(settings, index):
-    scene, camera, present, rng = build(settings, index)
+    scene, camera, present, rng, drawn = build(settings, index)
     scratch = os.path.join(settings["scratch"], f"{os.getpid()}")
     os.makedirs(scratch, exist_ok=True)
     output, index_path = setup_index_pass(scene, scratch)
@@ -478,7 +548,7 @@ def render_scene(settings, index):
         os.replace(partial, os.path.join(settings["out"], name))
         records.append({"image": name, "camera": [round(v, 6) for v in camera.location], "objects": objects})
         emit("view", scene=index, view=number, views=len(all_views), image=name)
-    emit("scene", scene=index, views=records, placements=placements)
+    emit("scene", scene=index, views=records, placements=placements, environment=drawn)
 
 
 def main():

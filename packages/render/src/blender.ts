@@ -7,6 +7,11 @@ import { RenderError } from './errors.js';
 
 /** The oldest Blender `litter render` accepts: the script uses 3.x's Python API (3.3 is an LTS release). */
 export const MIN_BLENDER = [3, 3] as const;
+/**
+ * The first Blender `litter render` refuses: 5.0 made the compositor a node group (no `Scene.node_tree`, no
+ * Composite node), which the object-index pass is read through.
+ */
+export const TOO_NEW_BLENDER = [5, 0] as const;
 /** The Blender versions the tests run on. 4.x is accepted: the script takes 4.x's renamed operators too. */
 export const TESTED_BLENDER = ['3.4'] as const;
 
@@ -104,10 +109,12 @@ export function parseBlenderVersion(output: string): [number, number, number] | 
   return [Number(match[1]), Number(match[2]), Number(match[3] ?? 0)];
 }
 
-/** Whether a version is at least {@link MIN_BLENDER}. */
+const atLeast = ([major = 0, minor = 0]: readonly number[], [a, b]: readonly [number, number]) =>
+  major > a || (major === a && minor >= b);
+
+/** Whether a version is at least {@link MIN_BLENDER} and older than {@link TOO_NEW_BLENDER}. */
 export function isSupportedBlender(parts: readonly number[]): boolean {
-  const [major = 0, minor = 0] = parts;
-  return major > MIN_BLENDER[0] || (major === MIN_BLENDER[0] && minor >= MIN_BLENDER[1]);
+  return atLeast(parts, MIN_BLENDER) && !atLeast(parts, TOO_NEW_BLENDER);
 }
 
 /**
@@ -168,10 +175,11 @@ export async function findBlender(options: FindBlenderOptions = {}): Promise<Ble
   }
   const version = parts.join('.');
   if (!isSupportedBlender(parts)) {
-    throw new RenderError(
-      'blender-unsupported',
-      `${file} is Blender ${version}; litter render needs ${MIN_BLENDER.join('.')} or newer. ${installHint()}`,
-    );
+    const tooNew = atLeast(parts, TOO_NEW_BLENDER);
+    const needs = tooNew
+      ? `litter render supports ${MIN_BLENDER.join('.')} to 4.x (${TOO_NEW_BLENDER.join('.')} changed the compositor's Python API it reads the object-index pass through). Install a 4.x (4.2 LTS: https://www.blender.org/download/lts/), then pass --blender PATH (or set LITTER_BLENDER)`
+      : `litter render needs ${MIN_BLENDER.join('.')} or newer. ${installHint()}`;
+    throw new RenderError('blender-unsupported', `${file} is Blender ${version}; ${needs}`);
   }
   const tested = (TESTED_BLENDER as readonly string[]).includes(`${parts[0]}.${parts[1]}`);
   return { path: file, version, parts, source, tested };

@@ -2,7 +2,8 @@
  * What went wrong, as a stable string a program can branch on.
  *
  * - `blender-not-found`: no Blender at `--blender`, `LITTER_BLENDER` or on PATH.
- * - `blender-unsupported`: a Blender older than {@link MIN_BLENDER} (or one whose version cannot be read).
+ * - `blender-unsupported`: a Blender older than {@link MIN_BLENDER} or from {@link TOO_NEW_BLENDER} on (or one
+ *   whose version cannot be read).
  * - `blender-failed`: Blender stopped or reported an error while rendering (its last output is in the message).
  * - `scene-file-invalid`: the JSON scene file is not valid (every problem is listed, `problems` has them all).
  * - `options-invalid`: a bad option value (scenes, views, shard, ...).

@@ -13,15 +13,18 @@ export {
   MIN_BLENDER,
   parseBlenderVersion,
   TESTED_BLENDER,
+  TOO_NEW_BLENDER,
 } from './blender.js';
 export { MAX_LISTED_PROBLEMS, RenderError, type RenderErrorCode } from './errors.js';
 export {
   type BoxArray,
   type CocoDataset,
   cocoDataset,
+  type EnvironmentRecord,
   labelEntries,
   type ObjectRecord,
   type SceneRecord,
+  type SurfaceRecord,
   type ViewRecord,
   visibleBox,
 } from './labels.js';

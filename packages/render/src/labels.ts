@@ -22,6 +22,30 @@ export interface ViewRecord {
   objects: Record<string, ObjectRecord>;
 }
 
+/** A surface as Blender has it: base colour (linear RGB), roughness, metallic. */
+export interface SurfaceRecord {
+  color: [number, number, number];
+  roughness: number;
+  metallic: number;
+}
+
+/** What the domain randomisation drew for a scene, read back from Blender's objects after the scene was built. */
+export interface EnvironmentRecord {
+  world: { strength: number; color: [number, number, number] };
+  /** The sun: the unit vector its light travels along (world coordinates), energy, colour. */
+  light: { direction: [number, number, number]; energy: number; color: [number, number, number] };
+  /** `texture`: "checker", an image's path, or null; `checker`: its two colours. */
+  ground: {
+    color: [number, number, number];
+    texture: string | null;
+    checker: [[number, number, number], [number, number, number]] | null;
+  };
+  /** Per class object in the scene; null for a mesh that keeps its file's materials without a Principled BSDF. */
+  materials: Record<string, SurfaceRecord | null>;
+  /** Objects that are not classes, where they came to rest. */
+  distractors: ({ shape: string; location: number[]; scale: number } & Partial<SurfaceRecord>)[];
+}
+
 /** A finished scene, as stored in `.litter-render/scenes/`. */
 export interface SceneRecord {
   scene: number;
@@ -29,6 +53,8 @@ export interface SceneRecord {
   views: ViewRecord[];
   /** Where the objects came to rest (world coordinates, radians). */
   placements: { name: string; location: number[]; rotation: number[] }[];
+  /** What was drawn (absent in records written before it was recorded); read by people and tests, not by labels. */
+  environment?: EnvironmentRecord;
 }
 
 /** Labels are rounded to 6 decimals (about 1/1000 of a pixel at 4K): stable text, nothing lost that matters. */

@@ -96,6 +96,10 @@ export interface RenderResult extends RenderEndEvent {
   state: RenderState;
 }
 
+/** The part alone, without where it came from (`--shard 2/4` and JOB_COMPLETION_INDEX=1 of 4 are one part). */
+const partOf = (shard: Shard | undefined): Shard | null =>
+  shard ? { index: shard.index, count: shard.count } : null;
+
 /** Opens (resume) or creates the render directory and returns its state. */
 async function openRenderDir(
   out: string,
@@ -114,8 +118,8 @@ async function openRenderDir(
     if (options.settings && fingerprint(options.settings) !== existing.fingerprint) {
       problems.push(...settingsDifferences(existing.settings, options.settings));
     }
-    const shard = options.shard ?? null;
-    if (options.shard && JSON.stringify(shard) !== JSON.stringify(existing.shard)) {
+    const shard = partOf(options.shard);
+    if (shard && JSON.stringify(shard) !== JSON.stringify(partOf(existing.shard ?? undefined))) {
       problems.push(`shard: ${JSON.stringify(existing.shard)} vs ${JSON.stringify(shard)}`);
     }
     if (existing.blender !== blender.version)
@@ -136,7 +140,7 @@ async function openRenderDir(
     format: STATE_FORMAT,
     fingerprint: fingerprint(options.settings),
     blender: blender.version,
-    shard: options.shard ?? null,
+    shard: partOf(options.shard),
     settings: options.settings,
   };
   await createRenderDir(out, state);

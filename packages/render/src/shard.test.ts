@@ -141,7 +141,7 @@ describe('findBlender', () => {
     expect((await findBlender({ blender: file, env: {} })).version).toBe('4.10.12');
   });
 
-  it('says how to install Blender when it is missing or too old', async () => {
+  it('says how to install Blender when it is missing, too old or too new', async () => {
     const missing = await findBlender({ env: { PATH: path.join(work, 'none') } }).catch(
       (e: unknown) => e as RenderError,
     );
@@ -156,6 +156,16 @@ describe('findBlender', () => {
     expect((old as Error).message).toMatch(
       /is Blender 2\.79\.0; litter render needs 3\.3 or newer\. Install/,
     );
+    const newer = await findBlender({ blender: fake('blender-5', '5.0.1'), env: {} }).catch(
+      (e: unknown) => e as RenderError,
+    );
+    expect(newer).toMatchObject({ code: 'blender-unsupported' });
+    expect((newer as Error).message).toMatch(
+      /is Blender 5\.0\.1; litter render supports 3\.3 to 4\.x .*--blender PATH/,
+    );
+    expect(await findBlender({ blender: fake('blender-45', '4.5.3'), env: {} })).toMatchObject({
+      version: '4.5.3',
+    });
     await expect(findBlender({ blender: path.join(work, 'nothing'), env: {} })).rejects.toThrow(
       /--blender .* is not an executable file/,
     );

@@ -53,11 +53,37 @@ function project(camera: Vec, target: Vec, width: number, height: number, point:
 describe.skipIf(!blender)('litter render with Blender', () => {
   let reference: string;
   let settings: RenderSettings;
+  const events: { kind: string; event: Record<string, unknown> }[] = [];
 
   beforeAll(async () => {
     settings = await resolveSettings({ flags: TINY });
     reference = path.join(work, 'reference');
-    await render({ out: reference, settings, workers: 2, blender: blender! });
+    const log = (kind: string) => (event: object) => events.push({ kind, event: { ...event } });
+    await render({
+      out: reference,
+      settings,
+      workers: 2,
+      blender: blender!,
+      callbacks: { onBegin: log('begin'), onView: log('view'), onScene: log('scene'), onEnd: log('end') },
+    });
+  });
+
+  it('reports progress: every render with renders/s and an ETA, every finished scene, the end', () => {
+    expect(events[0]!.kind).toBe('begin');
+    expect(events.at(-1)!.kind).toBe('end');
+    expect(events[0]!.event).toMatchObject({ scenes: 2, done: 0, viewsPerScene: 4, renders: 8, workers: 2 });
+    const views = events.filter((e) => e.kind === 'view').map((e) => e.event);
+    expect(views.map((v) => v.rendered)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    for (const v of views) {
+      const { rendered, renders, rendersPerSecond, etaSeconds } = v as Record<string, number>;
+      expect(renders).toBe(8);
+      expect(rendersPerSecond).toBeGreaterThan(0);
+      expect(etaSeconds).toBeCloseTo((renders - rendered) / rendersPerSecond, 6);
+    }
+    expect(views.at(-1)!.etaSeconds).toBe(0);
+    const scenes = events.filter((e) => e.kind === 'scene').map((e) => e.event);
+    expect(scenes.map((e) => e.done)).toEqual([1, 2]);
+    expect(events.at(-1)!.event).toMatchObject({ stopped: 'done', scenes: 2, images: 8, rendered: 8 });
   });
 
   it('boxes a cube placed at a known spot where an independent projection puts it; pixels see occlusion', async () => {
@@ -104,53 +130,6 @@ describe.skipIf(!blender)('litter render with Blender', () => {
     expect(sphere.pixels).toBeLessThan(projectedPixels * 0.5);
     const labels = JSON.parse(read(out, 'labels.json').toString());
     expect(Object.keys(labels[0].meshes)).toContain('Cube');
-  });
-
-  it('imports meshes (.obj, .stl), scales them to 1.6 and drops them onto the ground', async () => {
-    // A unit cube (corners 0/1), faces wound outward; scaled to a largest side of 1.6 it rests with its centre at 0.8.
-    const corner = (i: number): Vec => [i & 1, (i >> 1) & 1, (i >> 2) & 1];
-    const quads = [
-      [0, 2, 3, 1],
-      [4, 5, 7, 6],
-      [0, 1, 5, 4],
-      [2, 6, 7, 3],
-      [0, 4, 6, 2],
-      [1, 3, 7, 5],
-    ];
-    const obj = [
-      ...Array.from({ length: 8 }, (_, i) => `v ${corner(i).join(' ')}`),
-      ...quads.map((q) => `f ${q.map((i) => i + 1).join(' ')}`),
-    ];
-    writeFileSync(path.join(work, 'box.obj'), `${obj.join('\n')}\n`);
-    const facets = quads.flatMap((q) => [
-      [q[0], q[1], q[2]],
-      [q[0], q[2], q[3]],
-    ]);
-    const stl = facets.map(
-      (t) =>
-        `facet normal 0 0 0\nouter loop\n${t.map((i) => `vertex ${corner(i!).join(' ')}`).join('\n')}\nendloop\nendfacet`,
-    );
-    writeFileSync(path.join(work, 'box.stl'), `solid box\n${stl.join('\n')}\nendsolid box\n`);
-    const file = path.join(work, 'meshes.json');
-    writeFileSync(
-      file,
-      JSON.stringify({
-        scenes: 1,
-        views: 1,
-        width: 32,
-        height: 24,
-        samples: 1,
-        objects: [
-          { name: 'FromObj', mesh: 'box.obj', probability: 1 },
-          { name: 'FromStl', mesh: 'box.stl', probability: 1 },
-        ],
-      }),
-    );
-    const out = path.join(work, 'meshes');
-    await render({ out, settings: await resolveSettings({ sceneFile: file }), blender: blender! });
-    const placements = recordOf(out, 0).placements;
-    expect(placements.map((p) => p.name)).toEqual(['FromObj', 'FromStl']);
-    for (const p of placements) expect(p.location[2]).toBeCloseTo(0.8, 1);
   });
 
   it('writes labels.json that @litter/dataset reads, with the names and classes asked for', () => {

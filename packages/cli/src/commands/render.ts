@@ -29,7 +29,8 @@ function progress(io: Io, json: boolean): { callbacks: RenderCallbacks; stop(): 
         bar = new cliProgress.SingleBar(
           {
             stream: io.stderr as NodeJS.WritableStream,
-            format: 'render {value}/{total} {bar} {rps} renders/s | ETA {eta}',
+            // Not {eta}: cli-progress fills that one itself (whole seconds, no unit), over any payload.
+            format: 'render {value}/{total} {bar} {rps} renders/s | ETA {remaining}',
             barsize: 24,
             hideCursor: true,
             gracefulExit: false,
@@ -37,11 +38,11 @@ function progress(io: Io, json: boolean): { callbacks: RenderCallbacks; stop(): 
           },
           cliProgress.Presets.shades_classic,
         );
-        bar.start(e.renders, 0, { rps: '-', eta: '-' });
+        bar.start(e.renders, 0, { rps: '-', remaining: '-' });
       }
     },
     onView: (e) =>
-      bar?.update(e.rendered, { rps: fixed(e.rendersPerSecond, 2), eta: duration(e.etaSeconds) }),
+      bar?.update(e.rendered, { rps: fixed(e.rendersPerSecond, 2), remaining: duration(e.etaSeconds) }),
     onScene: (e) => {
       if (mode === 'json') return writeJson(io, { event: 'scene', ...e });
       if (mode === 'plain') {
