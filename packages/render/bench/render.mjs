@@ -4,6 +4,8 @@
 // scenes labelled by pixels and by projection, each run also evaluated on freshly rendered held-out scenes.
 // Not a test.
 //
+// ratio: renders/s ours / anchor (wall); cpuRatio: CPU seconds anchor / ours (above 1: ours needs less CPU).
+//
 //   node packages/render/bench/render.mjs [--parts speed,accuracy] [--rounds 2] [--speed-scenes 4]
 //     [--views 25] [--width 160] [--height 120] [--samples 8] [--objects Cube,Sphere,Can,Cone,Torus]
 //     [--scenes 40] [--scene-views 10] [--held-out 6] [--steps 300] [--train-size 80x60]
@@ -53,10 +55,18 @@ mkdirSync(work, { recursive: true });
 const parts = values.parts.split(',');
 const print = (row) => console.log(JSON.stringify(row));
 
+/** GNU time, for the CPU seconds of a whole process tree (Node and every Blender it waited for). */
+const gnuTime = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+let timed = 0;
+
 function run(command, args, options = {}) {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    const cpuFile = gnuTime && path.join(work, `cpu-${process.pid}-${timed++}.txt`);
+    const [file, argv] = cpuFile
+      ? [gnuTime, ['-f', '%U %S', '-o', cpuFile, command, ...args]]
+      : [command, args];
+    const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => {
@@ -70,7 +80,17 @@ function run(command, args, options = {}) {
       const seconds = (performance.now() - started) / 1000;
       if (code !== 0)
         reject(new Error(`${command} ${args.join(' ')} exited ${code}:\n${stderr.slice(-2000)}`));
-      else resolve({ stdout, stderr, seconds });
+      else {
+        const cpu = cpuFile
+          ? readFileSync(cpuFile, 'utf8')
+              .trim()
+              .split('\n')
+              .at(-1)
+              .split(' ')
+              .reduce((sum, t) => sum + Number(t), 0)
+          : Number.NaN;
+        resolve({ stdout, stderr, seconds, cpuSeconds: cpu });
+      }
     });
   });
 }
@@ -138,9 +158,13 @@ async function speed() {
       oursRendersPerSecond: end.images / ours.seconds,
       seedSeconds: seed.seconds,
       oursSeconds: ours.seconds,
+      // CPU seconds of each whole command (user + system, every process): what the load does not change much.
+      seedCpuSeconds: seed.cpuSeconds,
+      oursCpuSeconds: ours.cpuSeconds,
       load: os.loadavg()[0],
     };
     row.ratio = row.oursRendersPerSecond / row.seedRendersPerSecond;
+    row.cpuRatio = row.seedCpuSeconds / row.oursCpuSeconds;
     print(row);
     rows.push(row);
   }
@@ -296,6 +320,7 @@ if (parts.includes('speed')) {
     seedRendersPerSecond: mean('seedRendersPerSecond'),
     oursRendersPerSecond: mean('oursRendersPerSecond'),
     ratios: rows.map((r) => r.ratio),
+    cpuRatios: rows.map((r) => r.cpuRatio),
   });
 }
 if (parts.includes('accuracy')) await accuracy();
