@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RenderError } from '../src/errors.js';
 import type { SceneRecord } from '../src/labels.js';
 import { mergeRenders } from '../src/merge.js';
-import { render } from '../src/render.js';
+import { type RenderViewEvent, render } from '../src/render.js';
 import { fingerprint, type RenderSettings, resolveSettings } from '../src/settings.js';
 import { TINY, testBlender } from './_blender.js';
 
@@ -72,10 +72,9 @@ describe.skipIf(!blender)('litter render with Blender', () => {
     expect(events[0]!.kind).toBe('begin');
     expect(events.at(-1)!.kind).toBe('end');
     expect(events[0]!.event).toMatchObject({ scenes: 2, done: 0, viewsPerScene: 4, renders: 8, workers: 2 });
-    const views = events.filter((e) => e.kind === 'view').map((e) => e.event);
+    const views = events.filter((e) => e.kind === 'view').map((e) => e.event as unknown as RenderViewEvent);
     expect(views.map((v) => v.rendered)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
-    for (const v of views) {
-      const { rendered, renders, rendersPerSecond, etaSeconds } = v as Record<string, number>;
+    for (const { rendered, renders, rendersPerSecond, etaSeconds } of views) {
       expect(renders).toBe(8);
       expect(rendersPerSecond).toBeGreaterThan(0);
       expect(etaSeconds).toBeCloseTo((renders - rendered) / rendersPerSecond, 6);
