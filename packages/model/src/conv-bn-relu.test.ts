@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { random } from '../test/random.js';
-import { BATCH_NORM_RELU, BATCH_NORM_RELU_GRAD } from './_batchnorm-kernels.js';
+import { BATCH_NORM_RELU, BATCH_NORM_RELU_GRAD, usesBatchNormSimd } from './_batchnorm-kernels.js';
 import { initBackend } from './backend.js';
 import { ConvBatchNormRelu, isBatchNormLayer } from './conv-bn-relu.js';
 import { registerTrainingKernels, restoreOriginalKernels } from './training-kernels.js';
@@ -18,6 +18,8 @@ interface Case {
   kernelSize: number;
   strides: number;
   padding: 'same' | 'valid';
+  /** Added to x: channel means far from 0 (float32 sums must not cancel). */
+  xOffset?: number;
 }
 
 const cases: Case[] = [
@@ -27,6 +29,8 @@ const cases: Case[] = [
   { x: [2, 10, 7, 3], filters: 5, kernelSize: 3, strides: 2, padding: 'valid' },
   { x: [1, 7, 13, 4], filters: 3, kernelSize: 5, strides: 1, padding: 'valid' },
   { x: [4, 6, 6, 16], filters: 32, kernelSize: 1, strides: 1, padding: 'same' },
+  // On wasm the SIMD passes (channels a multiple of 4), over many blocks of pixels, with large channel means.
+  { x: [4, 16, 20, 8], filters: 12, kernelSize: 3, strides: 1, padding: 'same', xOffset: 4 },
 ];
 
 const EPSILON = 1e-3;
@@ -59,7 +63,7 @@ interface Inputs {
 function inputs(c: Case, seed: number): Inputs {
   const channels = c.x[3];
   return {
-    x: tensor(c.x, seed) as tf.Tensor4D,
+    x: tensor(c.x, seed, 1, c.xOffset ?? 0) as tf.Tensor4D,
     kernel: tensor([c.kernelSize, c.kernelSize, channels, c.filters], seed + 1) as tf.Tensor4D,
     // Away from 0 and 1, so that scale and shift are both exercised.
     gamma: tensor([c.filters], seed + 2, 0.5, 1) as tf.Tensor1D,
@@ -149,6 +153,13 @@ describe('ConvBatchNormRelu', () => {
       expect(tf.getKernel(BATCH_NORM_RELU, backend)).toBeDefined();
       expect(tf.getKernel(BATCH_NORM_RELU_GRAD, backend)).toBeDefined();
     }
+  });
+
+  it('runs batch norm in WebAssembly SIMD on wasm where the channels are a multiple of 4', () => {
+    const wasm = tf.findBackend('wasm')!;
+    expect(usesBatchNormSimd(wasm, 12)).toBe(true);
+    expect(usesBatchNormSimd(wasm, 7)).toBe(false);
+    expect(usesBatchNormSimd(tf.findBackend('cpu')!, 12)).toBe(false);
   });
 
   it.each(cases.map((c, i) => [i, c] as const))(

@@ -48,6 +48,8 @@ const liteSizes = models.includes('lite')
       return { width, height, key: `${width}x${height}` };
     })
   : [];
+// model-lite from this repository's build, by path (the CLI registers the name 'lite'; this script does not).
+const liteModel = path.join(root, 'packages/model-lite/dist/index.js');
 const liteWorkers = values['lite-workers'].split(',').map(Number);
 const workers = Number(values.workers);
 const steps = Number(values.steps);
@@ -239,7 +241,7 @@ for (let r = 0; r < Number(values.repeat); r++) {
       record(
         `lite-${n}`,
         key,
-        await parallel(width, { modelSpec: 'lite', height, count: n, learningRate: 3e-3 }),
+        await parallel(width, { modelSpec: liteModel, height, count: n, learningRate: 3e-3 }),
       );
     }
   }
