@@ -519,7 +519,9 @@ function phases(size: number, dySize: number, filter: number, stride: number, pa
  * Conv2DBackpropInput for strides > 1 without multiplying by zeros: for each of the s_h x s_w output phases, a
  * stride-1 convolution of dy with the filter taps that reach it (XNNPACK through wasm's Conv2D), scattered into
  * dx. The same work as the forward convolution, where correlating a zero-spread dy with the whole filter costs
- * s_h s_w times as much. Falls back to `fallback` for stride 1, dilations, and paddings this cannot express.
+ * s_h s_w times as much. At stride 1 the one phase is dx itself: the filter reversed and transposed here in
+ * one loop, where the composed kernel ran wasm's Reverse and Transpose. Falls back to `fallback` for paddings
+ * this cannot express.
  */
 export function makeConv2dBackpropInputPhases(fallback: KernelFunc): KernelFunc {
   return (args) => {
@@ -543,11 +545,51 @@ export function makeConv2dBackpropInputPhases(fallback: KernelFunc): KernelFunc 
     );
     const { strideHeight, strideWidth, filterHeight, filterWidth, inHeight, inWidth } = info;
     const { outHeight, outWidth, inChannels, outChannels } = info;
-    if (strideHeight === 1 && strideWidth === 1) return fallback(args);
     const rowPhases = phases(inHeight, outHeight, filterHeight, strideHeight, info.padInfo.top);
     const columnPhases = phases(inWidth, outWidth, filterWidth, strideWidth, info.padInfo.left);
     const expressible = (p: Phase) => p.taps === 0 || (p.before >= 0 && p.after >= 0);
     if (!rowPhases.every(expressible) || !columnPhases.every(expressible)) return fallback(args);
+
+    /** The stride-1 correlation of dy with the taps of one phase (the caller disposes the result). */
+    const phaseConvolution = (rows: Phase, columns: Phase): TensorInfo => {
+      // The phase's filter, taps in correlation order, in/out channels swapped: [taps_h, taps_w, Co, Ci].
+      const sub = backend.makeOutput([rows.taps, columns.taps, outChannels, inChannels], 'float32');
+      try {
+        const w = view(backend, filter);
+        const s = view(backend, sub);
+        let at = 0;
+        for (let th = 0; th < rows.taps; th++) {
+          const kh = rows.lastTap - th * strideHeight;
+          for (let tw = 0; tw < columns.taps; tw++) {
+            const kw = columns.lastTap - tw * strideWidth;
+            const tap = (kh * filterWidth + kw) * inChannels * outChannels;
+            for (let co = 0; co < outChannels; co++) {
+              for (let ci = 0; ci < inChannels; ci++) s[at++] = w[tap + ci * outChannels + co]!;
+            }
+          }
+        }
+        return conv2d.kernelFunc({
+          inputs: { x: dy, filter: sub },
+          backend: args.backend,
+          attrs: {
+            strides: [1, 1],
+            pad: [
+              [0, 0],
+              [rows.before, rows.after],
+              [columns.before, columns.after],
+              [0, 0],
+            ],
+            dataFormat: 'NHWC',
+            dilations: [1, 1],
+            dimRoundingMode: undefined,
+          } as unknown as tf.NamedAttrMap,
+        }) as TensorInfo;
+      } finally {
+        backend.disposeData(sub.dataId);
+      }
+    };
+    // Stride 1: one phase, which is dx itself.
+    if (strideHeight === 1 && strideWidth === 1) return phaseConvolution(rowPhases[0]!, columnPhases[0]!);
 
     const out = backend.makeOutput(inputShape.slice(), 'float32');
     for (const rows of rowPhases) {
@@ -556,43 +598,11 @@ export function makeConv2dBackpropInputPhases(fallback: KernelFunc): KernelFunc 
           scatterPhase(view(backend, out), undefined, info, rows, columns);
           continue;
         }
-        // The phase's filter, taps in correlation order, in/out channels swapped: [taps_h, taps_w, Co, Ci].
-        const sub = backend.makeOutput([rows.taps, columns.taps, outChannels, inChannels], 'float32');
-        let result: TensorInfo | undefined;
+        const result = phaseConvolution(rows, columns);
         try {
-          const w = view(backend, filter);
-          const s = view(backend, sub);
-          let at = 0;
-          for (let th = 0; th < rows.taps; th++) {
-            const kh = rows.lastTap - th * strideHeight;
-            for (let tw = 0; tw < columns.taps; tw++) {
-              const kw = columns.lastTap - tw * strideWidth;
-              const tap = (kh * filterWidth + kw) * inChannels * outChannels;
-              for (let co = 0; co < outChannels; co++) {
-                for (let ci = 0; ci < inChannels; ci++) s[at++] = w[tap + ci * outChannels + co]!;
-              }
-            }
-          }
-          result = conv2d.kernelFunc({
-            inputs: { x: dy, filter: sub },
-            backend: args.backend,
-            attrs: {
-              strides: [1, 1],
-              pad: [
-                [0, 0],
-                [rows.before, rows.after],
-                [columns.before, columns.after],
-                [0, 0],
-              ],
-              dataFormat: 'NHWC',
-              dilations: [1, 1],
-              dimRoundingMode: undefined,
-            } as unknown as tf.NamedAttrMap,
-          }) as TensorInfo;
           scatterPhase(view(backend, out), view(backend, result), info, rows, columns);
         } finally {
-          backend.disposeData(sub.dataId);
-          if (result) backend.disposeData(result.dataId);
+          backend.disposeData(result.dataId);
         }
       }
     }

@@ -74,7 +74,7 @@ export function registerTrainingKernels(backendName: TrainingKernelBackend): voi
       {
         kernelName: tf.Conv2DBackpropInput,
         backendName,
-        // Strides > 1 split by phase (_wasm-kernels.ts); stride 1 and the rest through the composed convolution.
+        // By stride phase (_wasm-kernels.ts; stride 1 is one phase); paddings it cannot express composed.
         kernelFunc: makeConv2dBackpropInputPhases(makeConv2dBackpropInput(run, original?.kernelFunc)),
         // The fallback is wasm's own kernel, which binds its C++ function in its setup.
         ...(original?.setupFunc ? { setupFunc: original.setupFunc } : {}),
