@@ -64,11 +64,28 @@ describe('JavaScript wasm kernels', () => {
     await initBackend({ backend: 'wasm' });
   });
 
-  it('replaces MaxPoolGrad, LRN, LRNGrad, BatchMatMul, Sum and Tile on wasm only', () => {
-    for (const name of ['MaxPoolGrad', 'LRN', 'LRNGrad', 'BatchMatMul', 'Sum', 'Tile']) {
+  it('replaces MaxPoolGrad, LRN, LRNGrad, BatchMatMul, Sum, Tile and Identity on wasm only', () => {
+    for (const name of ['MaxPoolGrad', 'LRN', 'LRNGrad', 'BatchMatMul', 'Sum', 'Tile', 'Identity']) {
       expect(tf.getKernel(name, 'wasm')?.kernelFunc.name, name).toBe('');
       expect(tf.getKernel(name, 'cpu')?.kernelFunc.name, name).not.toBe('');
     }
+  });
+
+  it('clones on wasm by sharing the data: the clone outlives its source, and both are freed', async () => {
+    await tf.setBackend('wasm');
+    const backend = tf.backend();
+    const before = backend.numDataIds();
+    const x = tensor([3, 5, 7], 11);
+    const expected = Float32Array.from(x.dataSync() as Float32Array);
+    const copy = tf.clone(x);
+    expect(backend.numDataIds()).toBe(before + 1);
+    x.dispose();
+    expect(copy.dataSync()).toEqual(expected);
+    // A gradient through saved clones (tf.square saves its input) is the cpu backend's.
+    const grad = tf.grad((v: tf.Tensor) => tf.sum(tf.square(v)))(copy);
+    expect(grad.dataSync()).toEqual(Float32Array.from(expected, (v) => 2 * v));
+    tf.dispose([copy, grad]);
+    expect(backend.numDataIds()).toBe(before);
   });
 
   type PoolCase = [

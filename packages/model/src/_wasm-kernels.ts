@@ -29,6 +29,9 @@ import * as tf from '@tensorflow/tfjs-core';
  *   here patches are gathered (im2col) a few images at a time and multiplied with dy through XNNPACK.
  * - Tile that repeats a whole tensor along leading axes (batch norm's gradient tiles [1, 1, 1, C] to the
  *   activations' shape): wasm computes every output index; here the block is copied, doubling each time.
+ * - Identity (tfjs's clone, which saves every input and output a gradient needs, at each step): wasm copies the
+ *   data; here the clone shares it and the backend's reference count goes up, as wasm's own Reshape does and
+ *   the cpu backend's Identity does (no kernel writes into its inputs).
  *
  * A kernel that meets a case it does not cover calls the backend's own.
  */
@@ -38,6 +41,7 @@ interface WasmBackend {
   makeOutput(shape: number[], dtype: tf.DataType): TensorInfo;
   typedArrayFromHeap(info: TensorInfo): tf.TypedArray;
   disposeData(dataId: DataId): boolean;
+  incRef(dataId: DataId): void;
 }
 
 /** Float32 view of a tensor on the heap. Take views after allocating outputs: allocation can move the heap. */
@@ -322,6 +326,16 @@ export function makeSum(original: KernelFunc): KernelFunc {
     }
     output.set(totals);
     return out;
+  };
+}
+
+export function makeIdentity(original: KernelFunc): KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const { x } = args.inputs as { x: TensorInfo };
+    if (x.dtype === 'string') return original(args);
+    backend.incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   };
 }
 

@@ -11,6 +11,7 @@ import { makeConv2dBackpropFilter, makeConv2dBackpropInput, runnerFor } from './
 import {
   makeBatchMatMul,
   makeConv2dBackpropInputPhases,
+  makeIdentity,
   makeLrn,
   makeLrnGrad,
   makeMaxPoolGrad,
@@ -43,7 +44,7 @@ function replaceKernel(
  * Registers the composed convolution gradients for a backend, so conv nets train on it (wasm) or train fast
  * (cpu): on wasm `Conv2DBackpropFilter` (missing there) and `Conv2DBackpropInput` (a scalar loop there); on
  * cpu `Conv2DBackpropFilter`. On wasm also the faster JavaScript `BatchMatMul` (transposed cases), `MaxPoolGrad`,
- * `LRN`, `LRNGrad`, `Sum` (leading axes) and `Tile` (leading axes) of `_wasm-kernels.ts`. Idempotent; {@link initBackend} calls it.
+ * `LRN`, `LRNGrad`, `Sum` (leading axes), `Tile` (leading axes) and `Identity` (shared data) of `_wasm-kernels.ts`. Idempotent; {@link initBackend} calls it.
  * The backend package must be imported first (its kernels registered).
  */
 export function registerTrainingKernels(backendName: TrainingKernelBackend): void {
@@ -89,6 +90,7 @@ export function registerTrainingKernels(backendName: TrainingKernelBackend): voi
       [tf.LRNGrad, makeLrnGrad],
       [tf.Sum, makeSum],
       [tf.Tile, makeTile],
+      [tf.Identity, makeIdentity],
     ];
     for (const [kernelName, wrap] of wrappers) {
       const own = tf.getKernel(kernelName, backendName);
