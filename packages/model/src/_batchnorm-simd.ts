@@ -15,6 +15,8 @@
  * is far from 0. Measured against the JavaScript loops of _batchnorm-kernels.ts in BENCHMARKS.md (issue 12).
  */
 
+import { ModelError } from './errors.js';
+
 /** The module's functions (all arguments i32: counts, or byte offsets into the imported memory). */
 export interface BatchNormSimd {
   stats(z: number, pixels: number, rowBytes: number, shift: number, acc: number): void;
@@ -37,7 +39,8 @@ function u32(value: number): number[] {
 
 /** Signed LEB128, for the small non-negative constants used here. */
 const i32Const = (value: number): number[] => {
-  if (value < 0 || value > 63) throw new Error('@litter/model: i32 constant out of the encoded range');
+  if (value < 0 || value > 63)
+    throw new ModelError('unsupported', '@litter/model: i32 constant out of the encoded range');
   return [0x41, value];
 };
 const get = (local: number) => [0x20, ...u32(local)];
