@@ -1,5 +1,5 @@
 import { TrainerError } from './errors.js';
-import type { TrainerCallbacks } from './train.js';
+import type { TrainerCallbacks } from './train-types.js';
 
 /** Options of {@link earlyStopping}. */
 export interface EarlyStoppingOptions {

@@ -116,15 +116,15 @@ export {
   type TrainingLength,
   type TrainingSchedule,
 } from './schedule.js';
-export {
-  type CheckpointEvent,
-  type StepEndEvent,
-  type TrainBeginEvent,
-  type TrainEndEvent,
-  type TrainerCallbacks,
-  type TrainOptions,
-  type TrainResult,
-  type TrainSplit,
-  train,
-  type ValidationEvent,
-} from './train.js';
+export { train } from './train.js';
+export type {
+  CheckpointEvent,
+  StepEndEvent,
+  TrainBeginEvent,
+  TrainEndEvent,
+  TrainerCallbacks,
+  TrainOptions,
+  TrainResult,
+  TrainSplit,
+  ValidationEvent,
+} from './train-types.js';

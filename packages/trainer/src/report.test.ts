@@ -11,7 +11,8 @@ import { registerLite, syntheticDataset, tinyModel } from '../test/helpers.js';
 import { boxIoU } from './detection.js';
 import { predictDataset } from './evaluate.js';
 import { writeRunReport } from './report.js';
-import { type TrainResult, train } from './train.js';
+import { train } from './train.js';
+import type { TrainResult } from './train-types.js';
 
 const FIXTURE = fileURLToPath(new URL('../../../test/fixtures/blender-three-wide', import.meta.url));
 const CHARTS = ['iou.png', 'loss.png', 'precision-recall.png', 'samples.png', 'validation-metrics.png'];

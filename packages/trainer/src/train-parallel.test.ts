@@ -9,7 +9,8 @@ import { ensureWorkerBuilt } from '../test/build.js';
 import { lastSceneHeldOut, registerLite, syntheticDataset, tinyModel } from '../test/helpers.js';
 import { batchNormLayers, evenlySpaced, recalibrateBatchNorm } from './_batchnorm.js';
 import { TrainerError } from './errors.js';
-import { type TrainOptions, type TrainResult, train } from './train.js';
+import { train } from './train.js';
+import type { TrainOptions, TrainResult } from './train-types.js';
 
 /*
  * train() with `workers` > 1 runs the data-parallel trainer (src/parallel): the model in this thread only

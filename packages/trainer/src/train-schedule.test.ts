@@ -10,7 +10,8 @@ import { lastSceneHeldOut, syntheticDataset } from '../test/helpers.js';
 import { readHistory, type StepRow, type ValidationRow } from './_history.js';
 import { earlyStopping } from './callbacks.js';
 import { readCheckpointState } from './run-dir.js';
-import { type TrainBeginEvent, type TrainOptions, train } from './train.js';
+import { train } from './train.js';
+import type { TrainBeginEvent, TrainOptions } from './train-types.js';
 
 /** Fully convolutional (global pooling): the same weights take any input size, as progressive resizing needs. */
 const pooledModel: ModelFactory = {

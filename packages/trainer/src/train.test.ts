@@ -9,7 +9,8 @@ import { lastSceneHeldOut, syntheticDataset, tinyModel } from '../test/helpers.j
 import { TrainerError } from './errors.js';
 import { evaluate } from './evaluate.js';
 import { loadRun } from './predict.js';
-import { type TrainOptions, train } from './train.js';
+import { train } from './train.js';
+import type { TrainOptions } from './train-types.js';
 
 let root: string;
 beforeAll(async () => {
