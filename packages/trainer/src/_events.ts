@@ -12,6 +12,8 @@ export interface StepDoneEvent {
   last: boolean;
   /** Whether the model was validated after it. */
   validated: boolean;
+  /** Whether that validation was the best so far. */
+  best: boolean;
 }
 
 /** The loop ended (before the optimizer and the workers go). */

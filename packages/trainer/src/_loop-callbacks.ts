@@ -1,8 +1,8 @@
 /*
  * litter's own training callbacks, on the same hooks as the caller's (_events.ts): the metrics log (before the
- * caller's callbacks: they see rows already written) and checkpointing (after them: a validation's `best`
- * checkpoint follows the caller's `onValidation`, and a callback that stops the run still gets its last
- * checkpoint).
+ * caller's callbacks: they see rows already written) and checkpointing (on `onStepDone`, after the step's
+ * validation and the caller's `onValidation`, so that a callback that stops the run still gets its checkpoints,
+ * and a validation's time, which a time budget keeps room for at its end, does not count a checkpoint).
  */
 import type { LoopCallbacks } from './_events.js';
 import type { MetricsLog } from './_history.js';
@@ -52,18 +52,16 @@ export function metricsLogging(log: MetricsLog): LoopCallbacks {
 }
 
 /**
- * Saves `checkpoints/best` at each new best validation and `checkpoints/last` every `checkpointEvery` steps (at
+ * Saves `checkpoints/best` after each new best validation and `checkpoints/last` every `checkpointEvery` steps (at
  * each validation for a time budget without it), at the last step, and when the loop ends on an abort or after a
  * step that was not planned as the last (a time budget): while the optimizer and the workers are still there.
  */
 export function checkpointing(session: TrainingSession): LoopCallbacks {
   const { settings, checkpointAtValidation } = session.plan;
   return {
-    // best before last: the state saved in last records this step as the best one.
-    async onValidation(e) {
-      if (e.best) await session.checkpoint('best');
-    },
     async onStepDone(e) {
+      // best before last: the state saved in last records this step as the best one.
+      if (e.best) await session.checkpoint('best');
       const due = checkpointAtValidation ? e.validated : e.step % settings.checkpointEvery === 0;
       if (due || e.last) await session.checkpoint('last');
     },

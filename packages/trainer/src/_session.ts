@@ -299,10 +299,11 @@ export class TrainingSession {
     };
   }
 
-  /** Saves `checkpoints/<kind>` (model, optimizer, state) and emits `onCheckpoint`. */
+  /** Saves `checkpoints/<kind>` (model, optimizer, state with the clock of now) and emits `onCheckpoint`. */
   async checkpoint(kind: CheckpointKind): Promise<void> {
     const dir = kind === 'last' ? this.plan.paths.last : this.plan.paths.best;
     await this.engine.sync();
+    this.tick();
     await saveCheckpoint(dir, this.engine.model, await this.engine.optimizerState(), this.checkpointState());
     if (kind === 'last') this.lastSavedStep = this.step;
     await this.emit('onCheckpoint', { step: this.step, dir, kind });

@@ -142,17 +142,18 @@ async function runLoop(
       seconds: session.seconds,
     });
     const validated = session.validationDue(last);
+    let best = false;
     if (validated) {
-      const stop = await validate(session, emit);
-      if (stop !== undefined) {
+      const outcome = await validate(session, emit);
+      best = outcome.best;
+      if (outcome.stop !== undefined) {
         last = true;
-        message = `@litter/trainer: stopped early at step ${step}: ${stop}`;
+        message = `@litter/trainer: stopped early at step ${step}: ${outcome.stop}`;
       }
     }
     // The run's result is read as validations read it.
     if (last) await session.readModel();
-    session.tick();
-    await emit('onStepDone', { step, last, validated });
+    await emit('onStepDone', { step, last, validated, best });
     session.tick();
     if (last) break;
   }
@@ -169,8 +170,11 @@ function detectionFigures(
   return { meanIoU: box.meanIoU, shareIoU50: box.shareIoU50, ap50: detection.ap50, ap: detection.ap };
 }
 
-/** Validates after the step just done (tuning the thresholds); the reason a callback gave for stopping, if any. */
-async function validate(session: TrainingSession, emit: Emit): Promise<string | undefined> {
+/**
+ * Validates after the step just done (tuning the thresholds): whether it is the best so far, and the reason a
+ * callback gave for stopping the run, if one did.
+ */
+async function validate(session: TrainingSession, emit: Emit): Promise<{ best: boolean; stop?: string }> {
   const started = performance.now();
   const { plan, step, data } = session;
   const model = await session.readModel();
@@ -202,7 +206,7 @@ async function validate(session: TrainingSession, emit: Emit): Promise<string | 
     },
   });
   session.validated((performance.now() - started) / 1000);
-  return stop;
+  return { best, stop };
 }
 
 function beginEvent(session: TrainingSession): TrainBeginEvent {
