@@ -24,6 +24,8 @@ export interface FinishInput {
   data: Dataset;
   step: number;
   best: BestRecord | undefined;
+  /** The validation predictions of the best model, when the loop made them (not after a resume). */
+  bestPredictions?: DatasetPredictions | undefined;
   thresholds: number[];
   history: HistoryRow[];
 }
@@ -133,7 +135,11 @@ export async function finishRun(input: FinishInput): Promise<Finished> {
   let thresholds = input.thresholds;
   const splits: { validation?: SplitResult; test?: SplitResult } = {};
   if (split.validation.length > 0) {
-    const predictions = predictDataset(model, data, split.validation, settings.batchSize);
+    // The best validation's predictions are those of this model: no second pass over the split.
+    const predictions =
+      input.bestPredictions && input.best
+        ? input.bestPredictions
+        : predictDataset(model, data, split.validation, settings.batchSize);
     thresholds = tuneThresholds(predictions.probabilities, predictions.labels, classes);
     splits.validation = { predictions, evaluation: evaluatePredictions(predictions, vocabulary, thresholds) };
   }

@@ -25,6 +25,7 @@ import { checkInputShape } from './_predict.js';
 import { restoreRandom, runRandom, saveRandom } from './_random.js';
 import type { RunPlan } from './_run-setup.js';
 import { LocalEngine, type StepEngine, type StepEngineOptions, trainedHead } from './_step-engine.js';
+import type { DatasetPredictions } from './evaluate.js';
 import type { Evaluation } from './metrics.js';
 import { type CheckpointKind, isParallelBackend } from './options.js';
 import type { BestRecord, CheckpointState } from './run-dir.js';
@@ -88,6 +89,12 @@ export class TrainingSession {
   /** Milliseconds spent in training steps, across resumes. */
   elapsedMs: number;
   best: BestRecord | undefined;
+  /**
+   * The validation predictions of {@link best}'s model, when this call of train() made them: the final
+   * evaluation reads them instead of predicting the validation split again (the best checkpoint holds the
+   * same weights and batch-norm statistics).
+   */
+  bestPredictions: DatasetPredictions | undefined;
   /** Per-class thresholds, tuned at the last validation (0.5 before). */
   thresholds: number[];
   /** The step `checkpoints/last` holds (-1: none saved by this run yet). */
@@ -227,23 +234,31 @@ export class TrainingSession {
   }
 
   /** Records a validation's figures: whether it is the best so far (then kept as {@link best}). */
-  recordBest(loss: number, evaluation: Evaluation): boolean {
+  recordBest(predictions: DatasetPredictions, evaluation: Evaluation): boolean {
     const metric = this.plan.settings.bestMetric;
-    const value = metric === 'loss' ? loss : evaluation.fixed[metric];
+    const value = metric === 'loss' ? predictions.loss : evaluation.fixed[metric];
     const improved =
       this.best === undefined || (metric === 'loss' ? value < this.best.value : value > this.best.value);
-    if (improved) this.best = { metric, value, step: this.step };
+    if (improved) {
+      this.best = { metric, value, step: this.step };
+      this.bestPredictions = predictions;
+    }
     return improved;
   }
 
   /** After a validation that took `validationSeconds`: when the next one is, and what the end must leave room for. */
   validated(validationSeconds: number): void {
-    this.finishSeconds = 2.5 * validationSeconds + (this.plan.report ? 1 : 0);
+    // The end: the last step's validation, the test split (predicted at the validation's speed per image), the
+    // report; the validation split is not predicted again (see bestPredictions).
+    const { validation, test } = this.plan.split;
+    const testSeconds = (validationSeconds * test.length) / Math.max(1, validation.length);
+    this.finishSeconds = 1.2 * (validationSeconds + testSeconds) + (this.plan.report ? 1 : 0);
     const every = this.plan.validateEverySeconds;
-    // Validations take at most a sixth of a time budget's clock, however slow they are here.
+    // Validations take at most a tenth of a time budget's clock, however slow they are here: the steps between
+    // them are what the budget is for.
     if (every !== undefined) {
       this.tick();
-      this.nextValidationSeconds = this.seconds + Math.max(every, 5 * validationSeconds);
+      this.nextValidationSeconds = this.seconds + Math.max(every, 9 * validationSeconds);
     }
   }
 
@@ -261,7 +276,10 @@ export class TrainingSession {
     this.recalibratedStep = -1;
     this.stage = next;
     // The best checkpoint is one at the final size: validations at a smaller one score lower anyway.
-    if (next === this.plan.stages.length - 1) this.best = undefined;
+    if (next === this.plan.stages.length - 1) {
+      this.best = undefined;
+      this.bestPredictions = undefined;
+    }
   }
 
   /**

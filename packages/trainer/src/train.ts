@@ -74,6 +74,7 @@ async function trainClaimed(options: TrainOptions, claims: RunClaim[]): Promise<
           data: session.data,
           step,
           best: session.best,
+          bestPredictions: session.bestPredictions,
           thresholds: session.thresholds,
           history: session.log.rows,
         })
@@ -181,7 +182,7 @@ async function validate(session: TrainingSession, emit: Emit): Promise<{ best: b
   const predictions = predictDataset(model, data, plan.split.validation, plan.settings.batchSize);
   session.thresholds = tuneThresholds(predictions.probabilities, predictions.labels, plan.classes);
   const evaluation = evaluatePredictions(predictions, plan.vocabulary);
-  const best = session.recordBest(predictions.loss, evaluation);
+  const best = session.recordBest(predictions, evaluation);
   const { exactMatch, macroF1, microF1, hammingLoss } = evaluation.fixed;
   let stop: string | undefined;
   await emit('onValidation', {
