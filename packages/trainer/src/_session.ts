@@ -26,6 +26,7 @@ import { restoreRandom, runRandom, saveRandom } from './_random.js';
 import type { RunPlan } from './_run-setup.js';
 import { LocalEngine, type StepEngine, type StepEngineOptions, trainedHead } from './_step-engine.js';
 import type { DatasetPredictions } from './evaluate.js';
+import { augmentGeometry } from './geometry.js';
 import type { Evaluation } from './metrics.js';
 import { type CheckpointKind, isParallelBackend } from './options.js';
 import type { BestRecord, CheckpointState } from './run-dir.js';
@@ -211,10 +212,16 @@ export class TrainingSession {
     this.stepSeconds = this.seconds - this.iteration.secondsBefore;
   }
 
-  /** The training augmentations, in place, drawing from the run's generator: flips, colour jitter. */
+  /** The training augmentations, in place, drawing from the run's generator: zoom and shift, flips, colour jitter. */
   augment(batch: Batch): void {
     const { settings, classes, options } = this.plan;
     const shape = { height: this.data.height, width: this.data.width, classes };
+    if (settings.zoomOut > 0 || settings.shift > 0)
+      augmentGeometry(batch, batch.size, shape, this.rng, {
+        scale: [1 - settings.zoomOut, 1],
+        translate: settings.shift,
+        flip: false, // flips are `flip`'s, drawn apart so that runs without this draw as before
+      });
     if (settings.flip)
       flipHalf(batch.images, settings.boxes ? batch.boxes : undefined, batch.size, shape, this.rng);
     if (options.colorJitter)

@@ -151,6 +151,37 @@ export const TRAIN_OPTIONS = {
     description: 'Mirror half the training images left-right at every step, boxes too',
   },
   /**
+   * Zoom each training image out by a random factor in `[1 - zoomOut, 1]` (uniform), about a random point
+   * (see `shift`), its boxes with it; the border pixels fill what the image no longer covers
+   * (`augmentGeometry`). Objects then appear smaller and at other places than in the renders, and none is cut
+   * off (zooming in, i.e. random crops, cut objects at the border and scored lower on held-out scenes:
+   * BENCHMARKS.md, "The recipe on three render sets"). Five draws from the run's generator per image when this
+   * or `shift` is on. @default 0 (off)
+   */
+  zoomOut: {
+    type: 'number',
+    min: 0,
+    max: 0.9,
+    default: 0,
+    flag: 'zoom-out',
+    hint: 'F',
+    description:
+      'Zoom each training image out by a random factor in [1 - F, 1] (boxes too), the border repeated; 0 turns it off',
+  },
+  /**
+   * Shift each training image by up to this fraction of its size each way (boxes too), with `zoomOut`'s
+   * transform. @default 0 (off)
+   */
+  shift: {
+    type: 'number',
+    min: 0,
+    max: 0.5,
+    default: 0,
+    flag: 'shift',
+    hint: 'F',
+    description: 'Shift each training image by up to F of its size each way (boxes too); 0 turns it off',
+  },
+  /**
    * For models with batch normalisation: before each validation and at the end of training, replace the moving
    * mean and variance with their average over this many training images (evenly spaced over the training
    * split) run with the current weights ("precise batch norm"). The moving averages lag far behind weights that

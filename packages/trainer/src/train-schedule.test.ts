@@ -229,4 +229,21 @@ describe('early stopping and colour jitter', () => {
     expect(a).toEqual(b);
     expect(a[0]).not.toBe(none[0]);
   });
+
+  it('zooms out and shifts from the run generator: the same losses twice, other losses than without', async () => {
+    const losses = async (options: Partial<TrainOptions>) => {
+      const result = await train({ ...base(), steps: 4, logEvery: 1, ...options });
+      result.model.dispose();
+      return result.history.filter((row): row is StepRow => row.event === 'step').map((row) => row.loss);
+    };
+    const a = await losses({ zoomOut: 0.3, shift: 0.05 });
+    const b = await losses({ zoomOut: 0.3, shift: 0.05 });
+    const shiftOnly = await losses({ shift: 0.05 });
+    const none = await losses({});
+    expect(a).toEqual(b);
+    expect(a[0]).not.toBe(none[0]);
+    expect(shiftOnly[0]).not.toBe(none[0]);
+    expect(shiftOnly[0]).not.toBe(a[0]);
+    await expect(losses({ zoomOut: 1 })).rejects.toMatchObject({ code: 'invalid-options' });
+  });
 });
