@@ -2,7 +2,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { random } from '../test/random.js';
 import { initBackend } from './backend.js';
-import { CENTERNET, centerNetHead, centerNetTargets, decodeCenterNet, focalLoss } from './centernet.js';
+import {
+  CENTERNET,
+  centerNetHead,
+  centerNetTargets,
+  decodeCenterNet,
+  focalLoss,
+  giouLoss,
+} from './centernet.js';
 
 beforeAll(async () => {
   await initBackend({ backend: 'cpu' });
@@ -142,5 +149,72 @@ describe('the CenterNet loss', () => {
     const whole = loss([0, 4]);
     const totals = { images: 4, boxes: 4 };
     expect(loss([0, 1], totals) + loss([1, 4], totals)).toBeCloseTo(whole, 5);
+  });
+});
+
+describe('giouLoss', () => {
+  /**
+   * The loss of a head that predicts `predicted` for `box`, one class, on a 1 x 1 grid (there the cell's offset
+   * spans the image, so any centre can be predicted).
+   */
+  const lossFor = (box: number[], predicted: number[]) =>
+    tf.tidy(() => {
+      const t = centerNetTargets(tf.tensor2d([box]), tf.tensor2d([[1]]), 1, 1);
+      const [x1, y1, x2, y2] = predicted as [number, number, number, number];
+      const values = [(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1].map(logit);
+      const map = tf.tensor4d([0, ...values], [1, 1, 1, 5]);
+      return giouLoss(map, t).dataSync()[0]!;
+    });
+
+  it('is 0 for the exact box and 1 - GIoU by hand for another', () => {
+    const box = [0.1, 0.2, 0.5, 0.7];
+    expect(lossFor(box, box)).toBeCloseTo(0, 5);
+    // Predicted [0.2, 0.3, 0.6, 0.8] (same size, shifted): intersection 0.3 x 0.4 = 0.12, union 0.2 + 0.2 -
+    // 0.12 = 0.28, enclosing 0.5 x 0.6 = 0.3: GIoU = 0.12 / 0.28 - 0.02 / 0.3.
+    const giou = 0.12 / 0.28 - 0.02 / 0.3;
+    expect(lossFor(box, [0.2, 0.3, 0.6, 0.8])).toBeCloseTo(1 - giou, 4);
+  });
+
+  it('goes above 1 for disjoint boxes, more the farther apart (the gradient still points home)', () => {
+    const box = [0.1, 0.2, 0.3, 0.4];
+    const near = lossFor(box, [0.32, 0.2, 0.52, 0.4]);
+    const far = lossFor(box, [0.6, 0.2, 0.8, 0.4]);
+    expect(near).toBeGreaterThan(1);
+    expect(far).toBeGreaterThan(near);
+  });
+
+  it("has a finite gradient of the map's shape, and a step along it raises the IoU", () => {
+    const { before, after, shapeOk } = tf.tidy(() => {
+      const t = centerNetTargets(
+        tf.tensor2d([[0.1, 0.2, 0.5, 0.7, 0.3, 0.3, 0.9, 0.6]]),
+        tf.tensor2d([[1, 1]]),
+        4,
+        5,
+      );
+      const map = tf.randomNormal([1, 4, 5, 6], 0, 0.5, 'float32', 7) as tf.Tensor4D;
+      const grad = tf.grad((m: tf.Tensor) => giouLoss(m as tf.Tensor4D, t))(map);
+      const values = grad.dataSync();
+      const moved = tf.sub(map, tf.mul(grad, 0.5)) as tf.Tensor4D;
+      return {
+        before: giouLoss(map, t).dataSync()[0]!,
+        after: giouLoss(moved, t).dataSync()[0]!,
+        shapeOk: grad.shape.join() === map.shape.join() && values.every(Number.isFinite),
+      };
+    });
+    expect(shapeOk).toBe(true);
+    expect(after).toBeLessThan(before);
+  });
+
+  it('counts only centre cells: absent classes and other cells add nothing', () => {
+    const value = tf.tidy(() => {
+      const t = centerNetTargets(
+        tf.tensor2d([[0.1, 0.2, 0.5, 0.7, 0, 0, 0, 0]]),
+        tf.tensor2d([[0, 0]]),
+        3,
+        3,
+      );
+      return giouLoss(tf.randomNormal([1, 3, 3, 6], 0, 1, 'float32', 3) as tf.Tensor4D, t).dataSync()[0]!;
+    });
+    expect(value).toBe(0);
   });
 });

@@ -23,6 +23,9 @@ import { GradientScale } from './gradient-scale.js';
  * {@link CENTERNET.backboneGradient}. Measured on blender-five (BENCHMARKS.md, issue 14): weight 1 gave boxes of
  * mean IoU 0.735 but dropped exact match to 0.29-0.36; no gradient into the backbone (0) kept exact match
  * (0.90) but gave IoU 0.45; weight 0.2 with the full gradient gave IoU 0.72 and exact match 0.89 (0.91 without boxes).
+ * A GIoU term ({@link giouLoss}, weight {@link CENTERNET.giouWeight} beside the L1 terms) raised mean IoU from
+ * 0.732 to 0.775 on blender-five and from 0.633 to 0.687 on another render set (260 steps, Adam 8e-3; BENCHMARKS.md,
+ * issue 14, session 4).
  */
 export const CENTERNET = {
   alpha: 2,
@@ -32,6 +35,7 @@ export const CENTERNET = {
   heatmapBias: -2.19,
   sizeWeight: 5,
   offsetWeight: 1,
+  giouWeight: 1,
   channels: 64,
   backboneGradient: 1,
   weight: 0.2,
@@ -47,6 +51,8 @@ export interface CenterNetTargets {
   offset: [tf.Tensor4D, tf.Tensor4D];
   /** `[n, 1, 1, C]` each object's normalised width and height. */
   size: [tf.Tensor4D, tf.Tensor4D];
+  /** `[n, 1, 1, C]` each object's box corners `x1, y1, x2, y2` (normalised, ordered): four tensors. */
+  box: [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
 }
 
 /**
@@ -92,7 +98,13 @@ export function centerNetTargets(
     tf.mul(tf.cast(tf.equal(dx, 0), 'float32'), tf.cast(tf.equal(dy, 0), 'float32')),
     m,
   ) as tf.Tensor4D;
-  return { heatmap, centre, offset: [x.offset, y.offset], size: [x.size, y.size] };
+  const box = [
+    tf.minimum(x1, x2),
+    tf.minimum(y1, y2),
+    tf.maximum(x1, x2),
+    tf.maximum(y1, y2),
+  ] as CenterNetTargets['box'];
+  return { heatmap, centre, offset: [x.offset, y.offset], size: [x.size, y.size], box };
 }
 
 /** Slices channel `k` (or `count` from it) of a `[n, h, w, channels]` map. */
@@ -126,6 +138,49 @@ function mapOf(outputs: tf.Tensor[]): tf.Tensor4D {
   return outputs[1] as tf.Tensor4D;
 }
 
+/**
+ * `1 - GIoU` (generalised IoU, Rezatofighi et al. 2019) of the box the head predicts at each object's centre
+ * cell against the object's box, summed over the objects (divide by their count). GIoU is scale-free and
+ * rewards overlap itself, where the L1 terms reward each coordinate apart: it tightens boxes that are roughly
+ * right (TTFNet trains its boxes with it alone).
+ *
+ * @param map the head's `[n, h, w, C + 4]` output (regression channels as {@link decodeCenterNet} reads them)
+ */
+export function giouLoss(map: tf.Tensor4D, targets: CenterNetTargets): tf.Scalar {
+  const [, height, width, depth] = map.shape;
+  const classes = depth - 4;
+  const columns = tf.reshape(tf.range(0, width, 1, 'float32'), [1, 1, width, 1]);
+  const rows = tf.reshape(tf.range(0, height, 1, 'float32'), [1, height, 1, 1]);
+  const cx = tf.div(tf.add(columns, tf.sigmoid(channels(map, classes))), width);
+  const cy = tf.div(tf.add(rows, tf.sigmoid(channels(map, classes + 1))), height);
+  const halfW = tf.mul(tf.sigmoid(channels(map, classes + 2)), 0.5);
+  const halfH = tf.mul(tf.sigmoid(channels(map, classes + 3)), 0.5);
+  // Both sides at the full [n, h, w, C] shape: tfjs's gradients of minimum and maximum do not reduce broadcast
+  // inputs back to their shapes.
+  const shape = targets.centre.shape;
+  const full = (t: tf.Tensor) => tf.broadcastTo(t, shape);
+  const [px1, py1, px2, py2] = [
+    tf.sub(cx, halfW),
+    tf.sub(cy, halfH),
+    tf.add(cx, halfW),
+    tf.add(cy, halfH),
+  ].map(full) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+  const [gx1, gy1, gx2, gy2] = targets.box.map(full) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+  const extent = (a1: tf.Tensor, a2: tf.Tensor, b1: tf.Tensor, b2: tf.Tensor, inner: boolean) =>
+    inner
+      ? tf.relu(tf.sub(tf.minimum(a2, b2), tf.maximum(a1, b1)))
+      : tf.sub(tf.maximum(a2, b2), tf.minimum(a1, b1));
+  const intersection = tf.mul(extent(px1, px2, gx1, gx2, true), extent(py1, py2, gy1, gy2, true));
+  const area = (x1: tf.Tensor, y1: tf.Tensor, x2: tf.Tensor, y2: tf.Tensor) =>
+    tf.mul(tf.sub(x2, x1), tf.sub(y2, y1));
+  const union = tf.sub(tf.add(area(px1, py1, px2, py2), area(gx1, gy1, gx2, gy2)), intersection);
+  const enclosing = tf.mul(extent(px1, px2, gx1, gx2, false), extent(py1, py2, gy1, gy2, false));
+  const eps = 1e-7;
+  const iou = tf.div(intersection, tf.add(union, eps));
+  const giou = tf.sub(iou, tf.div(tf.sub(enclosing, union), tf.add(enclosing, eps)));
+  return tf.sum(tf.mul(tf.sub(1, giou), targets.centre)) as tf.Scalar;
+}
+
 function centerNetLoss(outputs: tf.Tensor[], targets: BoxTargets, options: BoxLossOptions = {}): tf.Scalar {
   const map = mapOf(outputs);
   const [, height, width, depth] = map.shape;
@@ -140,10 +195,12 @@ function centerNetLoss(outputs: tf.Tensor[], targets: BoxTargets, options: BoxLo
     tf.sum(tf.mul(tf.abs(tf.sub(tf.sigmoid(channels(map, classes + k)), target)), t.centre));
   const offset = tf.add(regression(0, t.offset[0]), regression(1, t.offset[1]));
   const size = tf.add(regression(2, t.size[0]), regression(3, t.size[1]));
-  const box = tf.div(
+  const l1 = tf.div(
     tf.add(tf.mul(offset, CENTERNET.offsetWeight), tf.mul(size, CENTERNET.sizeWeight)),
     tf.mul(objects, 2),
   );
+  const box =
+    CENTERNET.giouWeight > 0 ? tf.add(l1, tf.mul(tf.div(giouLoss(map, t), objects), CENTERNET.giouWeight)) : l1;
   return tf.add(
     classificationLoss(targets.labels, outputs[0] as tf.Tensor2D, options.batch?.images),
     tf.mul(tf.add(heatmap, box), CENTERNET.weight * (options.weight ?? 1)),
