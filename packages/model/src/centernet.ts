@@ -200,7 +200,9 @@ function centerNetLoss(outputs: tf.Tensor[], targets: BoxTargets, options: BoxLo
     tf.mul(objects, 2),
   );
   const box =
-    CENTERNET.giouWeight > 0 ? tf.add(l1, tf.mul(tf.div(giouLoss(map, t), objects), CENTERNET.giouWeight)) : l1;
+    CENTERNET.giouWeight > 0
+      ? tf.add(l1, tf.mul(tf.div(giouLoss(map, t), objects), CENTERNET.giouWeight))
+      : l1;
   return tf.add(
     classificationLoss(targets.labels, outputs[0] as tf.Tensor2D, options.batch?.images),
     tf.mul(tf.add(heatmap, box), CENTERNET.weight * (options.weight ?? 1)),
