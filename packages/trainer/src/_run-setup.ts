@@ -189,7 +189,8 @@ function configOf(
   checked: CheckedOptions,
   plan: { length: TrainingLength; sizes: SizeStage[]; split: Split; createdAt: string },
 ): RunConfig {
-  const { dataset, model: factory, colorJitter } = options;
+  const { dataset, model: factory } = options;
+  const { colorJitter } = checked.settings;
   return {
     ...(colorJitter ? { colorJitter } : {}),
     format: 1,

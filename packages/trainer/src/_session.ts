@@ -214,7 +214,7 @@ export class TrainingSession {
 
   /** The training augmentations, in place, drawing from the run's generator: zoom and shift, flips, colour jitter. */
   augment(batch: Batch): void {
-    const { settings, classes, options } = this.plan;
+    const { settings, classes } = this.plan;
     const shape = { height: this.data.height, width: this.data.width, classes };
     if (settings.zoomOut > 0 || settings.shift > 0)
       augmentGeometry(batch, batch.size, shape, this.rng, {
@@ -224,8 +224,8 @@ export class TrainingSession {
       });
     if (settings.flip)
       flipHalf(batch.images, settings.boxes ? batch.boxes : undefined, batch.size, shape, this.rng);
-    if (options.colorJitter)
-      jitterColors(batch.images as Float32Array, batch.size, shape, options.colorJitter, this.rng);
+    if (settings.colorJitter)
+      jitterColors(batch.images as Float32Array, batch.size, shape, settings.colorJitter, this.rng);
   }
 
   /** Whether to validate after the step just done (`last`: the run's last step). */

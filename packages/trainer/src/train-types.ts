@@ -5,8 +5,7 @@
 import type { Dataset } from '@litter/dataset';
 import type { ModelFactory } from '@litter/model';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { HistoryRow } from './_history.js';
-import type { ColorJitter } from './_photometric.js';
+import type { HistoryRow } from './history.js';
 import type { Evaluation } from './metrics.js';
 import type { CheckpointKind, StopReason, TrainSettings } from './options.js';
 import type { SizeStage } from './schedule.js';
@@ -50,12 +49,6 @@ export interface TrainOptions extends Partial<TrainSettings> {
    * chosen among those at the final size once the run has reached it.
    */
   progressive?: { dataset: Dataset; until: number };
-  /**
-   * Photometric augmentation: each training image gets a random brightness, contrast and saturation (factors
-   * in `[1 - x, 1 + x]`) and hue rotation (`[-hue, hue]` of a turn), drawn from the run's seeded generator.
-   * Off by default (BENCHMARKS.md, "litter train's defaults", has what was measured). @default undefined (off)
-   */
-  colorJitter?: ColorJitter;
   /**
    * When the run is done, write `report.html` and `charts/*.png` into `runDir` (@litter/report): loss curves,
    * precision-recall per class and the validation images with their boxes. Once, at the end.
