@@ -69,7 +69,6 @@ function lossStep(
   return value;
 }
 
-/** Every output of `model` on `images`, flattened, in output order. */
 /**
  * Runs `step` `steps` times: the loss ends finite and below the first step's, and the tensor count stays where the
  * first step (which creates the optimizer's slot variables) left it.
@@ -84,12 +83,211 @@ function expectLossFalls(step: () => number, steps: number): void {
   expect(tf.memory().numTensors).toBe(afterFirst);
 }
 
+/** Every output of `model` on `images`, flattened, in output order. */
 function predictAll(model: tfl.LayersModel, images: tf.Tensor): number[][] {
   return tf.tidy(() => ([model.predict(images)].flat() as tf.Tensor[]).map((t) => Array.from(t.dataSync())));
 }
 
 function predict(model: tfl.LayersModel, images: tf.Tensor): Float32Array {
   return tf.tidy(() => (model.predict(images) as tf.Tensor).dataSync() as Float32Array);
+}
+
+/** {@link ConformanceOptions} with their defaults, and the size the training checks use. */
+interface Settings {
+  backends: readonly Exclude<BackendName, 'tensorflow'>[];
+  inputSizes: readonly [height: number, width: number][];
+  classes: number;
+  batchSize: number;
+  trainSteps: number;
+  learningRate: number;
+  trainHeight: number;
+  trainWidth: number;
+}
+
+function settingsOf(options: ConformanceOptions): Settings {
+  const inputSizes = options.inputSizes ?? [
+    [16, 16],
+    [12, 20],
+  ];
+  const [trainHeight, trainWidth] = inputSizes[inputSizes.length - 1] ?? [16, 16];
+  return {
+    backends: options.backends ?? ['cpu'],
+    inputSizes,
+    classes: options.classes ?? 3,
+    batchSize: options.batchSize ?? 4,
+    trainSteps: options.trainSteps ?? 8,
+    learningRate: options.learningRate ?? 0.003,
+    trainHeight,
+    trainWidth,
+  };
+}
+
+/** The factory's members and its option checks (no backend needed). */
+function testContract(factory: ModelFactory): void {
+  it('has every member of the ModelFactory contract', () => {
+    expect(contractProblems(factory)).toEqual([]);
+  });
+
+  it('rejects invalid options', () => {
+    expect(() => factory.create({ inputShape: [16, 16, 3], classes: 0 })).toThrow();
+    expect(() => factory.create({ inputShape: [0, 16, 3], classes: 2 })).toThrow();
+    if (!factory.supportsBoxes) {
+      expect(() => factory.create({ inputShape: [16, 16, 3], classes: 2, boxes: true })).toThrow();
+    }
+  });
+}
+
+/** Builds at each input size: `[B, C]` logits, finite, no tensor left behind. */
+function testBuilds(factory: ModelFactory, s: Settings): void {
+  const { classes, batchSize } = s;
+  for (const [height, width] of s.inputSizes) {
+    it(`builds for ${height}x${width} and predicts [B, C] logits without leaking tensors`, () => {
+      const model = factory.create({ inputShape: [height, width, 3], classes, seed: 1 });
+      try {
+        expect(model.inputs[0]?.shape).toEqual([null, height, width, 3]);
+        expect(model.outputs[0]?.shape).toEqual([null, classes]);
+        const { images } = tinyBatch(batchSize, height, width, classes, 3);
+        const before = tf.memory().numTensors;
+        const output = model.predict(images) as tf.Tensor;
+        expect(output.shape).toEqual([batchSize, classes]);
+        expect(output.dtype).toBe('float32');
+        expect(Array.from(output.dataSync()).every(Number.isFinite)).toBe(true);
+        output.dispose();
+        expect(tf.memory().numTensors).toBe(before);
+        images.dispose();
+      } finally {
+        model.dispose();
+      }
+    });
+  }
+}
+
+/** With `supportsBoxes`: the head's outputs and decoding, its loss lowered by training, save and load. */
+function testBoxes(factory: ModelFactory, s: Settings, backend: string, directory: () => string): void {
+  const { classes, batchSize, trainHeight, trainWidth } = s;
+  const head = factory.boxHead ?? pooledBoxHead;
+  const create = (seed: number) =>
+    factory.create({ inputShape: [trainHeight, trainWidth, 3], classes, boxes: true, seed });
+
+  it(`with boxes has the outputs of its head (${head.name}), decoded to one box per class`, () => {
+    const model = create(1);
+    try {
+      expect(boxHeadOf(model, classes, [factory.boxHead])).toBe(head);
+      const { images } = tinyBatch(batchSize, trainHeight, trainWidth, classes, 4);
+      const before = tf.memory().numTensors;
+      const outputs = [model.predict(images)].flat() as tf.Tensor[];
+      const { logits, boxes } = head.decode(outputs, classes);
+      tf.dispose(outputs);
+      expect(tf.memory().numTensors).toBe(before);
+      images.dispose();
+      expect(logits.length).toBe(batchSize * classes);
+      expect(Array.from(logits).every(Number.isFinite)).toBe(true);
+      expect(boxes.length).toBe(batchSize * classes * 4);
+      for (let k = 0; k < boxes.length; k += 4) {
+        const [x1, y1, x2, y2] = boxes.subarray(k, k + 4);
+        expect(0 <= x1! && x1! <= x2! && x2! <= 1 && 0 <= y1! && y1! <= y2! && y2! <= 1).toBe(true);
+      }
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('with boxes a few training steps on its loss lower it, with a flat tensor count', () => {
+    const model = create(2);
+    const optimizer = tf.train.adam(s.learningRate);
+    const batch = tinyBoxBatch(batchSize, trainHeight, trainWidth, classes, 8);
+    try {
+      expectLossFalls(() => lossStep(model, head, optimizer, batch), s.trainSteps);
+    } finally {
+      optimizer.dispose();
+      tf.dispose([batch.images, batch.labels, batch.boxes, batch.mask]);
+      model.dispose();
+    }
+  });
+
+  it('with boxes save then load gives identical outputs, recognised as the same head', async () => {
+    const model = create(3);
+    const { images } = tinyBatch(batchSize, trainHeight, trainWidth, classes, 9);
+    const target = path.join(directory(), `${backend}-boxes-model`);
+    try {
+      const expected = predictAll(model, images);
+      await saveModel(model, target);
+      const loaded = await loadModel(target);
+      try {
+        expect(boxHeadOf(loaded, classes)).toBe(head);
+        expect(predictAll(loaded, images)).toEqual(expected);
+      } finally {
+        loaded.dispose();
+      }
+    } finally {
+      images.dispose();
+      model.dispose();
+    }
+  });
+}
+
+/** The logits model: training lowers the loss, save and load, the same seed gives the same model. */
+function testLogitsModel(factory: ModelFactory, s: Settings, backend: string, directory: () => string): void {
+  const { classes, batchSize, trainHeight, trainWidth } = s;
+  const create = (seed: number) =>
+    factory.create({ inputShape: [trainHeight, trainWidth, 3], classes, seed });
+
+  it('a few training steps on a tiny batch lower the loss, with a flat tensor count', () => {
+    const model = create(2);
+    const optimizer = tf.train.adam(s.learningRate);
+    const { images, labels } = tinyBatch(batchSize, trainHeight, trainWidth, classes, 5);
+    try {
+      const step = () => {
+        const loss = optimizer.minimize(
+          () => tf.losses.sigmoidCrossEntropy(labels, model.apply(images, { training: true }) as tf.Tensor),
+          true,
+        ) as tf.Scalar;
+        const value = loss.dataSync()[0]!;
+        loss.dispose();
+        return value;
+      };
+      expectLossFalls(step, s.trainSteps);
+    } finally {
+      optimizer.dispose();
+      images.dispose();
+      labels.dispose();
+      model.dispose();
+    }
+  });
+
+  it('save then load gives identical predictions', async () => {
+    const model = create(3);
+    const { images } = tinyBatch(batchSize, trainHeight, trainWidth, classes, 6);
+    const target = path.join(directory(), `${backend}-model`);
+    try {
+      const expected = predict(model, images);
+      await saveModel(model, target);
+      const loaded = await loadModel(target);
+      try {
+        expect(loaded.outputs[0]?.shape).toEqual([null, classes]);
+        expect(predict(loaded, images)).toEqual(expected);
+      } finally {
+        loaded.dispose();
+      }
+    } finally {
+      images.dispose();
+      model.dispose();
+    }
+  });
+
+  // Seed 0 too: tfjs-core reads an initialiser seed of 0 as "unseeded".
+  it.each([0, 9])('the same seed gives the same model (seed %i)', (seed) => {
+    const a = create(seed);
+    const b = create(seed);
+    const { images } = tinyBatch(batchSize, trainHeight, trainWidth, classes, 7);
+    try {
+      expect(predict(a, images)).toEqual(predict(b, images));
+    } finally {
+      images.dispose();
+      a.dispose();
+      b.dispose();
+    }
+  });
 }
 
 /**
@@ -108,31 +306,10 @@ function predict(model: tfl.LayersModel, images: tf.Tensor): Float32Array {
  * testModelFactory(model, { backends: ['cpu', 'wasm'] });
  */
 export function testModelFactory(factory: ModelFactory, options: ConformanceOptions = {}): void {
-  const backends = options.backends ?? ['cpu'];
-  const inputSizes = options.inputSizes ?? [
-    [16, 16],
-    [12, 20],
-  ];
-  const classes = options.classes ?? 3;
-  const batchSize = options.batchSize ?? 4;
-  const trainSteps = options.trainSteps ?? 8;
-  const learningRate = options.learningRate ?? 0.003;
-  const [trainHeight, trainWidth] = inputSizes[inputSizes.length - 1] ?? [16, 16];
-
+  const s = settingsOf(options);
   describe(`ModelFactory conformance: ${String((factory as Partial<ModelFactory>)?.name)}`, () => {
-    it('has every member of the ModelFactory contract', () => {
-      expect(contractProblems(factory)).toEqual([]);
-    });
-
-    it('rejects invalid options', () => {
-      expect(() => factory.create({ inputShape: [16, 16, 3], classes: 0 })).toThrow();
-      expect(() => factory.create({ inputShape: [0, 16, 3], classes: 2 })).toThrow();
-      if (!factory.supportsBoxes) {
-        expect(() => factory.create({ inputShape: [16, 16, 3], classes: 2, boxes: true })).toThrow();
-      }
-    });
-
-    for (const backend of backends) {
+    testContract(factory);
+    for (const backend of s.backends) {
       describe(`on ${backend}`, () => {
         let directory: string;
         beforeAll(async () => {
@@ -142,147 +319,9 @@ export function testModelFactory(factory: ModelFactory, options: ConformanceOpti
         afterAll(async () => {
           await rm(directory, { recursive: true, force: true });
         });
-
-        for (const [height, width] of inputSizes) {
-          it(`builds for ${height}x${width} and predicts [B, C] logits without leaking tensors`, () => {
-            const model = factory.create({ inputShape: [height, width, 3], classes, seed: 1 });
-            try {
-              expect(model.inputs[0]?.shape).toEqual([null, height, width, 3]);
-              expect(model.outputs[0]?.shape).toEqual([null, classes]);
-              const { images } = tinyBatch(batchSize, height, width, classes, 3);
-              const before = tf.memory().numTensors;
-              const output = model.predict(images) as tf.Tensor;
-              expect(output.shape).toEqual([batchSize, classes]);
-              expect(output.dtype).toBe('float32');
-              expect(Array.from(output.dataSync()).every(Number.isFinite)).toBe(true);
-              output.dispose();
-              expect(tf.memory().numTensors).toBe(before);
-              images.dispose();
-            } finally {
-              model.dispose();
-            }
-          });
-        }
-
-        if (factory.supportsBoxes) {
-          const head = factory.boxHead ?? pooledBoxHead;
-          const create = (seed: number) =>
-            factory.create({ inputShape: [trainHeight, trainWidth, 3], classes, boxes: true, seed });
-
-          it(`with boxes has the outputs of its head (${head.name}), decoded to one box per class`, () => {
-            const model = create(1);
-            try {
-              expect(boxHeadOf(model, classes, [factory.boxHead])).toBe(head);
-              const { images } = tinyBatch(batchSize, trainHeight, trainWidth, classes, 4);
-              const before = tf.memory().numTensors;
-              const outputs = [model.predict(images)].flat() as tf.Tensor[];
-              const { logits, boxes } = head.decode(outputs, classes);
-              tf.dispose(outputs);
-              expect(tf.memory().numTensors).toBe(before);
-              images.dispose();
-              expect(logits.length).toBe(batchSize * classes);
-              expect(Array.from(logits).every(Number.isFinite)).toBe(true);
-              expect(boxes.length).toBe(batchSize * classes * 4);
-              for (let k = 0; k < boxes.length; k += 4) {
-                const [x1, y1, x2, y2] = boxes.subarray(k, k + 4);
-                expect(0 <= x1! && x1! <= x2! && x2! <= 1 && 0 <= y1! && y1! <= y2! && y2! <= 1).toBe(true);
-              }
-            } finally {
-              model.dispose();
-            }
-          });
-
-          it('with boxes a few training steps on its loss lower it, with a flat tensor count', () => {
-            const model = create(2);
-            const optimizer = tf.train.adam(learningRate);
-            const batch = tinyBoxBatch(batchSize, trainHeight, trainWidth, classes, 8);
-            try {
-              expectLossFalls(() => lossStep(model, head, optimizer, batch), trainSteps);
-            } finally {
-              optimizer.dispose();
-              tf.dispose([batch.images, batch.labels, batch.boxes, batch.mask]);
-              model.dispose();
-            }
-          });
-
-          it('with boxes save then load gives identical outputs, recognised as the same head', async () => {
-            const model = create(3);
-            const { images } = tinyBatch(batchSize, trainHeight, trainWidth, classes, 9);
-            const target = path.join(directory, `${backend}-boxes-model`);
-            try {
-              const expected = predictAll(model, images);
-              await saveModel(model, target);
-              const loaded = await loadModel(target);
-              try {
-                expect(boxHeadOf(loaded, classes)).toBe(head);
-                expect(predictAll(loaded, images)).toEqual(expected);
-              } finally {
-                loaded.dispose();
-              }
-            } finally {
-              images.dispose();
-              model.dispose();
-            }
-          });
-        }
-
-        it('a few training steps on a tiny batch lower the loss, with a flat tensor count', () => {
-          const model = factory.create({ inputShape: [trainHeight, trainWidth, 3], classes, seed: 2 });
-          const optimizer = tf.train.adam(learningRate);
-          const { images, labels } = tinyBatch(batchSize, trainHeight, trainWidth, classes, 5);
-          try {
-            const step = () => {
-              const loss = optimizer.minimize(
-                () =>
-                  tf.losses.sigmoidCrossEntropy(labels, model.apply(images, { training: true }) as tf.Tensor),
-                true,
-              ) as tf.Scalar;
-              const value = loss.dataSync()[0]!;
-              loss.dispose();
-              return value;
-            };
-            expectLossFalls(step, trainSteps);
-          } finally {
-            optimizer.dispose();
-            images.dispose();
-            labels.dispose();
-            model.dispose();
-          }
-        });
-
-        it('save then load gives identical predictions', async () => {
-          const model = factory.create({ inputShape: [trainHeight, trainWidth, 3], classes, seed: 3 });
-          const { images } = tinyBatch(batchSize, trainHeight, trainWidth, classes, 6);
-          const target = path.join(directory, `${backend}-model`);
-          try {
-            const expected = predict(model, images);
-            await saveModel(model, target);
-            const loaded = await loadModel(target);
-            try {
-              expect(loaded.outputs[0]?.shape).toEqual([null, classes]);
-              expect(predict(loaded, images)).toEqual(expected);
-            } finally {
-              loaded.dispose();
-            }
-          } finally {
-            images.dispose();
-            model.dispose();
-          }
-        });
-
-        // Seed 0 too: tfjs-core reads an initialiser seed of 0 as "unseeded".
-        it.each([0, 9])('the same seed gives the same model (seed %i)', (seed) => {
-          const a = factory.create({ inputShape: [trainHeight, trainWidth, 3], classes, seed });
-          const b = factory.create({ inputShape: [trainHeight, trainWidth, 3], classes, seed });
-          const { images } = tinyBatch(batchSize, trainHeight, trainWidth, classes, 7);
-          try {
-            expect(predict(a, images)).toEqual(predict(b, images));
-          } finally {
-            images.dispose();
-            a.dispose();
-            b.dispose();
-          }
-        });
+        testBuilds(factory, s);
+        if (factory.supportsBoxes) testBoxes(factory, s, backend, () => directory);
+        testLogitsModel(factory, s, backend, () => directory);
       });
     }
   });

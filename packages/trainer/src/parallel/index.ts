@@ -2,17 +2,14 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { registeredModels } from '@litter/model';
-import { TrainerError, type TrainerErrorCode } from '../errors.js';
+import { TrainerError } from '../errors.js';
+import { WORKER_FAILED, WorkerPool } from './_pool.js';
 import {
   type InputLayout,
   inputOffsets,
   type OptimizerWeight,
   type ReplicaLayout,
-  type Reply,
-  type Request,
-  type RequestBody,
   regionSize,
   type WorkerInit,
 } from './_protocol.js';
@@ -114,92 +111,297 @@ export interface ParallelTrainer {
   readonly closed: Promise<void>;
 }
 
-/** The code of failures of the workers themselves. */
-const WORKER_FAILED: TrainerErrorCode = 'worker-failed';
-
 /** The built worker entry next to this module; from the TypeScript sources, the package's built one. */
 function defaultWorkerUrl(): URL {
   const here = import.meta.url;
   return here.endsWith('.ts') ? new URL('../../dist/parallel/worker.js', here) : new URL('./worker.js', here);
 }
 
-interface Pending {
-  resolve: (reply: Extract<Reply, { type: 'done' }>) => void;
-  reject: (error: Error) => void;
+/** The options with their defaults, checked. */
+interface Settings {
+  backend: 'wasm' | 'cpu';
+  workers: number;
+  height: number;
+  width: number;
+  classes: number;
+  boxes: boolean;
+  learningRate: number;
+  url: URL;
+  importFrom: string[];
 }
 
-/** One worker thread and its outstanding requests (answered in order). */
-class Replica {
-  readonly worker: Worker;
-  readonly ready: Promise<ReplicaLayout>;
-  readonly exited: Promise<number>;
-  private readonly pending = new Map<number, Pending>();
-  private nextId = 1;
-  private onReady: { resolve: (layout: ReplicaLayout) => void; reject: (error: Error) => void } | undefined;
+function checkOptions(options: ParallelTrainerOptions): Settings {
+  const backend = options.backend ?? 'wasm';
+  if (backend !== 'wasm' && backend !== 'cpu') {
+    throw new TrainerError(
+      'invalid-options',
+      `parallel training runs on the wasm or cpu backend, not '${String(backend)}': the tensorflow backend ` +
+        'already uses every core, so train in-process there',
+    );
+  }
+  const workers = options.workers ?? os.availableParallelism();
+  if (!Number.isInteger(workers) || workers < 1) {
+    throw new TrainerError('invalid-options', `workers must be a positive integer, got ${String(workers)}`);
+  }
+  const [height, width, channels] = options.inputShape ?? [];
+  if (!Number.isInteger(height) || !Number.isInteger(width) || height! < 1 || width! < 1 || channels !== 3) {
+    throw new TrainerError(
+      'invalid-options',
+      `inputShape must be [height, width, 3], got ${JSON.stringify(options.inputShape)}`,
+    );
+  }
+  if (!Number.isInteger(options.classes) || options.classes < 1) {
+    throw new TrainerError('invalid-options', `classes must be a positive integer, got ${options.classes}`);
+  }
+  const learningRate = options.learningRate ?? 1e-4;
+  checkLearningRate(learningRate);
+  const url = options.workerUrl ?? defaultWorkerUrl();
+  if (url.protocol === 'file:' && !existsSync(fileURLToPath(url))) {
+    throw new TrainerError(
+      'invalid-options',
+      `the parallel training worker ${fileURLToPath(url)} does not exist: build @litter/trainer first ` +
+        '(pnpm --filter @litter/trainer build)',
+    );
+  }
+  const importFrom = (options.importFrom ?? [process.argv[1], path.join(process.cwd(), 'noop.js')])
+    .filter((entry): entry is string | URL => entry !== undefined && entry !== '')
+    .map((entry) =>
+      entry instanceof URL || entry.startsWith('file:') ? fileURLToPath(entry) : path.resolve(entry),
+    );
+  const { classes } = options;
+  return {
+    backend,
+    workers,
+    height: height!,
+    width: width!,
+    classes,
+    boxes: options.boxes ?? false,
+    learningRate,
+    url,
+    importFrom,
+  };
+}
+
+function checkLearningRate(rate: number): void {
+  if (!(rate > 0) || !Number.isFinite(rate)) {
+    throw new TrainerError('invalid-options', `learningRate must be a positive number, got ${rate}`);
+  }
+}
+
+/** What each worker starts from (`workerData`). */
+function workerInits(options: ParallelTrainerOptions, settings: Settings): WorkerInit[] {
+  const { workers, height, width, classes, boxes, backend, learningRate, importFrom } = settings;
+  return Array.from({ length: workers }, (_, index) => ({
+    index,
+    workers,
+    modelSpec: options.modelSpec,
+    importFrom,
+    models: registeredModels(),
+    inputShape: [height, width, 3],
+    classes,
+    boxes,
+    boxLossWeight: options.boxLossWeight ?? 1,
+    backend,
+    learningRate,
+    seed: options.seed ?? 0,
+  }));
+}
+
+/**
+ * Once every worker is ready: checks that they built the same model, hands them the shared gradient buffer and
+ * gives them all the same weights (`initialWeights`, else worker 0's).
+ */
+async function handshake(
+  pool: WorkerPool,
+  initialWeights: readonly Float32Array[] | undefined,
+): Promise<ReplicaLayout> {
+  const layouts = await pool.ready();
+  const first = layouts[0]!;
+  if (layouts.some((other) => JSON.stringify(other) !== JSON.stringify(first))) {
+    throw new TrainerError(WORKER_FAILED, 'the workers built different models from the same options');
+  }
+  const gradients = new SharedArrayBuffer(pool.replicas.length * regionSize(first) * 4);
+  await pool.broadcast({ type: 'gradients', buffer: gradients });
+  if (initialWeights) {
+    checkWeights(
+      initialWeights,
+      first.weights.map((w) => w.shape),
+      'initialWeights',
+    );
+    await pool.broadcast({ type: 'set-weights', weights: [...initialWeights] });
+  } else if (pool.replicas.length > 1) {
+    const [source, ...others] = pool.replicas;
+    const { weights } = await source!.request({ type: 'get-weights' });
+    await Promise.all(others.map((r) => r.request({ type: 'set-weights', weights: weights! })));
+  }
+  return first;
+}
+
+/** Checks a step's arguments against the trainer's settings. */
+function checkStep(
+  settings: Settings,
+  pixels: number,
+  batch: { images: Float32Array; labels: Float32Array; batchSize: number },
+  options: ParallelStepOptions,
+): void {
+  const { batchSize, images, labels } = batch;
+  const { classes, boxes } = settings;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new TrainerError('invalid-options', `batchSize must be a positive integer, got ${batchSize}`);
+  }
+  if (images.length < batchSize * pixels || labels.length < batchSize * classes) {
+    throw new TrainerError(
+      'invalid-options',
+      `a batch of ${batchSize} needs ${batchSize * pixels} image values and ${batchSize * classes} labels, ` +
+        `got ${images.length} and ${labels.length}`,
+    );
+  }
+  const { boxes: boxTargets, boxMask } = options;
+  if (
+    boxes &&
+    (!boxTargets ||
+      !boxMask ||
+      boxTargets.length < batchSize * classes * 4 ||
+      boxMask.length < batchSize * classes)
+  ) {
+    throw new TrainerError(
+      'invalid-options',
+      `this trainer trains boxes: give boxes (${batchSize * classes * 4} values) and boxMask ` +
+        `(${batchSize * classes}) with every step`,
+    );
+  }
+}
+
+/** Rows [start, end) of a batch per worker, as even as possible. */
+function shards(batchSize: number, workers: number): { start: number; end: number }[] {
+  const base = Math.floor(batchSize / workers);
+  const extra = batchSize % workers;
+  let start = 0;
+  return Array.from({ length: workers }, (_, k) => {
+    const rows = base + (k < extra ? 1 : 0);
+    const shard = { start, end: start + rows };
+    start += rows;
+    return shard;
+  });
+}
+
+/** The trainer over a ready pool. */
+class Trainer implements ParallelTrainer {
+  readonly workers: number;
+  readonly backend: 'wasm' | 'cpu';
+  readonly weightShapes: readonly number[][];
+  readonly closed: Promise<void>;
+  private readonly pixels: number;
+  private inputs: { values: Float32Array; layout: InputLayout } | undefined;
+  private timing: StepTiming | undefined;
 
   constructor(
-    readonly index: number,
-    url: URL,
-    init: WorkerInit,
-    private readonly onFailure: (error: Error) => void,
+    private readonly pool: WorkerPool,
+    layout: ReplicaLayout,
+    private readonly settings: Settings,
   ) {
-    this.worker = new Worker(url, { workerData: init });
-    this.ready = new Promise<ReplicaLayout>((resolve, reject) => {
-      this.onReady = { resolve, reject };
-    });
-    this.ready.catch(() => {}); // rejections also go through onFailure
-    this.exited = new Promise((resolve) => this.worker.once('exit', resolve));
-    this.worker.on('message', (reply: Reply) => this.receive(reply));
-    this.worker.on('error', (error) =>
-      this.onFailure(
-        new TrainerError(WORKER_FAILED, `parallel training worker ${index} failed: ${error.message}`, {
-          cause: error,
-        }),
-      ),
-    );
-    this.worker.on('exit', (code) =>
-      this.onFailure(
-        new TrainerError(
-          WORKER_FAILED,
-          `parallel training worker ${index} exited (code ${code}) in the middle of training`,
+    this.workers = settings.workers;
+    this.backend = settings.backend;
+    this.weightShapes = layout.weights.map((w) => w.shape);
+    this.closed = pool.closed;
+    this.pixels = settings.height * settings.width * 3;
+  }
+
+  step(
+    images: Float32Array,
+    labels: Float32Array,
+    batchSize: number,
+    options: ParallelStepOptions = {},
+  ): Promise<number> {
+    return this.pool.serial(async () => {
+      checkStep(this.settings, this.pixels, { images, labels, batchSize }, options);
+      const rate = options.learningRate ?? this.settings.learningRate;
+      checkLearningRate(rate);
+      const started = performance.now();
+      const maskTotal = await this.writeBatch(images, labels, batchSize, options);
+      const rows = shards(batchSize, this.workers);
+      const computed = await Promise.all(
+        this.pool.replicas.map((replica, k) =>
+          replica.request({ type: 'compute', batchSize, maskTotal, ...rows[k]! }),
         ),
-      ),
-    );
-  }
-
-  private receive(reply: Reply): void {
-    if (reply.type === 'ready') {
-      this.onReady?.resolve(reply.layout);
-      this.onReady = undefined;
-      return;
-    }
-    if (reply.type === 'error') {
-      const cause = Object.assign(new Error(reply.message), { stack: reply.stack });
-      this.onFailure(
-        new TrainerError(WORKER_FAILED, `parallel training worker ${this.index} failed: ${reply.message}`, {
-          cause,
-        }),
       );
-      return;
-    }
-    const pending = this.pending.get(reply.id);
-    this.pending.delete(reply.id);
-    pending?.resolve(reply);
-  }
-
-  request(message: RequestBody): Promise<Extract<Reply, { type: 'done' }>> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ ...message, id } as Request);
+      let loss = 0;
+      for (const reply of computed) loss += reply.loss ?? 0;
+      const applied = await this.pool.broadcast({
+        type: 'apply',
+        skip: !Number.isFinite(loss),
+        learningRate: rate,
+        shares: rows.map((s) => (s.end - s.start) / batchSize),
+      });
+      this.timing = {
+        wallMs: performance.now() - started,
+        computeMs: computed.map((reply) => reply.ms),
+        applyMs: applied.map((reply) => reply.ms),
+      };
+      return loss;
     });
   }
 
-  failAll(error: Error): void {
-    this.onReady?.reject(error);
-    this.onReady = undefined;
-    for (const pending of this.pending.values()) pending.reject(error);
-    this.pending.clear();
+  /** Copies the batch into the shared input buffer (grown as needed); the count of visible boxes. */
+  private async writeBatch(
+    images: Float32Array,
+    labels: Float32Array,
+    batchSize: number,
+    options: ParallelStepOptions,
+  ): Promise<number> {
+    const { classes, boxes } = this.settings;
+    const pixels = this.pixels;
+    if (!this.inputs || this.inputs.layout.capacity < batchSize) {
+      const layout: InputLayout = { capacity: batchSize, pixels, classes, boxes };
+      const buffer = new SharedArrayBuffer(inputOffsets(layout).total * 4);
+      await this.pool.broadcast({ type: 'inputs', buffer, layout });
+      this.inputs = { values: new Float32Array(buffer), layout };
+    }
+    const { values } = this.inputs;
+    const offsets = inputOffsets(this.inputs.layout);
+    values.set(images.subarray(0, batchSize * pixels), offsets.images);
+    values.set(labels.subarray(0, batchSize * classes), offsets.labels);
+    let maskTotal = 0;
+    if (boxes) {
+      values.set(options.boxes!.subarray(0, batchSize * classes * 4), offsets.boxes);
+      const mask = options.boxMask!.subarray(0, batchSize * classes);
+      values.set(mask, offsets.mask);
+      for (const m of mask) maskTotal += m; // the visible boxes
+    }
+    return maskTotal;
+  }
+
+  lastStepTiming(): StepTiming | undefined {
+    return this.timing;
+  }
+
+  getWeights(): Promise<Float32Array[]> {
+    return this.pool.serial(
+      async () => (await this.pool.replicas[0]!.request({ type: 'get-weights' })).weights!,
+    );
+  }
+
+  setWeights(weights: readonly Float32Array[]): Promise<void> {
+    return this.pool.serial(async () => {
+      checkWeights(weights, this.weightShapes, 'setWeights');
+      await this.pool.broadcast({ type: 'set-weights', weights: [...weights] });
+    });
+  }
+
+  getOptimizerState(): Promise<OptimizerWeight[]> {
+    return this.pool.serial(
+      async () => (await this.pool.replicas[0]!.request({ type: 'get-optimizer' })).state!,
+    );
+  }
+
+  setOptimizerState(state: readonly OptimizerWeight[]): Promise<void> {
+    return this.pool.serial(async () => {
+      await this.pool.broadcast({ type: 'set-optimizer', state: [...state] });
+    });
+  }
+
+  dispose(): Promise<void> {
+    return this.pool.dispose();
   }
 }
 
@@ -242,250 +444,14 @@ function checkWeights(weights: readonly Float32Array[], shapes: readonly number[
  * }
  */
 export async function createParallelTrainer(options: ParallelTrainerOptions): Promise<ParallelTrainer> {
-  const backend = options.backend ?? 'wasm';
-  if (backend !== 'wasm' && backend !== 'cpu') {
-    throw new TrainerError(
-      'invalid-options',
-      `parallel training runs on the wasm or cpu backend, not '${String(backend)}': the tensorflow backend ` +
-        'already uses every core, so train in-process there',
-    );
-  }
-  const workers = options.workers ?? os.availableParallelism();
-  if (!Number.isInteger(workers) || workers < 1) {
-    throw new TrainerError('invalid-options', `workers must be a positive integer, got ${String(workers)}`);
-  }
-  const [height, width, channels] = options.inputShape ?? [];
-  if (!Number.isInteger(height) || !Number.isInteger(width) || height! < 1 || width! < 1 || channels !== 3) {
-    throw new TrainerError(
-      'invalid-options',
-      `inputShape must be [height, width, 3], got ${JSON.stringify(options.inputShape)}`,
-    );
-  }
-  if (!Number.isInteger(options.classes) || options.classes < 1) {
-    throw new TrainerError('invalid-options', `classes must be a positive integer, got ${options.classes}`);
-  }
-  const learningRate = options.learningRate ?? 1e-4;
-  if (!(learningRate > 0) || !Number.isFinite(learningRate)) {
-    throw new TrainerError('invalid-options', `learningRate must be a positive number, got ${learningRate}`);
-  }
-  const url = options.workerUrl ?? defaultWorkerUrl();
-  if (url.protocol === 'file:' && !existsSync(fileURLToPath(url))) {
-    throw new TrainerError(
-      'invalid-options',
-      `the parallel training worker ${fileURLToPath(url)} does not exist: build @litter/trainer first ` +
-        '(pnpm --filter @litter/trainer build)',
-    );
-  }
-  const boxes = options.boxes ?? false;
-  const classes = options.classes;
-  const pixels = height! * width! * 3;
-  const importFrom = (options.importFrom ?? [process.argv[1], path.join(process.cwd(), 'noop.js')])
-    .filter((entry): entry is string | URL => entry !== undefined && entry !== '')
-    .map((entry) =>
-      entry instanceof URL || entry.startsWith('file:') ? fileURLToPath(entry) : path.resolve(entry),
-    );
-
-  let failure: Error | undefined;
-  let disposed = false;
-  let inflight = 0;
-  const replicas: Replica[] = [];
-  const fail = (error: Error) => {
-    if (failure || disposed) return;
-    failure = error;
-    for (const replica of replicas) replica.failAll(error);
-    for (const replica of replicas) void replica.worker.terminate();
-  };
-  for (let index = 0; index < workers; index++) {
-    const init: WorkerInit = {
-      index,
-      workers,
-      modelSpec: options.modelSpec,
-      importFrom,
-      models: registeredModels(),
-      inputShape: [height!, width!, 3],
-      classes,
-      boxes,
-      boxLossWeight: options.boxLossWeight ?? 1,
-      backend,
-      learningRate,
-      seed: options.seed ?? 0,
-    };
-    replicas.push(new Replica(index, url, init, fail));
-  }
-  const closed = Promise.all(replicas.map((r) => r.exited)).then(() => undefined);
-
-  // Workers keep the process alive only while a call is in flight.
-  const track = async <T>(work: () => Promise<T>): Promise<T> => {
-    if (failure) throw failure;
-    if (disposed) throw new TrainerError('invalid-options', 'this parallel trainer was disposed');
-    if (inflight++ === 0) for (const replica of replicas) replica.worker.ref();
-    try {
-      return await work();
-    } finally {
-      if (--inflight === 0) for (const replica of replicas) replica.worker.unref();
-    }
-  };
-  // Calls run one at a time (they share the input buffer).
-  let queue: Promise<unknown> = Promise.resolve();
-  const serial = <T>(work: () => Promise<T>): Promise<T> => {
-    const result = queue.then(() => track(work));
-    queue = result.catch(() => {});
-    return result;
-  };
-  const broadcast = (message: RequestBody) =>
-    Promise.all(replicas.map((replica) => replica.request(message)));
-
-  const dispose = async () => {
-    if (!disposed) {
-      disposed = true;
-      for (const replica of replicas) {
-        replica.failAll(new TrainerError('invalid-options', 'this parallel trainer was disposed'));
-        void replica.worker.terminate();
-      }
-    }
-    await closed;
-  };
-
+  const settings = checkOptions(options);
+  const pool = new WorkerPool(settings.url, workerInits(options, settings));
   let layout: ReplicaLayout;
-  let inputs: { values: Float32Array; layout: InputLayout } | undefined;
   try {
-    layout = await track(async () => {
-      const layouts = await Promise.all(replicas.map((replica) => replica.ready));
-      const first = layouts[0]!;
-      if (layouts.some((other) => JSON.stringify(other) !== JSON.stringify(first))) {
-        throw new TrainerError(WORKER_FAILED, 'the workers built different models from the same options');
-      }
-      const gradients = new SharedArrayBuffer(workers * regionSize(first) * 4);
-      await broadcast({ type: 'gradients', buffer: gradients });
-      if (options.initialWeights) {
-        checkWeights(
-          options.initialWeights,
-          first.weights.map((w) => w.shape),
-          'initialWeights',
-        );
-        await broadcast({ type: 'set-weights', weights: [...options.initialWeights] });
-      } else if (workers > 1) {
-        const { weights } = await replicas[0]!.request({ type: 'get-weights' });
-        await Promise.all(
-          replicas.slice(1).map((r) => r.request({ type: 'set-weights', weights: weights! })),
-        );
-      }
-      return first;
-    });
+    layout = await pool.track(() => handshake(pool, options.initialWeights));
   } catch (error) {
-    await dispose();
-    throw failure ?? error;
+    await pool.dispose();
+    throw pool.error ?? error;
   }
-  const weightShapes = layout.weights.map((w) => w.shape);
-
-  const ensureCapacity = async (batchSize: number) => {
-    if (inputs && inputs.layout.capacity >= batchSize) return;
-    const inputLayout: InputLayout = { capacity: batchSize, pixels, classes, boxes };
-    const buffer = new SharedArrayBuffer(inputOffsets(inputLayout).total * 4);
-    await broadcast({ type: 'inputs', buffer, layout: inputLayout });
-    inputs = { values: new Float32Array(buffer), layout: inputLayout };
-  };
-
-  let timing: StepTiming | undefined;
-  const step = (
-    images: Float32Array,
-    labels: Float32Array,
-    batchSize: number,
-    stepOptions: ParallelStepOptions = {},
-  ): Promise<number> =>
-    serial(async () => {
-      if (!Number.isInteger(batchSize) || batchSize < 1) {
-        throw new TrainerError('invalid-options', `batchSize must be a positive integer, got ${batchSize}`);
-      }
-      if (images.length < batchSize * pixels || labels.length < batchSize * classes) {
-        throw new TrainerError(
-          'invalid-options',
-          `a batch of ${batchSize} needs ${batchSize * pixels} image values and ${batchSize * classes} labels, ` +
-            `got ${images.length} and ${labels.length}`,
-        );
-      }
-      const boxTargets = stepOptions.boxes;
-      const boxMask = stepOptions.boxMask;
-      if (
-        boxes &&
-        (!boxTargets ||
-          !boxMask ||
-          boxTargets.length < batchSize * classes * 4 ||
-          boxMask.length < batchSize * classes)
-      ) {
-        throw new TrainerError(
-          'invalid-options',
-          `this trainer trains boxes: give boxes (${batchSize * classes * 4} values) and boxMask ` +
-            `(${batchSize * classes}) with every step`,
-        );
-      }
-      const rate = stepOptions.learningRate ?? learningRate;
-      if (!(rate > 0) || !Number.isFinite(rate)) {
-        throw new TrainerError('invalid-options', `learningRate must be a positive number, got ${rate}`);
-      }
-      const started = performance.now();
-      await ensureCapacity(batchSize);
-      const { values } = inputs!;
-      const offsets = inputOffsets(inputs!.layout);
-      values.set(images.subarray(0, batchSize * pixels), offsets.images);
-      values.set(labels.subarray(0, batchSize * classes), offsets.labels);
-      let maskTotal = 0;
-      if (boxes) {
-        values.set(boxTargets!.subarray(0, batchSize * classes * 4), offsets.boxes);
-        const mask = boxMask!.subarray(0, batchSize * classes);
-        values.set(mask, offsets.mask);
-        for (const m of mask) maskTotal += m; // the visible boxes
-      }
-      // Rows [start, end) per worker, as even as possible.
-      const base = Math.floor(batchSize / workers);
-      const extra = batchSize % workers;
-      let start = 0;
-      const shards = replicas.map((_, k) => {
-        const rows = base + (k < extra ? 1 : 0);
-        const shard = { start, end: start + rows };
-        start += rows;
-        return shard;
-      });
-      const computed = await Promise.all(
-        replicas.map((replica, k) =>
-          replica.request({ type: 'compute', batchSize, maskTotal, ...shards[k]! }),
-        ),
-      );
-      let loss = 0;
-      for (const reply of computed) loss += reply.loss ?? 0;
-      const applied = await broadcast({
-        type: 'apply',
-        skip: !Number.isFinite(loss),
-        learningRate: rate,
-        shares: shards.map((s) => (s.end - s.start) / batchSize),
-      });
-      timing = {
-        wallMs: performance.now() - started,
-        computeMs: computed.map((reply) => reply.ms),
-        applyMs: applied.map((reply) => reply.ms),
-      };
-      return loss;
-    });
-
-  return {
-    workers,
-    backend,
-    weightShapes,
-    closed,
-    step,
-    lastStepTiming: () => timing,
-    getWeights: () => serial(async () => (await replicas[0]!.request({ type: 'get-weights' })).weights!),
-    setWeights: (weights) =>
-      serial(async () => {
-        checkWeights(weights, weightShapes, 'setWeights');
-        await broadcast({ type: 'set-weights', weights: [...weights] });
-      }),
-    getOptimizerState: () =>
-      serial(async () => (await replicas[0]!.request({ type: 'get-optimizer' })).state!),
-    setOptimizerState: (state) =>
-      serial(async () => {
-        await broadcast({ type: 'set-optimizer', state: [...state] });
-      }),
-    dispose,
-  };
+  return new Trainer(pool, layout, settings);
 }

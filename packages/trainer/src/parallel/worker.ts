@@ -10,8 +10,9 @@
  */
 import { fileURLToPath } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
-import { boxHeadOf, initBackend, registerModel, resolveModel } from '@litter/model';
+import { type BoxHead, boxHeadOf, initBackend, registerModel, resolveModel } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { batchLoss } from '../_loss.js';
 import { FlatAdam } from './_adam.js';
 import {
@@ -41,96 +42,104 @@ function readInto(tensor: tf.Tensor, target: Float32Array, offset: number): void
   );
 }
 
-async function start() {
-  const backend = await initBackend({ backend: init.backend });
-  for (const [name, entry] of Object.entries(init.models)) registerModel(name, entry);
-  // As seen from the trainer's package first (its dependencies), then from the main thread's files.
-  const factory = await resolveModel(init.modelSpec, {
-    importFrom: [fileURLToPath(import.meta.url), ...init.importFrom],
-  });
-  const [height, width] = init.inputShape;
-  const model = factory.create({
-    inputShape: init.inputShape,
-    classes: init.classes,
-    boxes: init.boxes,
-    seed: init.seed,
-  });
-  const head = boxHeadOf(model, init.classes, [factory.boxHead]);
-  const variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
-  const nonTrainable = model.nonTrainableWeights;
-  const spec = (shape: readonly (number | null)[]) => {
-    const dims = shape.map((d) => d ?? 1);
-    return { shape: dims, size: size(dims) };
-  };
+type Compute = Extract<Request, { type: 'compute' }>;
+type Apply = Extract<Request, { type: 'apply' }>;
+type Done = Omit<Extract<Reply, { type: 'done' }>, 'ms'>;
+
+const spec = (shape: readonly (number | null)[]) => {
+  const dims = shape.map((d) => d ?? 1);
+  return { shape: dims, size: size(dims) };
+};
+
+/** The layout of a model's weights, as every replica reports it. */
+function layoutOf(model: tfl.LayersModel, variables: tf.Variable[], backend: string): ReplicaLayout {
   const layout: ReplicaLayout = {
     weights: model.weights.map((w) => spec(w.shape)),
     trainable: variables.map((v) => spec(v.shape)),
-    nonTrainable: nonTrainable.map((w) => spec(w.shape)),
+    nonTrainable: model.nonTrainableWeights.map((w) => spec(w.shape)),
     trainableSize: 0,
     nonTrainableSize: 0,
-    backend: backend.name,
+    backend,
   };
   layout.trainableSize = layout.trainable.reduce((sum, w) => sum + w.size, 0);
   layout.nonTrainableSize = layout.nonTrainable.reduce((sum, w) => sum + w.size, 0);
-  const region = regionSize(layout);
-  // wasm copies a tensor's values into its heap; cpu keeps the array, which must then be ours alone.
-  const copyIn = (values: Float32Array) => (backend.name === 'cpu' ? values.slice() : values);
+  return layout;
+}
 
-  let inputs: { values: Float32Array; layout: InputLayout } | undefined;
-  let gradients: Float32Array | undefined;
-  const averaged = new Float32Array(layout.nonTrainableSize);
-  // The trainable weights, flat: Adam updates this copy, which then replaces the variables' values.
-  const flat = new Float32Array(layout.trainableSize);
-  const readWeights = () => {
+/** This worker's model replica, its Adam state and the shared buffers. */
+class Replica {
+  readonly variables: tf.Variable[];
+  readonly layout: ReplicaLayout;
+  private readonly region: number;
+  private inputs: { values: Float32Array; layout: InputLayout } | undefined;
+  private gradients: Float32Array | undefined;
+  private readonly averaged: Float32Array;
+  /** The trainable weights, flat: Adam updates this copy, which then replaces the variables' values. */
+  private readonly flat: Float32Array;
+  private readonly adam: FlatAdam;
+  private readonly named: { name: string; shape: number[]; size: number }[];
+
+  constructor(
+    private readonly model: tfl.LayersModel,
+    private readonly head: BoxHead | undefined,
+    private readonly backend: string,
+  ) {
+    this.variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
+    this.layout = layoutOf(model, this.variables, backend);
+    this.region = regionSize(this.layout);
+    this.averaged = new Float32Array(this.layout.nonTrainableSize);
+    this.flat = new Float32Array(this.layout.trainableSize);
+    this.readWeights();
+    this.adam = new FlatAdam(this.layout.trainableSize);
+    this.named = this.variables.map((variable, i) => ({ name: variable.name, ...this.layout.trainable[i]! }));
+  }
+
+  /** wasm copies a tensor's values into its heap; cpu keeps the array, which must then be ours alone. */
+  private copyIn(values: Float32Array): Float32Array {
+    return this.backend === 'cpu' ? values.slice() : values;
+  }
+
+  private readWeights(): void {
     let offset = 0;
-    for (const variable of variables) {
-      readInto(variable, flat, offset);
+    for (const variable of this.variables) {
+      readInto(variable, this.flat, offset);
       offset += variable.size;
     }
-  };
-  readWeights();
-  const adam = new FlatAdam(layout.trainableSize);
-  const named = variables.map((variable, i) => ({ name: variable.name, ...layout.trainable[i]! }));
+  }
 
-  function compute(request: Extract<Request, { type: 'compute' }>): number {
-    if (!inputs || !gradients) throw new Error('compute before the shared buffers were sent');
-    const own = gradients.subarray(init.index * region, (init.index + 1) * region);
+  /** Rows [start, end) of the shared inputs as tensors (`train()`'s loss inputs). */
+  private shardTensors(start: number, end: number) {
+    const { values, layout } = this.inputs!;
+    const { classes } = layout;
+    const offsets = inputOffsets(layout);
+    const [height, width] = init.inputShape;
+    const pixels = height * width * 3;
+    const n = end - start;
+    const slice = (at: number, per: number) => this.copyIn(values.subarray(at + start * per, at + end * per));
+    return {
+      images: tf.tensor4d(slice(offsets.images, pixels), [n, height, width, 3]),
+      labels: tf.tensor2d(slice(offsets.labels, classes), [n, classes]),
+      targets: () => tf.tensor2d(slice(offsets.boxes, classes * 4), [n, classes * 4]),
+      mask: () => tf.tensor2d(slice(offsets.mask, classes), [n, classes]),
+    };
+  }
+
+  /** The gradient of this worker's rows' share of the loss, into its region of the gradient buffer: their loss. */
+  compute(request: Compute): number {
+    if (!this.inputs || !this.gradients) throw new Error('compute before the shared buffers were sent');
+    const { layout, variables, model, head } = this;
+    const own = this.gradients.subarray(init.index * this.region, (init.index + 1) * this.region);
     const { start, end, batchSize } = request;
     const n = end - start;
     let loss = 0;
     if (n === 0) {
       own.fill(0, 0, layout.trainableSize);
     } else {
-      const { values } = inputs;
-      const { classes } = inputs.layout;
-      const offsets = inputOffsets(inputs.layout);
-      const pixels = height * width * 3;
       loss = tf.tidy(() => {
-        const images = tf.tensor4d(
-          copyIn(values.subarray(offsets.images + start * pixels, offsets.images + end * pixels)),
-          [n, height, width, 3],
-        );
-        const labels = tf.tensor2d(
-          copyIn(values.subarray(offsets.labels + start * classes, offsets.labels + end * classes)),
-          [n, classes],
-        );
+        const { images, labels, targets, mask } = this.shardTensors(start, end);
         // train()'s loss, split so that the shards' losses add up to the whole batch's (see batchLoss).
         const box = head
-          ? {
-              head,
-              weight: init.boxLossWeight,
-              targets: tf.tensor2d(
-                copyIn(
-                  values.subarray(offsets.boxes + start * classes * 4, offsets.boxes + end * classes * 4),
-                ),
-                [n, classes * 4],
-              ),
-              mask: tf.tensor2d(
-                copyIn(values.subarray(offsets.mask + start * classes, offsets.mask + end * classes)),
-                [n, classes],
-              ),
-              count: request.maskTotal,
-            }
+          ? { head, weight: init.boxLossWeight, targets: targets(), mask: mask(), count: request.maskTotal }
           : undefined;
         const { value, grads } = tf.variableGrads(
           () => batchLoss(model, images, labels, box, n / batchSize),
@@ -146,93 +155,124 @@ async function start() {
     }
     // The forward pass moved the batch-norm statistics (if any): publish them for averaging.
     let offset = layout.trainableSize;
-    for (const weight of nonTrainable) {
+    for (const weight of model.nonTrainableWeights) {
       readInto(weight.read(), own, offset);
       offset += weight.read().size;
     }
     return loss;
   }
 
-  function apply(request: Extract<Request, { type: 'apply' }>): void {
+  /** Sums every worker's gradient and applies Adam; averages the non-trainable weights by shard size. */
+  apply(request: Apply): void {
+    const gradients = this.gradients;
     if (!gradients) throw new Error('apply before the shared buffers were sent');
     if (request.skip) return;
+    const { layout, region } = this;
     // Every replica sums the same regions in the same order and makes the same update: same bits everywhere.
     const parts = Array.from({ length: init.workers }, (_, k) =>
-      gradients!.subarray(k * region, k * region + layout.trainableSize),
+      gradients.subarray(k * region, k * region + layout.trainableSize),
     );
-    adam.update(flat, parts, request.learningRate);
+    this.adam.update(this.flat, parts, request.learningRate);
     let offset = 0;
-    for (const variable of variables) {
-      const value = tf.tensor(copyIn(flat.subarray(offset, offset + variable.size)), variable.shape);
+    for (const variable of this.variables) {
+      const value = tf.tensor(
+        this.copyIn(this.flat.subarray(offset, offset + variable.size)),
+        variable.shape,
+      );
       variable.assign(value);
       value.dispose();
       offset += variable.size;
     }
-    if (layout.nonTrainableSize > 0) {
-      averaged.fill(0);
-      request.shares.forEach((share, k) => {
-        if (share === 0) return;
-        const start = k * region + layout.trainableSize;
-        const theirs = gradients!.subarray(start, start + layout.nonTrainableSize);
-        for (let i = 0; i < averaged.length; i++) averaged[i] = averaged[i]! + share * theirs[i]!;
-      });
-      let offset = 0;
-      nonTrainable.forEach((weight, i) => {
-        const count = layout.nonTrainable[i]!.size;
-        const value = tf.tensor(averaged.slice(offset, offset + count), layout.nonTrainable[i]!.shape);
-        weight.write(value);
-        value.dispose();
-        offset += count;
-      });
-    }
+    if (layout.nonTrainableSize > 0) this.averageNonTrainable(request.shares);
   }
 
-  async function handle(request: Request): Promise<Omit<Extract<Reply, { type: 'done' }>, 'ms'>> {
+  private averageNonTrainable(shares: number[]): void {
+    const { layout, region, averaged } = this;
+    averaged.fill(0);
+    shares.forEach((share, k) => {
+      if (share === 0) return;
+      const start = k * region + layout.trainableSize;
+      const theirs = this.gradients!.subarray(start, start + layout.nonTrainableSize);
+      for (let i = 0; i < averaged.length; i++) averaged[i] = averaged[i]! + share * theirs[i]!;
+    });
+    let offset = 0;
+    this.model.nonTrainableWeights.forEach((weight, i) => {
+      const count = layout.nonTrainable[i]!.size;
+      const value = tf.tensor(averaged.slice(offset, offset + count), layout.nonTrainable[i]!.shape);
+      weight.write(value);
+      value.dispose();
+      offset += count;
+    });
+  }
+
+  private setWeights(weights: Float32Array[]): void {
+    const tensors = weights.map((values, i) => tf.tensor(values, this.layout.weights[i]!.shape));
+    try {
+      this.model.setWeights(tensors);
+    } finally {
+      tf.dispose(tensors);
+    }
+    this.readWeights();
+  }
+
+  async handle(request: Request): Promise<Done> {
+    const done = { type: 'done' as const, id: request.id };
     switch (request.type) {
       case 'inputs':
-        inputs = { values: new Float32Array(request.buffer), layout: request.layout };
-        return { type: 'done', id: request.id };
+        this.inputs = { values: new Float32Array(request.buffer), layout: request.layout };
+        return done;
       case 'gradients':
-        gradients = new Float32Array(request.buffer);
-        return { type: 'done', id: request.id };
+        this.gradients = new Float32Array(request.buffer);
+        return done;
       case 'compute':
-        return { type: 'done', id: request.id, loss: compute(request) };
+        return { ...done, loss: this.compute(request) };
       case 'apply':
-        apply(request);
-        return { type: 'done', id: request.id };
+        this.apply(request);
+        return done;
       case 'get-weights':
+        // Copies: cpu's dataSync is the backend's own array, and these are transferred away.
         return {
-          type: 'done',
-          id: request.id,
-          // Copies: cpu's dataSync is the backend's own array, and these are transferred away.
-          weights: model.getWeights().map((w) => Float32Array.from(w.dataSync() as Float32Array)),
+          ...done,
+          weights: this.model.getWeights().map((w) => Float32Array.from(w.dataSync() as Float32Array)),
         };
-      case 'set-weights': {
-        const tensors = request.weights.map((values, i) => tf.tensor(values, layout.weights[i]!.shape));
-        try {
-          model.setWeights(tensors);
-        } finally {
-          tf.dispose(tensors);
-        }
-        readWeights();
-        return { type: 'done', id: request.id };
-      }
+      case 'set-weights':
+        this.setWeights(request.weights);
+        return done;
       case 'get-optimizer':
-        return { type: 'done', id: request.id, state: adam.getState(named) };
+        return { ...done, state: this.adam.getState(this.named) };
       case 'set-optimizer':
-        adam.setState(request.state, named);
-        return { type: 'done', id: request.id };
+        this.adam.setState(request.state, this.named);
+        return done;
     }
   }
+}
 
-  // One request at a time, in arrival order.
+/** The backend, the registered models and this worker's replica of the model. */
+async function createReplica(): Promise<Replica> {
+  const backend = await initBackend({ backend: init.backend });
+  for (const [name, entry] of Object.entries(init.models)) registerModel(name, entry);
+  // As seen from the trainer's package first (its dependencies), then from the main thread's files.
+  const factory = await resolveModel(init.modelSpec, {
+    importFrom: [fileURLToPath(import.meta.url), ...init.importFrom],
+  });
+  const model = factory.create({
+    inputShape: init.inputShape,
+    classes: init.classes,
+    boxes: init.boxes,
+    seed: init.seed,
+  });
+  return new Replica(model, boxHeadOf(model, init.classes, [factory.boxHead]), backend.name);
+}
+
+/** Answers the main thread's requests, one at a time, in arrival order. */
+function serve(replica: Replica): void {
   let queue: Promise<void> = Promise.resolve();
   port.on('message', (request: Request) => {
     queue = queue.then(async () => {
       let reply: Reply;
       const started = performance.now();
       try {
-        reply = { ...(await handle(request)), ms: performance.now() - started };
+        reply = { ...(await replica.handle(request)), ms: performance.now() - started };
       } catch (error) {
         reply = {
           type: 'error',
@@ -245,7 +285,12 @@ async function start() {
       port.postMessage(reply, transfer);
     });
   });
-  port.postMessage({ type: 'ready', layout } satisfies Reply);
+}
+
+async function start() {
+  const replica = await createReplica();
+  serve(replica);
+  port.postMessage({ type: 'ready', layout: replica.layout } satisfies Reply);
 }
 
 function transferables(reply: Pick<Extract<Reply, { type: 'done' }>, 'weights' | 'state'>): ArrayBuffer[] {
