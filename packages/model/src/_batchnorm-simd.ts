@@ -121,9 +121,9 @@ interface Func {
   body: number[];
 }
 
-function functions(): Func[] {
-  // stats: 0 z, 1 pixels, 2 rowBytes, 3 shift, 4 acc | 5 o, 6 squares, 7 d
-  const stats: Func = {
+// stats: 0 z, 1 pixels, 2 rowBytes, 3 shift, 4 acc | 5 o, 6 squares, 7 d
+function statsFunction(): Func {
+  return {
     name: 'stats',
     params: 5,
     locals: [
@@ -158,8 +158,10 @@ function functions(): Func[] {
       ),
     ],
   };
-  // forward: 0 z, 1 y, 2 pixels, 3 rowBytes, 4 m | 5 o, 6 s, 7 beta
-  const forward: Func = {
+}
+// forward: 0 z, 1 y, 2 pixels, 3 rowBytes, 4 m | 5 o, 6 s, 7 beta
+function forwardFunction(): Func {
+  return {
     name: 'forward',
     params: 5,
     locals: [[3, I32]],
@@ -187,34 +189,36 @@ function functions(): Func[] {
       ),
     ],
   };
-  /** g = dy where (z - m) s + beta > 0, with zc = z - m in `zc`; locals: dy, z, m, s, beta, o, zc, g. */
-  const maskedGradient = (
-    dy: number,
-    z: number,
-    m: number,
-    s: number,
-    beta: number,
-    o: number,
-    zc: number,
-    g: number,
-  ) => [
-    ...load(z, o),
-    ...load(m, o),
-    ...F32X4_SUB,
-    ...set(zc),
-    ...load(dy, o),
-    ...get(zc),
-    ...load(s, o),
-    ...F32X4_MUL,
-    ...load(beta, o),
-    ...F32X4_ADD,
-    ...V128_ZERO,
-    ...F32X4_GT,
-    ...V128_AND,
-    ...set(g),
-  ];
-  // backwardSums: 0 dy, 1 z, 2 pixels, 3 rowBytes, 4 m, 5 acc | 6 o, 7 s, 8 beta, 9 second, 10 zc, 11 g
-  const backwardSums: Func = {
+}
+/** g = dy where (z - m) s + beta > 0, with zc = z - m in `zc`; locals: dy, z, m, s, beta, o, zc, g. */
+const maskedGradient = (
+  dy: number,
+  z: number,
+  m: number,
+  s: number,
+  beta: number,
+  o: number,
+  zc: number,
+  g: number,
+) => [
+  ...load(z, o),
+  ...load(m, o),
+  ...F32X4_SUB,
+  ...set(zc),
+  ...load(dy, o),
+  ...get(zc),
+  ...load(s, o),
+  ...F32X4_MUL,
+  ...load(beta, o),
+  ...F32X4_ADD,
+  ...V128_ZERO,
+  ...F32X4_GT,
+  ...V128_AND,
+  ...set(g),
+];
+// backwardSums: 0 dy, 1 z, 2 pixels, 3 rowBytes, 4 m, 5 acc | 6 o, 7 s, 8 beta, 9 second, 10 zc, 11 g
+function backwardSumsFunction(): Func {
+  return {
     name: 'backwardSums',
     params: 6,
     locals: [
@@ -248,8 +252,10 @@ function functions(): Func[] {
       ),
     ],
   };
-  // backward: 0 dy, 1 z, 2 dz, 3 pixels, 4 rowBytes, 5 m | 6 o, 7 s, 8 beta, 9 a, 10 b, 11 k, 12 zc, 13 g
-  const backward: Func = {
+}
+// backward: 0 dy, 1 z, 2 dz, 3 pixels, 4 rowBytes, 5 m | 6 o, 7 s, 8 beta, 9 a, 10 b, 11 k, 12 zc, 13 g
+function backwardFunction(): Func {
+  return {
     name: 'backward',
     params: 6,
     locals: [
@@ -284,7 +290,11 @@ function functions(): Func[] {
       ),
     ],
   };
-  return [stats, forward, backwardSums, backward];
+}
+
+/** The module's four functions: batch statistics, normalise + ReLU, the gradient's sums, the gradient. */
+function functions(): Func[] {
+  return [statsFunction(), forwardFunction(), backwardSumsFunction(), backwardFunction()];
 }
 
 const vector = (items: number[][]) => [...u32(items.length), ...items.flat()];
