@@ -13,6 +13,7 @@ import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
@@ -46,6 +47,12 @@ const valScenes = values['val-scenes'];
 const extra = values.args.split(' ').filter(Boolean);
 const bin = path.join(root, 'packages/cli/dist/bin.js');
 
+/** Calls `onObject` with each line a child prints to `stream`, parsed as JSON (blank lines skipped). */
+const eachJsonLine = (stream, onObject) =>
+  createInterface({ input: stream }).on('line', (line) => {
+    if (line.trim()) onObject(JSON.parse(line));
+  });
+
 /** First seconds at which `points` (`{ seconds, exactMatch }`, in order) reached each target. */
 const reachedAt = (points) =>
   targets.map((target) => points.find((p) => p.exactMatch >= target)?.seconds ?? null);
@@ -72,24 +79,16 @@ function runLitter(labels, budget) {
     const points = [];
     let end;
     let setup;
-    let buffer = '';
-    child.stdout.on('data', (chunk) => {
-      buffer += chunk;
-      const lines = buffer.split('\n');
-      buffer = lines.pop();
-      for (const line of lines) {
-        if (!line.trim()) continue;
-        const event = JSON.parse(line);
-        if (event.event === 'setup') setup = event;
-        if (event.event === 'validation') {
-          points.push({ seconds: event.seconds, exactMatch: event.exactMatch });
-          console.log(
-            `  litter ${budget}s  ${event.seconds.toFixed(1).padStart(6)} s  step ${String(event.step).padStart(5)}  ` +
-              `held-out exact match ${event.exactMatch.toFixed(3)}`,
-          );
-        }
-        if (event.event === 'end') end = event;
+    eachJsonLine(child.stdout, (event) => {
+      if (event.event === 'setup') setup = event;
+      if (event.event === 'validation') {
+        points.push({ seconds: event.seconds, exactMatch: event.exactMatch });
+        console.log(
+          `  litter ${budget}s  ${event.seconds.toFixed(1).padStart(6)} s  step ${String(event.step).padStart(5)}  ` +
+            `held-out exact match ${event.exactMatch.toFixed(3)}`,
+        );
       }
+      if (event.event === 'end') end = event;
     });
     child.on('error', reject);
     child.on('close', (code) => {
@@ -126,20 +125,13 @@ function runTorch(labels, budget) {
       const summary = JSON.parse(last);
       resolve({ final: summary.best_exact, points, steps: summary.steps });
     });
-    let buffer = '';
-    child.stdout.on('data', (chunk) => {
-      buffer += chunk;
-      const lines = buffer.split('\n');
-      buffer = lines.pop();
-      for (const line of lines) {
-        const row = JSON.parse(line);
-        if (row.val_exact === undefined) continue;
-        points.push({ seconds: row.train_s, exactMatch: row.val_exact });
-        console.log(
-          `  torch  ${budget}s  ${row.train_s.toFixed(1).padStart(6)} s  step ${String(row.step).padStart(5)}  ` +
-            `held-out exact match ${row.val_exact.toFixed(3)} (${row.size})`,
-        );
-      }
+    eachJsonLine(child.stdout, (row) => {
+      if (row.val_exact === undefined) return;
+      points.push({ seconds: row.train_s, exactMatch: row.val_exact });
+      console.log(
+        `  torch  ${budget}s  ${row.train_s.toFixed(1).padStart(6)} s  step ${String(row.step).padStart(5)}  ` +
+          `held-out exact match ${row.val_exact.toFixed(3)} (${row.size})`,
+      );
     });
   });
 }
