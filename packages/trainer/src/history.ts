@@ -18,11 +18,12 @@ export interface StepRow {
   seconds?: number;
 }
 
-/** One validation: a line of `metrics.jsonl` with `"event":"validation"` (metrics at threshold 0.5). */
-export interface ValidationRow {
-  event: 'validation';
+/** A validation's figures (at threshold 0.5), as its `metrics.jsonl` row and the `onValidation` event carry them. */
+export interface ValidationFigures {
   step: number;
+  /** Epochs done, fractional (as {@link StepRow.epoch}). */
   epoch: number;
+  /** Validation loss (mean sigmoid cross entropy). */
   loss: number;
   exactMatch: number;
   macroF1: number;
@@ -35,7 +36,13 @@ export interface ValidationRow {
   /** With a box head: COCO's mean AP at IoU 0.5 and averaged over 0.5:0.95 (one box per class per image). */
   ap50?: number;
   ap?: number;
+  /** Seconds spent in training steps so far (as {@link StepRow.elapsedSeconds}). */
   elapsedSeconds: number;
+}
+
+/** One validation: a line of `metrics.jsonl` with `"event":"validation"`. */
+export interface ValidationRow extends ValidationFigures {
+  event: 'validation';
   /** As {@link StepRow.seconds}. */
   seconds?: number;
   /** The image size validated at (it changes with progressive resizing). */

@@ -23,7 +23,7 @@ export {
   transformBox,
   warpImage,
 } from './geometry.js';
-export type { HistoryRow, StepRow, ValidationRow } from './history.js';
+export type { HistoryRow, StepRow, ValidationFigures, ValidationRow } from './history.js';
 export {
   commonSize,
   type InputSizeOptions,

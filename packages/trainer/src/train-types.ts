@@ -5,7 +5,7 @@
 import type { Dataset } from '@litter/dataset';
 import type { ModelFactory } from '@litter/model';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { HistoryRow } from './history.js';
+import type { HistoryRow, ValidationFigures } from './history.js';
 import type { Evaluation } from './metrics.js';
 import type { CheckpointKind, StopReason, TrainSettings } from './options.js';
 import type { SizeStage } from './schedule.js';
@@ -116,28 +116,9 @@ export interface StepEndEvent {
   seconds: number;
 }
 
-export interface ValidationEvent {
-  step: number;
-  /** Epochs done, fractional (as {@link StepEndEvent.epoch}). */
-  epoch: number;
-  /** Validation loss (mean sigmoid cross entropy). */
-  loss: number;
-  /** At threshold 0.5. */
-  exactMatch: number;
-  macroF1: number;
-  microF1: number;
-  hammingLoss: number;
-  meanAveragePrecision: number;
-  /** With a box head, at 0.5: mean IoU and share with IoU >= 0.5 of the correctly detected objects. */
-  meanIoU?: number;
-  shareIoU50?: number;
-  /** With a box head: COCO's mean AP at IoU 0.5 and over 0.5:0.95. */
-  ap50?: number;
-  ap?: number;
+export interface ValidationEvent extends ValidationFigures {
   /** Whether this validation is the best so far (a `best` checkpoint follows). */
   best: boolean;
-  /** Seconds spent in training steps so far (as {@link StepEndEvent.elapsedSeconds}). */
-  elapsedSeconds: number;
   /** Seconds of training when validated (the clock of a time budget), and the image size validated at. */
   seconds: number;
   width: number;
