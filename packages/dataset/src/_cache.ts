@@ -6,6 +6,7 @@ import { basename, dirname, join } from 'node:path';
 import { Encoder } from 'cbor-x';
 import { z } from 'zod';
 import { crc32 } from './_crc32.js';
+import { isProcessAlive } from './atomic.js';
 import { CACHE_FORMAT_VERSION } from './cache-format.js';
 
 /**
@@ -571,7 +572,7 @@ export async function staleTemporaries(path: string): Promise<string[]> {
   const stale: string[] = [];
   for (const name of names) {
     const pid = Number(pattern.exec(name)?.[1]);
-    if (!Number.isSafeInteger(pid) || pid === process.pid || isAlive(pid)) continue;
+    if (!Number.isSafeInteger(pid) || pid === process.pid || isProcessAlive(pid)) continue;
     const file = join(dirname(path), name);
     if ((await cacheFileKind(file)) === 'cache' || (await isEmptyFile(file))) stale.push(file);
   }
@@ -590,15 +591,6 @@ function escapeRegExp(text: string): string {
 /** Deletes the temporary files of killed writers (see {@link staleTemporaries}). */
 async function removeStaleTemporaries(path: string): Promise<void> {
   for (const file of await staleTemporaries(path)) await unlink(file).catch(() => {});
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function readExactly(

@@ -10,6 +10,19 @@ export const temporaryName = (path: string): string =>
   `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
 
 /**
+ * Whether process `pid` is running (on this machine): whether the writer named in a {@link temporaryName}, or
+ * the holder of a lock, may still be at work. A process of another user counts as running.
+ */
+export function isProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
  * Writes a file so that readers see either the old or the new content, never a partial one: a temporary file in
  * the same folder (a unique name), flushed to disk (fsync), then renamed over the target (a rename is atomic
  * within a file system). The one atomic write of litter: run directories, reports and charts all use it.

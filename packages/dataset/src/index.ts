@@ -4,7 +4,7 @@
  * by scene, a seeded epoch sampler and batches.
  */
 
-export { temporaryName, writeFileAtomic, writeJsonAtomic } from './atomic.js';
+export { isProcessAlive, temporaryName, writeFileAtomic, writeJsonAtomic } from './atomic.js';
 export {
   type Batch,
   type Batcher,

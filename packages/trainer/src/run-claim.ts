@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { link, mkdir, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { isProcessAlive } from '@litter/dataset';
 import { TrainerError } from './errors.js';
 import { clearRun, holdsRun, RUN_FILES } from './run-dir.js';
 
@@ -192,18 +193,9 @@ function isHeld(holder: LockContent, path: string): boolean {
   // Another machine (a shared folder): nothing to check there, so it counts as held.
   if (holder.host !== hostname()) return true;
   if (holder.pid === process.pid) return heldHere.has(path);
-  if (!isAlive(holder.pid)) return false;
+  if (!isProcessAlive(holder.pid)) return false;
   const started = startTime(holder.pid);
   return started === '' || holder.started === '' || started === holder.started;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** A process's start time in clock ticks since boot (Linux), '' where /proc is not there. */
@@ -226,7 +218,7 @@ async function removeStaleTemporaries(checkpoints: string): Promise<void> {
   const pattern = /(?:\.tmp-|^\..+\.(?:saving|old)-)(\d+)-[0-9a-f]{8}$/;
   for (const name of names) {
     const pid = Number(pattern.exec(name)?.[1]);
-    if (!Number.isSafeInteger(pid) || pid === process.pid || isAlive(pid)) continue;
+    if (!Number.isSafeInteger(pid) || pid === process.pid || isProcessAlive(pid)) continue;
     await rm(join(checkpoints, name), { recursive: true, force: true });
   }
 }
