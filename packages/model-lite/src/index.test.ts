@@ -46,4 +46,23 @@ describe('@litter/model-lite', () => {
       boxed.dispose();
     }
   });
+
+  it('puts the CenterNet head on block 5, with two hidden layers and half its gradient into the backbone', () => {
+    const boxed = model.create({ inputShape: [32, 32, 3], classes: 3, boxes: true, seed: 1 });
+    try {
+      const scale = boxed.getLayer('centres_gradient');
+      expect(scale.inboundNodes[0]!.inboundLayers.map((layer) => layer.name)).toEqual(['block5']);
+      expect(scale.getConfig().scale).toBe(0.5);
+      const hidden = boxed.layers.filter((layer) => /^centres_conv/.test(layer.name));
+      expect(hidden.map((layer) => layer.name)).toEqual(['centres_conv', 'centres_conv2']);
+      expect(boxed.getLayer('centres_conv2').inboundNodes[0]!.inboundLayers[0]!.name).toBe('centres_conv');
+      // Block 6 feeds the pooled logits only.
+      const readers = boxed.layers.filter((layer) =>
+        layer.inboundNodes.some((node) => node.inboundLayers.some((inbound) => inbound.name === 'block6')),
+      );
+      expect(readers.map((layer) => layer.name)).toEqual(['pool']);
+    } finally {
+      boxed.dispose();
+    }
+  });
 });

@@ -285,9 +285,25 @@ export const centerNetHead: BoxHead = {
 
 registerBoxHead(centerNetHead);
 
+/** How a model package shapes its CenterNet head ({@link addCenterNetHead}). */
+export interface CenterNetHeadOptions {
+  /**
+   * The factor on the head's gradient where it enters the shared feature map (the box terms' pull on the
+   * backbone against the classification's).
+   * @default CENTERNET.backboneGradient (1)
+   */
+  backboneGradient?: number;
+  /**
+   * 3x3 conv layers of {@link CENTERNET.channels} (relu) of the head's own before its 1x1 outputs: more of them
+   * let the head localise from features shared with classification without bending them as much.
+   * @default 1
+   */
+  hiddenLayers?: number;
+}
+
 /**
- * Builds the CenterNet head on a feature map: a 3x3 conv of {@link CENTERNET.channels} (relu) then a 1x1 conv to
- * `C + 4` channels (heatmap bias -2.19). Model packages call it in `create` when `options.boxes` is set and return
+ * Builds the CenterNet head on a feature map: `hiddenLayers` 3x3 convs of {@link CENTERNET.channels} (relu) then a
+ * 1x1 conv to `C + 4` channels (heatmap bias -2.19). Model packages call it in `create` when `options.boxes` is set and return
  * `tfl.model({ inputs, outputs: [logits, map] })`, with `boxHead: centerNetHead` in their factory.
  *
  * @param features a `[B, h, w, channels]` feature map of stride 4 or 8 (any stride works: the grid is its own)
@@ -300,23 +316,25 @@ registerBoxHead(centerNetHead);
  */
 export function addCenterNetHead(
   features: tfl.SymbolicTensor,
-  options: Pick<CreateModelOptions, 'classes'> & { backboneGradient?: number },
+  options: Pick<CreateModelOptions, 'classes'> & CenterNetHeadOptions,
   initialiserSeed: () => { seed?: number },
 ): tfl.SymbolicTensor {
-  const scaled = new GradientScale({
+  let hidden = new GradientScale({
     name: 'centres_gradient',
     scale: options.backboneGradient ?? CENTERNET.backboneGradient,
   }).apply(features) as tfl.SymbolicTensor;
-  const hidden = tfl.layers
-    .conv2d({
-      name: 'centres_conv',
-      filters: CENTERNET.channels,
-      kernelSize: 3,
-      padding: 'same',
-      activation: 'relu',
-      kernelInitializer: tfl.initializers.heNormal(initialiserSeed()),
-    })
-    .apply(scaled) as tfl.SymbolicTensor;
+  for (let layer = 1; layer <= (options.hiddenLayers ?? 1); layer++) {
+    hidden = tfl.layers
+      .conv2d({
+        name: layer === 1 ? 'centres_conv' : `centres_conv${layer}`,
+        filters: CENTERNET.channels,
+        kernelSize: 3,
+        padding: 'same',
+        activation: 'relu',
+        kernelInitializer: tfl.initializers.heNormal(initialiserSeed()),
+      })
+      .apply(hidden) as tfl.SymbolicTensor;
+  }
   const heatmap = tfl.layers
     .conv2d({
       name: 'centres_heatmap',

@@ -22,6 +22,7 @@ export {
 export {
   addCenterNetHead,
   CENTERNET,
+  type CenterNetHeadOptions,
   type CenterNetTargets,
   centerNetHead,
   centerNetTargets,
