@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { DataId, KernelBackend, KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { type BatchNormSimd, batchNormSimd } from './_batchnorm-simd.js';
+import { wasmMemory } from './_wasm-asm.js';
 import { ModelError } from './errors.js';
 
 /*
@@ -288,8 +289,7 @@ function simdFor(
   channels: number,
 ): BatchNormSimd | undefined {
   if (backendName !== 'wasm' || channels % 4 !== 0 || channels === 0) return undefined;
-  const memory = (backend as unknown as { wasm?: { asm?: { memory?: unknown } } }).wasm?.asm?.memory;
-  return batchNormSimd(memory);
+  return batchNormSimd(wasmMemory(backend));
 }
 
 /** Whether the wasm backend's batch-norm kernels take the SIMD path for this many channels. */

@@ -15,7 +15,29 @@
  * is far from 0. Measured against the JavaScript loops of _batchnorm-kernels.ts in BENCHMARKS.md (issue 12).
  */
 
-import { ModelError } from './errors.js';
+import {
+  addTo,
+  countdown,
+  F32X4_ADD,
+  F32X4_GT,
+  F32X4_MUL,
+  F32X4_PMAX,
+  F32X4_SUB,
+  get,
+  I32,
+  I32_ADD,
+  i32Const,
+  set,
+  simdInstances,
+  stepUntil,
+  V128,
+  V128_AND,
+  V128_LOAD,
+  V128_STORE,
+  V128_ZERO,
+  type WasmFunction,
+  wasmModule,
+} from './_wasm-asm.js';
 
 /** The module's functions (all arguments i32: counts, or byte offsets into the imported memory). */
 export interface BatchNormSimd {
@@ -25,51 +47,10 @@ export interface BatchNormSimd {
   backward(dy: number, z: number, dz: number, pixels: number, rowBytes: number, params: number): void;
 }
 
-function u32(value: number): number[] {
-  const out: number[] = [];
-  let v = value >>> 0;
-  do {
-    let byte = v & 0x7f;
-    v >>>= 7;
-    if (v !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (v !== 0);
-  return out;
-}
-
-/** Signed LEB128, for the small non-negative constants used here. */
-const i32Const = (value: number): number[] => {
-  if (value < 0 || value > 63)
-    throw new ModelError('unsupported', '@litter/model: i32 constant out of the encoded range');
-  return [0x41, value];
-};
-const get = (local: number) => [0x20, ...u32(local)];
-const set = (local: number) => [0x21, ...u32(local)];
-const tee = (local: number) => [0x22, ...u32(local)];
-const simd = (opcode: number) => [0xfd, ...u32(opcode)];
-const I32_ADD = [0x6a];
-const I32_SUB = [0x6b];
-const I32_LT_U = [0x49];
-const LOOP = [0x03, 0x40];
-const END = [0x0b];
-const BR_IF_0 = [0x0d, 0x00];
-const V128_LOAD = [...simd(0x00), 0x00, 0x00]; // memarg: alignment hint 1, offset 0
-const V128_STORE = [...simd(0x0b), 0x00, 0x00];
-const V128_ZERO = [...simd(0x0c), ...new Array<number>(16).fill(0)];
-const V128_AND = simd(0x4e);
-const F32X4_GT = simd(0x44);
-const F32X4_ADD = simd(0xe4);
-const F32X4_SUB = simd(0xe5);
-const F32X4_MUL = simd(0xe6);
-const F32X4_PMAX = simd(0xeb);
-const I32 = 0x7f;
-const V128 = 0x7b;
-
 /** Address `pointer + offset` (the channel offset local). */
 const at = (pointer: number, offset: number) => [...get(pointer), ...get(offset), ...I32_ADD];
 /** v128 at `pointer + offset`. */
 const load = (pointer: number, offset: number) => [...at(pointer, offset), ...V128_LOAD];
-const addTo = (local: number, value: number) => [...get(local), ...get(value), ...I32_ADD, ...set(local)];
 
 /**
  * `for (; pixels; pixels--) { for (o = 0; o < rowBytes; o += 16) body; advance pointers by rowBytes }`
@@ -82,28 +63,12 @@ function pixelLoop(
   body: number[],
   advance: number[],
 ): number[] {
-  return [
-    ...LOOP,
+  return countdown(pixels, [
     ...i32Const(0),
     ...set(offset),
-    ...LOOP,
-    ...body,
-    ...get(offset),
-    ...i32Const(16),
-    ...I32_ADD,
-    ...tee(offset),
-    ...get(rowBytes),
-    ...I32_LT_U,
-    ...BR_IF_0,
-    ...END,
+    ...stepUntil(offset, 16, rowBytes, body),
     ...advance.flatMap((pointer) => addTo(pointer, rowBytes)),
-    ...get(pixels),
-    ...i32Const(1),
-    ...I32_SUB,
-    ...tee(pixels),
-    ...BR_IF_0,
-    ...END,
-  ];
+  ]);
 }
 
 /** `target = base + rowBytes` (the next array of per-channel values). */
@@ -114,11 +79,8 @@ const next = (target: number, base: number, rowBytes: number) => [
   ...set(target),
 ];
 
-interface Func {
-  name: keyof BatchNormSimd;
-  params: number;
-  locals: [count: number, type: number][];
-  body: number[];
+interface Func extends WasmFunction {
+  name: keyof BatchNormSimd & string;
 }
 
 // stats: 0 z, 1 pixels, 2 rowBytes, 3 shift, 4 acc | 5 o, 6 squares, 7 d
@@ -297,55 +259,13 @@ function functions(): Func[] {
   return [statsFunction(), forwardFunction(), backwardSumsFunction(), backwardFunction()];
 }
 
-const vector = (items: number[][]) => [...u32(items.length), ...items.flat()];
-const section = (id: number, content: number[]) => [id, ...u32(content.length), ...content];
-const name = (text: string) => [...u32(text.length), ...[...text].map((ch) => ch.charCodeAt(0))];
-
 /** The module's bytes: memory imported as env.memory, the four functions exported by name. */
 export function batchNormSimdModule(): Uint8Array {
-  const funcs = functions();
-  const types = funcs.map((f) => [0x60, ...vector(new Array(f.params).fill([I32])), 0x00]);
-  const imports = vector([[...name('env'), ...name('memory'), 0x02, 0x00, 0x00]]);
-  const bodies = funcs.map((f) => {
-    const code = [...vector(f.locals.map(([count, type]) => [...u32(count), type])), ...f.body, ...END];
-    return [...u32(code.length), ...code];
-  });
-  return new Uint8Array([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, vector(types)),
-    ...section(2, imports),
-    ...section(3, vector(funcs.map((_, i) => u32(i)))),
-    ...section(7, vector(funcs.map((f, i) => [...name(f.name), 0x00, ...u32(i)]))),
-    ...section(10, vector(bodies)),
-  ]);
+  return wasmModule(functions());
 }
-
-/** The parts of the WebAssembly JS API used here (the project's TypeScript libs do not declare it). */
-interface WasmApi {
-  Memory: abstract new (...args: never[]) => { buffer: ArrayBufferLike };
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: object };
-  validate(bytes: Uint8Array): boolean;
-}
-const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-
-const instances = new WeakMap<object, BatchNormSimd | null>();
 
 /**
  * The SIMD passes on `memory` (a `WebAssembly.Memory`; one instance per memory), or undefined where they
  * cannot run: no memory, a shared memory (a threaded wasm build), or an engine without WebAssembly SIMD.
  */
-export function batchNormSimd(memory: unknown): BatchNormSimd | undefined {
-  if (wasmApi === undefined || !(memory instanceof wasmApi.Memory)) return undefined;
-  let instance = instances.get(memory);
-  if (instance === undefined) {
-    instance = null;
-    const bytes = batchNormSimdModule();
-    if (!(memory.buffer instanceof SharedArrayBuffer) && wasmApi.validate(bytes)) {
-      const module = new wasmApi.Module(bytes);
-      instance = new wasmApi.Instance(module, { env: { memory } }).exports as unknown as BatchNormSimd;
-    }
-    instances.set(memory, instance);
-  }
-  return instance ?? undefined;
-}
+export const batchNormSimd = simdInstances<BatchNormSimd>(batchNormSimdModule);

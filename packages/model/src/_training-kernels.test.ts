@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { random } from '../test/random.js';
+import { filterSimdFor } from './_wasm-kernels.js';
 import { initBackend } from './backend.js';
 import { registerTrainingKernels, restoreOriginalKernels } from './training-kernels.js';
 
@@ -53,6 +54,24 @@ const cases: Case[] = [
   { x: [2, 15, 21, 8], filter: [3, 3, 8, 16], strides: 2, pad: 'same' },
   { x: [2, 11, 9, 3], filter: [3, 3, 3, 4], strides: [3, 2], pad: 'same' },
   { x: [2, 9, 7, 6], filter: [1, 1, 6, 3], strides: 2, pad: 'same' },
+  // Channels in 4s and 8s: dW by the SIMD kernel on wasm (_filter-grad-simd.ts). Several chunks of images
+  // (3 images of 192 KiB), every stride and padding kind, taps that reach past the image, 1x1 filters.
+  { x: [3, 64, 64, 4], filter: [3, 3, 4, 8], strides: 1, pad: 'same' },
+  { x: [3, 9, 11, 4], filter: [3, 3, 4, 8], strides: 1, pad: 'valid' },
+  {
+    x: [2, 10, 9, 12],
+    filter: [5, 3, 12, 24],
+    strides: [2, 1],
+    pad: [
+      [0, 0],
+      [2, 1],
+      [0, 2],
+      [0, 0],
+    ],
+  },
+  { x: [2, 13, 7, 16], filter: [4, 4, 16, 8], strides: 3, pad: 'same' },
+  { x: [2, 3, 3, 4], filter: [5, 5, 4, 8], strides: 1, pad: 'same' },
+  { x: [2, 9, 7, 8], filter: [1, 1, 8, 8], strides: 2, pad: 'same' },
 ];
 
 /** dx and dW of sum(conv2d(x, W) * upstream), on the current backend. */
@@ -155,6 +174,46 @@ describe('composed convolution gradient kernels', () => {
     }
     expect(shapes).toHaveLength(4);
     for (const shape of shapes) expect(shape).toEqual([2, 8, 11, 16]);
+  });
+
+  it('computes filter gradients of 4n -> 8n channel layers in SIMD on wasm, without Conv2D or BatchMatMul', async () => {
+    await tf.setBackend('wasm');
+    expect(filterSimdFor(tf.backend(), 8, 16)).toBeDefined();
+    expect(filterSimdFor(tf.backend(), 3, 16)).toBeUndefined();
+    expect(filterSimdFor(tf.backend(), 8, 12)).toBeUndefined();
+    const called: string[] = [];
+    const spied = ['Conv2D', 'BatchMatMul'].map((name) => tf.getKernel(name, 'wasm')!);
+    for (const config of spied) {
+      tf.unregisterKernel(config.kernelName, 'wasm');
+      tf.registerKernel({
+        ...config,
+        kernelFunc: (args) => {
+          called.push(config.kernelName);
+          return config.kernelFunc(args);
+        },
+      });
+    }
+    try {
+      tf.tidy(() => {
+        const x = tf.ones([2, 9, 9, 8]) as tf.Tensor4D;
+        const dy = tf.ones([2, 5, 5, 16]) as tf.Tensor4D;
+        const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, {
+          strides: [2, 2],
+          pad: 'same',
+          dataFormat: 'NHWC',
+          filterShape: [3, 3, 8, 16],
+        } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        // Each weight of the middle tap sums dy over all 2 x 5 x 5 output pixels (x is ones).
+        expect(dw.shape).toEqual([3, 3, 8, 16]);
+        expect(dw.dataSync()[(1 * 3 + 1) * 8 * 16]).toBe(50);
+      });
+    } finally {
+      for (const config of spied) {
+        tf.unregisterKernel(config.kernelName, 'wasm');
+        tf.registerKernel(config);
+      }
+    }
+    expect(called).toEqual([]);
   });
 
   it.each(cases.map((c, i) => [i, c] as const))(

@@ -11,6 +11,8 @@ import type {
   TileAttrs,
 } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
+import { type FilterGradSimd, filterGradSimd } from './_filter-grad-simd.js';
+import { wasmMemory } from './_wasm-asm.js';
 
 /*
  * Training kernels for tfjs-backend-wasm written in JavaScript on the wasm heap, where wasm's own are slow
@@ -24,9 +26,12 @@ import * as tf from '@tensorflow/tfjs-core';
  * - BatchMatMul with a transposed operand: wasm then leaves XNNPACK for a scalar loop (the dense layers'
  *   gradients, 30% of a step). Transposing the smaller operands here keeps every product on XNNPACK.
  * - Sum over leading axes (bias gradients): wasm transposes the reduced axes innermost first.
- * - Conv2DBackpropFilter of a layer with few inputs per output (the first layer: 5x5x3 = 75): the composed
- *   convolution (_training-kernels.ts) has only that many output pixels, too few for XNNPACK to run well;
- *   here patches are gathered (im2col) a few images at a time and multiplied with dy through XNNPACK.
+ * - Conv2DBackpropFilter: with input channels in 4s and output channels in 8s, in WebAssembly SIMD straight
+ *   from x and dy (_filter-grad-simd.ts; about twice as fast as the composed convolution or im2col + XNNPACK,
+ *   whose products have tiny outputs and long reductions). Otherwise, for a layer with few inputs per output
+ *   (the first layer: 5x5x3 = 75), the composed convolution (_training-kernels.ts) has only that many output
+ *   pixels, too few for XNNPACK to run well; there patches are gathered (im2col) a few images at a time and
+ *   multiplied with dy through XNNPACK.
  * - Tile that repeats a whole tensor along leading axes (batch norm's gradient tiles [1, 1, 1, C] to the
  *   activations' shape): wasm computes every output index; here the block is copied, doubling each time.
  * - Identity (tfjs's clone, which saves every input and output a gradient needs, at each step): wasm copies the
@@ -368,7 +373,8 @@ export function makeTile(original: KernelFunc): KernelFunc {
 }
 
 /**
- * Up to this many patch values per output channel (kh * kw * Ci), {@link makeConv2dBackpropFilter} gathers
+ * For layers the SIMD kernel does not take (channels not in 4s and 8s):
+ * up to this many patch values per output channel (kh * kw * Ci), {@link makeConv2dBackpropFilter} gathers
  * patches; for strided layers up to {@link IM2COL_MAX_STRIDED_PATCH}, where the composed convolution needs a
  * dilated "filter" that XNNPACK runs slowly (model-lite's 3x3 stride-2 blocks at 80x60, batch 32: 39-61 ms
  * composed, 31-42 ms gathered, the two timed alternately on the loaded machine). Stride-1 layers of 3x3x16 and
@@ -419,11 +425,90 @@ function gatherPatches(
 /** Patch columns per matrix product: enough to keep XNNPACK busy, few enough for dy's chunk to stay in cache. */
 const IM2COL_COLUMNS = 4096;
 
+/** The SIMD filter gradient where it applies (channels in 4s and 8s on a wasm build with SIMD), else undefined. */
+export function filterSimdFor(
+  backend: unknown,
+  inChannels: number,
+  outChannels: number,
+): FilterGradSimd | undefined {
+  if (inChannels % 4 !== 0 || outChannels % 8 !== 0) return undefined;
+  return filterGradSimd(wasmMemory(backend));
+}
+
+/** Bytes of x and dy per call of the SIMD filter gradient: the images of one call stay in L2 over the 9 taps. */
+const FILTER_SIMD_CHUNK_BYTES = 512 * 1024;
+
 /**
- * dW = sum over images of patches(x)^T . dy, for layers whose patches are small. Falls back to `composed` (the
- * composed convolution) for other layers.
+ * dW by {@link FilterGradSimd}: per chunk of images and per filter tap, one call over the output pixels whose
+ * input pixel lies inside the image (a rectangle of dy in each image), adding into dW's tap block (float32).
  */
-export function makeConv2dBackpropFilter(composed: KernelFunc, maxPatch?: number): KernelFunc {
+function filterGradientSimd(
+  backend: WasmBackend,
+  kernel: FilterGradSimd,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+): TensorInfo {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
+  const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
+  const { top, left } = info.padInfo;
+  const out = backend.makeOutput([filterHeight, filterWidth, inChannels, outChannels], 'float32');
+  const dw = view(backend, out);
+  dw.fill(0);
+  const xAt = view(backend, x).byteOffset;
+  const dyAt = view(backend, dy).byteOffset;
+  const xImage = inHeight * inWidth * inChannels * 4;
+  const dyImage = outHeight * outWidth * outChannels * 4;
+  const chunk = Math.max(1, Math.floor(FILTER_SIMD_CHUNK_BYTES / (xImage + dyImage)));
+  // Output rows (columns) whose input row (column) i * s - pad + k lies in 0 .. size - 1.
+  const valid = (k: number, pad: number, stride: number, size: number, outSize: number) => {
+    const first = Math.max(0, Math.ceil((pad - k) / stride));
+    const end = Math.min(outSize, Math.floor((size - 1 + pad - k) / stride) + 1);
+    return [first, end - first] as const;
+  };
+  for (let n = 0; n < batchSize; n += chunk) {
+    const images = Math.min(chunk, batchSize - n);
+    for (let kh = 0; kh < filterHeight; kh++) {
+      const [i0, rows] = valid(kh, top, strideHeight, inHeight, outHeight);
+      if (rows <= 0) continue;
+      for (let kw = 0; kw < filterWidth; kw++) {
+        const [j0, columns] = valid(kw, left, strideWidth, inWidth, outWidth);
+        if (columns <= 0) continue;
+        const r = i0 * strideHeight - top + kh;
+        const c = j0 * strideWidth - left + kw;
+        kernel.tap(
+          xAt + ((n * inHeight + r) * inWidth + c) * inChannels * 4,
+          dyAt + ((n * outHeight + i0) * outWidth + j0) * outChannels * 4,
+          dw.byteOffset + (kh * filterWidth + kw) * inChannels * outChannels * 4,
+          images,
+          rows,
+          columns,
+          xImage,
+          strideHeight * inWidth * inChannels * 4,
+          strideWidth * inChannels * 4,
+          dyImage,
+          outWidth * outChannels * 4,
+          outChannels * 4,
+          inChannels * 4,
+          outChannels * 4,
+        );
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * dW in SIMD ({@link filterGradientSimd}) where the channels allow and `simdPath` (default true) is on; else
+ * dW = sum over images of patches(x)^T . dy, for layers whose patches are small (`maxPatch`, default
+ * {@link IM2COL_MAX_PATCH} or {@link IM2COL_MAX_STRIDED_PATCH}). Falls back to `composed` (the composed
+ * convolution) for other layers.
+ */
+export function makeConv2dBackpropFilter(
+  composed: KernelFunc,
+  maxPatch?: number,
+  simdPath = true,
+): KernelFunc {
   return (args) => {
     const backend = args.backend as unknown as WasmBackend;
     const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
@@ -435,19 +520,7 @@ export function makeConv2dBackpropFilter(composed: KernelFunc, maxPatch?: number
       number,
       number,
     ];
-    const patch = filterHeight * filterWidth * inChannels;
-    const strided = (Array.isArray(strides) ? strides : [strides, strides]).some((s) => s > 1);
-    const limit = maxPatch ?? (strided ? IM2COL_MAX_STRIDED_PATCH : IM2COL_MAX_PATCH);
-    const matMul = tf.getKernel(tf.BatchMatMul, 'wasm');
-    if (
-      patch > limit ||
-      dataFormat !== 'NHWC' ||
-      x.dtype !== 'float32' ||
-      dy.dtype !== 'float32' ||
-      matMul === undefined
-    ) {
-      return composed(args);
-    }
+    if (dataFormat !== 'NHWC' || x.dtype !== 'float32' || dy.dtype !== 'float32') return composed(args);
     const info = tf.backend_util.computeConv2DInfo(
       x.shape as [number, number, number, number],
       filterShape as [number, number, number, number],
@@ -458,6 +531,13 @@ export function makeConv2dBackpropFilter(composed: KernelFunc, maxPatch?: number
       false,
       'channelsLast',
     );
+    const simd = simdPath ? filterSimdFor(backend, inChannels, outChannels) : undefined;
+    if (simd !== undefined) return filterGradientSimd(backend, simd, x, dy, info);
+    const patch = filterHeight * filterWidth * inChannels;
+    const strided = (Array.isArray(strides) ? strides : [strides, strides]).some((s) => s > 1);
+    const limit = maxPatch ?? (strided ? IM2COL_MAX_STRIDED_PATCH : IM2COL_MAX_PATCH);
+    const matMul = tf.getKernel(tf.BatchMatMul, 'wasm');
+    if (patch > limit || matMul === undefined) return composed(args);
     const { batchSize, outHeight, outWidth } = info;
     const cells = outHeight * outWidth;
     const imagesPerChunk = Math.max(1, Math.floor(IM2COL_COLUMNS / cells));

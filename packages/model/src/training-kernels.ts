@@ -62,7 +62,7 @@ export function registerTrainingKernels(backendName: TrainingKernelBackend): voi
     {
       kernelName: tf.Conv2DBackpropFilter,
       backendName,
-      // On wasm, layers with small patches (the first) gather patches instead (_wasm-kernels.ts).
+      // On wasm, SIMD (channels in 4s and 8s) or gathered patches (the first layer) instead (_wasm-kernels.ts).
       kernelFunc: backendName === 'wasm' ? makeWasmConv2dBackpropFilter(composedFilter) : composedFilter,
     },
     saved,
