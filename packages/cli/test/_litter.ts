@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -7,36 +6,6 @@ export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 export const bin = path.join(repoRoot, 'packages/cli/dist/bin.js');
 export const fixture = path.join(repoRoot, 'test/fixtures/blender-three-wide');
 export const noTensorflowHook = fileURLToPath(new URL('./no-tensorflow.mjs', import.meta.url));
-
-function newest(dir: string): number {
-  let latest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const file = path.join(dir, entry.name);
-    latest = Math.max(latest, entry.isDirectory() ? newest(file) : statSync(file).mtimeMs);
-  }
-  return latest;
-}
-
-/**
- * The end-to-end tests run the built `litter` (CI builds before testing). A missing or stale build fails here
- * with what to run, instead of testing old code.
- */
-export function checkBuilt(): void {
-  const stale: string[] = [];
-  for (const pkg of ['cli', 'dataset', 'model', 'model-lite', 'render', 'report', 'trainer']) {
-    const dist = path.join(repoRoot, 'packages', pkg, 'dist', pkg === 'cli' ? 'bin.js' : 'index.js');
-    if (!existsSync(dist)) stale.push(`${pkg} (no ${path.relative(repoRoot, dist)})`);
-    else if (newest(path.join(repoRoot, 'packages', pkg, 'src')) > statSync(dist).mtimeMs) {
-      stale.push(`${pkg} (src is newer than dist)`);
-    }
-  }
-  if (stale.length > 0) {
-    throw new Error(
-      `the end-to-end tests run the built CLI, but these builds are missing or stale: ${stale.join(', ')}. ` +
-        'Run `pnpm --filter @litter/cli... build` (or `pnpm build`) first.',
-    );
-  }
-}
 
 export interface Result {
   code: number | null;

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { decodeImage, imageSize } from '@litter/dataset';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkBuilt, fixture, jsonLines, litter, type Result } from './_litter.js';
+import { ensureBuilt } from '../../../test/built.js';
+import { fixture, jsonLines, litter, type Result } from './_litter.js';
 
 // End to end with boxes: the built `litter` on a copy of test/fixtures/blender-three-wide (96x72 renders) at
 // 24x18, a few steps of batch 8 on wasm.
@@ -15,7 +16,7 @@ let trained: Result;
 const run = () => path.join(work, 'run-boxes');
 
 beforeAll(async () => {
-  checkBuilt();
+  ensureBuilt();
   work = mkdtempSync(path.join(tmpdir(), 'litter-cli-boxes-'));
   dataset = path.join(work, 'three');
   cpSync(fixture, dataset, { recursive: true });

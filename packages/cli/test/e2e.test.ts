@@ -3,7 +3,8 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkBuilt, fixture, jsonLines, litter, noTensorflowHook, type Result } from './_litter.js';
+import { ensureBuilt } from '../../../test/built.js';
+import { fixture, jsonLines, litter, noTensorflowHook, type Result } from './_litter.js';
 
 // End to end: the built `litter` in a child process, on a copy of test/fixtures/blender-three-wide (75 images,
 // 3 classes, 3 scenes) at 24x18 and a few steps of batch 8.
@@ -16,7 +17,7 @@ let work: string;
 let dataset: string;
 
 beforeAll(() => {
-  checkBuilt();
+  ensureBuilt();
   work = mkdtempSync(path.join(tmpdir(), 'litter-cli-'));
   dataset = path.join(work, 'three');
   // A copy: the cache is written next to labels.json, and other test projects load the same fixture.

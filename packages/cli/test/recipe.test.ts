@@ -2,7 +2,8 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkBuilt, fixture, jsonLines, litter, type Result } from './_litter.js';
+import { ensureBuilt } from '../../../test/built.js';
+import { fixture, jsonLines, litter, type Result } from './_litter.js';
 
 // End to end, the built `litter`: the size from the images, a time budget, a test split, evaluating on another
 // dataset. The fixture is test/fixtures/blender-three-wide (75 images of 96x72, 3 classes, scenes 0-2).
@@ -10,7 +11,7 @@ let work: string;
 let dataset: string;
 
 beforeAll(() => {
-  checkBuilt();
+  ensureBuilt();
   work = mkdtempSync(path.join(tmpdir(), 'litter-recipe-'));
   dataset = path.join(work, 'three');
   cpSync(fixture, dataset, { recursive: true });

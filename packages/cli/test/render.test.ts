@@ -13,8 +13,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { findBlender } from '@litter/render';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from '../../../test/built.js';
 import { main } from '../src/main.js';
-import { bin, checkBuilt, jsonLines, litter, repoRoot } from './_litter.js';
+import { bin, jsonLines, litter, repoRoot } from './_litter.js';
 import { memoryIo } from './_memory-io.js';
 
 // `litter render` end to end with real Blender (skipped with a message where there is none): the issue's
@@ -42,7 +43,7 @@ const TINY = [
 
 let work: string;
 beforeAll(() => {
-  checkBuilt();
+  ensureBuilt();
   work = mkdtempSync(path.join(tmpdir(), 'litter-cli-render-'));
 });
 afterAll(() => {

@@ -10,6 +10,7 @@ import pLimit from 'p-limit';
 import { resolveInside } from './_files.js';
 import { decodeFileInto, type FileResult, type FileStamp, openFailure } from './_image-file.js';
 import { CorruptImageError, type DecodeTarget } from './_png.js';
+import { builtModule } from './built-module.js';
 import type { DecodeProgress } from './decode-progress.js';
 import { DatasetError } from './errors.js';
 import { decodeWithSharp, describe, imageSizeOf } from './images.js';
@@ -69,8 +70,8 @@ const MAX_LENGTH = constants.MAX_LENGTH;
 const WORKER_THRESHOLD = 200;
 /** Images per message to a thread: enough to amortise messaging, few enough to balance the threads. */
 const CHUNK = 16;
-/** The worker script, next to this module (in src/ for tests, dist/ once built). */
-const WORKER_URL = new URL('./_decode-worker.js', import.meta.url);
+/** The decoding thread's script, built (from the sources, as under vitest, the package's `dist/`). */
+const WORKER_URL = builtModule('./_decode-worker.js', import.meta.url);
 
 /** The default number of images decoded at once. */
 export function defaultConcurrency(): number {

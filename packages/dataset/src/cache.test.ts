@@ -16,6 +16,7 @@ import {
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
+import { ensureBuilt } from '../../../test/built.js';
 import { copyFixture, THREE_WIDE, tempDir } from '../test/helpers.js';
 import { headerSchema, openCache, plainHeader, writeCache } from './_cache.js';
 import { crc32 } from './_crc32.js';
@@ -419,22 +420,18 @@ describe('cache', () => {
   });
 
   it('survives a writer killed with SIGKILL mid-write: the old cache or none, never a partial one', async () => {
+    ensureBuilt(); // the child runs the built package
     const dir = await copyFixture(THREE_WIDE);
     const cachePath = join(dir, 'labels.litter-cache');
     const fullSize = 75 * 96 * 72 * 3;
 
     /** Starts a child that (re)writes the cache slowly, and kills it once the temporary file is half written. */
     const killMidWrite = async (): Promise<number> => {
-      const packageRoot = fileURLToPath(new URL('..', import.meta.url));
-      const child = spawn(
-        process.execPath,
-        ['--import', './test/_ts-register.mjs', './test/_write-cache-child.ts', dir, cachePath],
-        {
-          cwd: packageRoot,
-          env: { ...process.env, LITTER_DATASET_TEST_WRITE_PAUSE_MS: '20' },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
+      const script = fileURLToPath(new URL('../test/_write-cache-child.mjs', import.meta.url));
+      const child = spawn(process.execPath, [script, dir, cachePath], {
+        env: { ...process.env, LITTER_DATASET_TEST_WRITE_PAUSE_MS: '20' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let output = '';
       child.stdout.on('data', (d) => (output += d));
       child.stderr.on('data', (d) => (output += d));

@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { ensureBuilt } from '../../../test/built.js';
 import { box, copyFixture, THREE_WIDE, tempDir, writeLabels } from '../test/helpers.js';
 import { CorruptImageError, decodePngInto } from './_png.js';
 import { loadDataset } from './dataset.js';
@@ -43,6 +44,7 @@ describe('a PNG whose data inflates beyond its header', () => {
   });
 
   it('fails that image in every decoding thread, naming it, and skips it with skipBadImages', async () => {
+    ensureBuilt(); // the decoding threads run the built package
     const dir = await copyFixture(THREE_WIDE);
     const original = JSON.parse(await readFile(join(dir, 'labels.json'), 'utf8')) as { image: string }[];
     // 75 images at 96x72: replace three of them, spread over the threads' chunks.

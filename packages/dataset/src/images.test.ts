@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { copyFile, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from '../../../test/built.js';
 import { box, CUBE_SPHERE, copyFixture, THREE_WIDE, tempDir, writeLabels } from '../test/helpers.js';
 import { crc32 as pngCrc32 } from './_crc32.js';
+import { DecodePool, threadsFor } from './_decode.js';
 import { decodePngInto, paeth } from './_png.js';
 import { type Dataset, loadDataset } from './dataset.js';
 import { DatasetError } from './errors.js';
@@ -184,9 +187,41 @@ describe('pixel layout', () => {
   });
 
   it('gives the same pixels on worker threads and in this thread', async () => {
+    ensureBuilt(); // the decoding threads run the built package
     const threads = await loadDataset(THREE_WIDE, { cache: false, workerThreads: true, concurrency: 2 });
     const inline = await loadDataset(THREE_WIDE, { cache: false, workerThreads: false });
     expect(Buffer.from(threads.pixels).equals(Buffer.from(inline.pixels))).toBe(true);
+  });
+
+  it('decodes on the built decoding threads under vitest too, not in this thread', async () => {
+    ensureBuilt();
+    // The built worker script is there, so loadDataset starts threads (without it, it decodes in this thread).
+    expect(threadsFor(1000, 4, 'auto')).toBe(3);
+    const names = (await readdir(THREE_WIDE)).filter((name) => name.endsWith('.png')).sort();
+    const jobs = names.map((image, index) => ({ index, image, path: join(THREE_WIDE, image) }));
+    const target = { width: W, height: H, resize: false, background: [0, 0, 0] as const };
+    const pixels = new Uint8Array(new SharedArrayBuffer(jobs.length * W * H * 3));
+    // A pool decodes only on its threads: every result below came from one.
+    const pool = DecodePool.start(2)!;
+    const results: string[] = [];
+    const chunks = Array.from({ length: Math.ceil(jobs.length / 16) }, (_, i) =>
+      jobs.slice(i * 16, i * 16 + 16),
+    );
+    const take = () => chunks.shift();
+    try {
+      await pool.run(take, pixels, target, false, realpathSync(THREE_WIDE), (job, result) => {
+        results[job.index] = result.status;
+      });
+    } finally {
+      await pool.close();
+    }
+    expect(results).toEqual(jobs.map(() => 'ok'));
+    const inThread = new Uint8Array(W * H * 3);
+    for (const job of jobs) {
+      expect(decodePngInto(await readFile(job.path), inThread, 0, target).status).toBe('ok');
+      const decoded = pixels.subarray(job.index * W * H * 3, (job.index + 1) * W * H * 3);
+      expect(Buffer.from(decoded).equals(inThread), job.image).toBe(true);
+    }
   });
 });
 

@@ -12,6 +12,7 @@ export {
   createBatcher,
   getBatch,
 } from './batcher.js';
+export { builtModule } from './built-module.js';
 export { CACHE_FORMAT_VERSION } from './cache-format.js';
 export {
   type CacheEvent,

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFile, mkdir, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ensureBuilt } from '../../../test/built.js';
 import { box, copyFixture, THREE_WIDE, tempDir, writeLabels } from '../test/helpers.js';
 import { checkSchema, labelsSchema, parsePlainlyValid } from './_labels.js';
 import { loadDataset } from './dataset.js';
@@ -371,6 +372,7 @@ describe('loadDataset with bad labels', () => {
   });
 
   it('rejects images that symbolic links lead out of the folder, on decoding threads too, without reading them', async () => {
+    ensureBuilt(); // the decoding threads run the built package
     for (const workerThreads of [false, true]) {
       const outside = await tempDir();
       await copyFile(join(THREE_WIDE, '0-0y-0p.png'), join(outside, 'secret.png'));

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { initBackend, resolveModel } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureWorkerBuilt } from '../test/build.js';
+import { ensureBuilt } from '../../../test/built.js';
 import { lastSceneHeldOut, registerLite, syntheticDataset, tinyModel } from '../test/helpers.js';
 import { batchNormLayers, evenlySpaced, recalibrateBatchNorm } from './_batchnorm.js';
 import { TrainerError } from './errors.js';
@@ -21,7 +21,7 @@ let root: string;
 let seedCnn: TrainOptions['model'];
 beforeAll(async () => {
   registerLite();
-  ensureWorkerBuilt();
+  ensureBuilt();
   await initBackend({ backend: 'wasm' });
   seedCnn = await resolveModel('seed-cnn');
   root = await mkdtemp(join(tmpdir(), 'litter-parallel-'));

@@ -6,7 +6,7 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkBuilt } from '../_litter.js';
+import { ensureBuilt } from '../../../../test/built.js';
 import { cleanUp, copyDataset, expectOneLine, run, SMALL, snapshot, workDir } from './_hostile.js';
 
 let dir: string;
@@ -15,7 +15,7 @@ let dataset: string;
 let trained: string;
 
 beforeAll(async () => {
-  checkBuilt();
+  ensureBuilt();
   dir = workDir();
   dataset = copyDataset(dir);
   trained = path.join(dir, 'trained');

@@ -5,10 +5,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pngBomb } from '@litter/dataset/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkBuilt } from '../_litter.js';
+import { ensureBuilt } from '../../../../test/built.js';
 import { cleanUp, copyDataset, expectOneLine, run, SMALL, snapshot, workDir } from './_hostile.js';
 
-beforeAll(() => checkBuilt());
+beforeAll(() => ensureBuilt());
 afterAll(() => cleanUp());
 
 const editLabels = (dataset: string, edit: (text: string) => string) => {

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { builtModule } from '@litter/dataset';
 import { registeredModels } from '@litter/model';
 import { TrainerError } from '../errors.js';
 import { WORKER_FAILED, WorkerPool } from './_pool.js';
@@ -49,8 +50,8 @@ export interface ParallelTrainerOptions {
    */
   importFrom?: readonly (string | URL)[];
   /**
-   * The worker entry. Default: `worker.js` next to this module in `dist/parallel/` (from the sources, as under
-   * vitest, the built `dist/parallel/worker.js` of the package: build it first).
+   * The worker entry. Default: the built `worker.js` next to this module in `dist/parallel/` (from the sources,
+   * as under vitest, the package's `dist/parallel/worker.js`: `builtModule` of @litter/dataset; build it first).
    */
   workerUrl?: URL;
 }
@@ -111,12 +112,6 @@ export interface ParallelTrainer {
   readonly closed: Promise<void>;
 }
 
-/** The built worker entry next to this module; from the TypeScript sources, the package's built one. */
-function defaultWorkerUrl(): URL {
-  const here = import.meta.url;
-  return here.endsWith('.ts') ? new URL('../../dist/parallel/worker.js', here) : new URL('./worker.js', here);
-}
-
 /** The options with their defaults, checked. */
 interface Settings {
   backend: 'wasm' | 'cpu';
@@ -155,7 +150,7 @@ function checkOptions(options: ParallelTrainerOptions): Settings {
   }
   const learningRate = options.learningRate ?? 1e-4;
   checkLearningRate(learningRate);
-  const url = options.workerUrl ?? defaultWorkerUrl();
+  const url = options.workerUrl ?? builtModule('./worker.js', import.meta.url);
   if (url.protocol === 'file:' && !existsSync(fileURLToPath(url))) {
     throw new TrainerError(
       'invalid-options',

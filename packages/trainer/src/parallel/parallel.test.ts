@@ -3,7 +3,7 @@ import { SeededRandom } from '@litter/dataset';
 import { boxHeadOf, initBackend, resolveModel } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ensureWorkerBuilt } from '../../test/build.js';
+import { ensureBuilt } from '../../../../test/built.js';
 import { registerLite } from '../../test/helpers.js';
 import { createParallelTrainer, type OptimizerWeight, type ParallelTrainerOptions } from './index.js';
 
@@ -177,7 +177,7 @@ const base = {
 describe('createParallelTrainer', () => {
   beforeAll(() => {
     registerLite();
-    ensureWorkerBuilt();
+    ensureBuilt();
   }, 120_000);
 
   it.each(['wasm', 'cpu'] as const)(

@@ -1,41 +1,42 @@
-// @ts-check
-// Plain JavaScript for the same reason as _png.js: decoding threads use it. Reads one image file (inside the
-// dataset folder, stamped from the open descriptor) and hands its bytes to the PNG decoder.
+// Reads one image file (inside the dataset folder, stamped from the open descriptor) and hands its bytes to the
+// PNG decoder. Decoding threads (`_decode-worker.ts`) and this thread alike.
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, readSync } from 'node:fs';
 import { openInside } from './_files.js';
-import { CorruptImageError, decodePngInto } from './_png.js';
+import { CorruptImageError, type DecodeTarget, decodePngInto, type PngResult } from './_png.js';
 import { imageFileProblem } from './limits.js';
 
-/**
- * @typedef {object} FileStamp
- * @property {number} size bytes
- * @property {number} mtimeMs modification time
- * @property {string} [hash] SHA-256 of the content (hex), when asked for
- */
+export interface FileStamp {
+  /** Bytes. */
+  size: number;
+  /** Modification time. */
+  mtimeMs: number;
+  /** SHA-256 of the content (hex), when asked for. */
+  hash?: string;
+}
 
-/**
- * @typedef {(FileStamp & import('./_png.js').PngResult)
- *   | { status: 'missing', reason: string }
- *   | { status: 'outside', reason: string }
- *   | (FileStamp & { status: 'corrupt', reason: string })} FileResult
- */
+export type FileResult =
+  | (FileStamp & PngResult)
+  | { status: 'missing'; reason: string }
+  | { status: 'outside'; reason: string }
+  | (FileStamp & { status: 'corrupt'; reason: string });
 
 /**
  * Reads one image file (stamping it from the open descriptor, so the stamp is of the bytes read) and decodes
  * it into `out` when {@link decodePngInto} handles it. A file that links out of the dataset folder is not
  * read (`outside`, with its real path as the reason).
  *
- * @param {string} path
- * @param {Uint8Array} out
- * @param {number} offset
- * @param {import('./_png.js').DecodeTarget} target
- * @param {boolean} fullHash
- * @param {{ realRoot: string, folders: Map<string, string> }} root see {@link openInside}
- * @returns {FileResult}
+ * @param root see {@link openInside}
  */
-export function decodeFileInto(path, out, offset, target, fullHash, root) {
-  let fd;
+export function decodeFileInto(
+  path: string,
+  out: Uint8Array,
+  offset: number,
+  target: DecodeTarget,
+  fullHash: boolean,
+  root: { realRoot: string; folders: Map<string, string> },
+): FileResult {
+  let fd: number;
   try {
     // Non-blocking: opening a FIFO for reading would otherwise wait for a writer (fstat rejects it below).
     const opened = openInside(
@@ -49,8 +50,7 @@ export function decodeFileInto(path, out, offset, target, fullHash, root) {
   } catch (error) {
     return { status: 'missing', reason: openFailure(error) };
   }
-  /** @type {FileStamp} */
-  let stamp = { size: 0, mtimeMs: 0 };
+  let stamp: FileStamp = { size: 0, mtimeMs: 0 };
   try {
     const stats = fstatSync(fd);
     stamp = { size: stats.size, mtimeMs: stats.mtimeMs };
@@ -62,7 +62,7 @@ export function decodeFileInto(path, out, offset, target, fullHash, root) {
     return { ...stamp, ...decodePngInto(bytes, out, offset, target) };
   } catch (error) {
     if (error instanceof CorruptImageError) return { ...stamp, status: 'corrupt', reason: error.message };
-    const code = /** @type {NodeJS.ErrnoException} */ (error).code;
+    const code = (error as NodeJS.ErrnoException).code;
     return { ...stamp, status: 'corrupt', reason: code ? `cannot read it (${code})` : String(error) };
   } finally {
     closeSync(fd);
@@ -75,11 +75,8 @@ let readBuffer = new Uint8Array(64 * 1024);
 /**
  * The file's `size` bytes (as fstat gave them, which is what the stamp records), in the reused buffer: valid
  * until the next call. A file that shrank meanwhile gives fewer bytes.
- * @param {number} fd
- * @param {number} size
- * @returns {Uint8Array}
  */
-function readWhole(fd, size) {
+function readWhole(fd: number, size: number): Uint8Array {
   if (readBuffer.length < size) readBuffer = new Uint8Array(Math.max(size, readBuffer.length * 2));
   let length = 0;
   while (length < size) {
@@ -90,11 +87,8 @@ function readWhole(fd, size) {
   return readBuffer.subarray(0, length);
 }
 
-/**
- * Why a file could not be opened, in words.
- * @param {unknown} error
- */
-export function openFailure(error) {
-  const code = /** @type {NodeJS.ErrnoException} */ (error).code;
+/** Why a file could not be opened, in words. */
+export function openFailure(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
   return code === 'ENOENT' ? 'the file does not exist' : `cannot open it (${code ?? String(error)})`;
 }

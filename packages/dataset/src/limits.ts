@@ -1,6 +1,3 @@
-// @ts-check
-// Plain JavaScript for the same reason as _png.js: decoding threads use it.
-
 /**
  * The most pixels an image may declare: 4096 x 4096, the largest size `litter train` trains at (its
  * `--width` and `--height` go up to 4096). A larger image is refused before any decoding, by the built-in
@@ -17,22 +14,17 @@ export const MAX_IMAGE_FILE_BYTES = 8 * MAX_IMAGE_PIXELS + 64 * 1024 * 1024;
 
 /**
  * Why an image of this declared size is not decoded, or undefined when it may be.
- * @param {number} width
- * @param {number} height
- * @returns {string | undefined}
  */
-export function imageSizeProblem(width, height) {
+export function imageSizeProblem(width: number, height: number): string | undefined {
   if (width * height <= MAX_IMAGE_PIXELS) return undefined;
   return `it is ${width}x${height}, more than the ${MAX_IMAGE_PIXELS.toLocaleString('en-US')} pixels (4096x4096) an image may have`;
 }
 
 /**
  * Why an image file of `bytes` bytes is not read, or undefined when it may be.
- * @param {number} bytes
- * @returns {string | undefined}
  */
-export function imageFileProblem(bytes) {
+export function imageFileProblem(bytes: number): string | undefined {
   if (bytes <= MAX_IMAGE_FILE_BYTES) return undefined;
-  const mib = (/** @type {number} */ n) => `${(n / 2 ** 20).toFixed(0)} MiB`;
+  const mib = (n: number) => `${(n / 2 ** 20).toFixed(0)} MiB`;
   return `the file is ${mib(bytes)}, more than the ${mib(MAX_IMAGE_FILE_BYTES)} an image of at most 4096x4096 needs`;
 }

@@ -1,7 +1,5 @@
-// @ts-check
-// Plain JavaScript (type-checked through JSDoc) because it also runs in worker threads, which load files
-// with Node itself: from `src/` in tests as from `dist/` once built. Decoding only: reading files is
-// `_image-file.js`, the CRC `_crc32.js`.
+// Decoding only (on the decoding threads and in this thread): reading files is `_image-file.ts`, the CRC
+// `_crc32.ts`.
 //
 // A decoder for the PNGs Blender writes (8-bit RGB or RGBA, not interlaced) that produces exactly what sharp
 // produces for them (the tests compare both byte for byte), about three times faster for small renders
@@ -10,6 +8,7 @@
 
 import * as zlib from 'node:zlib';
 import { crc32 } from './_crc32.js';
+import type { Unchecked } from './_unchecked.js';
 import { imageSizeProblem } from './limits.js';
 
 const SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -32,8 +31,8 @@ const IHDR = typeCode('IHDR');
 const IDAT = typeCode('IDAT');
 const IEND = typeCode('IEND');
 
-/** @param {string} type four ASCII letters */
-function typeCode(type) {
+/** @param type four ASCII letters */
+function typeCode(type: string): number {
   return (
     ((type.charCodeAt(0) << 24) |
       (type.charCodeAt(1) << 16) |
@@ -43,60 +42,57 @@ function typeCode(type) {
   );
 }
 
-/** @param {number} code */
-function typeName(code) {
+function typeName(code: number): string {
   return String.fromCharCode(code >>> 24, (code >>> 16) & 255, (code >>> 8) & 255, code & 255);
 }
 
 /** A file that is a PNG but a broken one. */
 export class CorruptImageError extends Error {}
 
-/**
- * Width and height from a PNG's header, or undefined when `bytes` is not a PNG.
- * @param {Uint8Array} bytes
- * @returns {{ width: number, height: number } | undefined}
- */
-export function readPngSize(bytes) {
+/** Width and height from a PNG's header, or undefined when `bytes` is not a PNG. */
+export function readPngSize(bytes: Uint8Array): { width: number; height: number } | undefined {
   if (!isPng(bytes) || bytes.length < 24) return undefined;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(12) !== 0x49484452) return undefined; // 'IHDR'
   return { width: view.getUint32(16), height: view.getUint32(20) };
 }
 
-/** @param {Uint8Array} bytes */
-function isPng(bytes) {
+function isPng(bytes: Uint8Array): boolean {
   if (bytes.length < 8) return false;
   for (let i = 0; i < 8; i++) if (bytes[i] !== SIGNATURE[i]) return false;
   return true;
 }
 
-/**
- * @typedef {object} DecodeTarget
- * @property {number} width pixels per row of the output
- * @property {number} height rows of the output
- * @property {boolean} resize whether an image of another size may be resized (by sharp) or is an error
- * @property {readonly [number, number, number]} background RGB that transparent pixels are flattened onto
- */
+export interface DecodeTarget {
+  /** Pixels per row of the output. */
+  width: number;
+  /** Rows of the output. */
+  height: number;
+  /** Whether an image of another size may be resized (by sharp) or is an error. */
+  resize: boolean;
+  /** RGB that transparent pixels are flattened onto. */
+  background: readonly [number, number, number];
+}
 
-/**
- * @typedef {{ status: 'ok' }
- *   | { status: 'fallback', reason: string }
- *   | { status: 'size', width: number, height: number }} PngResult
- */
+export type PngResult =
+  | { status: 'ok' }
+  | { status: 'fallback'; reason: string }
+  | { status: 'size'; width: number; height: number };
 
 /**
  * Decodes a PNG into `out` at `offset` as `target.height` rows of `target.width` RGB pixels, when this decoder
  * handles it and it has the target size. Otherwise returns `fallback` (for sharp) or `size` (a mismatch that
  * must not be resized).
  *
- * @param {Uint8Array} bytes the file
- * @param {Uint8Array} out
- * @param {number} offset
- * @param {DecodeTarget} target
- * @returns {PngResult}
+ * @param bytes the file
  * @throws {CorruptImageError} when the file is a broken PNG
  */
-export function decodePngInto(bytes, out, offset, target) {
+export function decodePngInto(
+  bytes: Uint8Array,
+  out: Uint8Array,
+  offset: number,
+  target: DecodeTarget,
+): PngResult {
   if (SHARP_ONLY) return { status: 'fallback', reason: 'LITTER_DATASET_BENCH_SHARP_ONLY is set' };
   if (!isPng(bytes)) return { status: 'fallback', reason: 'not a PNG' };
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -104,8 +100,7 @@ export function decodePngInto(bytes, out, offset, target) {
   let width = 0;
   let height = 0;
   let colorType = -1;
-  /** @type {Uint8Array[]} */
-  const idat = [];
+  const idat: Uint8Array[] = [];
   let ended = false;
   while (pos + 12 <= bytes.length) {
     const length = view.getUint32(pos);
@@ -152,22 +147,21 @@ export function decodePngInto(bytes, out, offset, target) {
   const channels = colorType === 6 ? 4 : 3;
   const stride = width * channels;
   const expected = height * (stride + 1);
-  /** @type {Buffer} */
-  let raw;
+  let raw: Buffer;
   try {
     // At most the header's size: a stream that inflates beyond it (a "zip bomb") stops there, so that time and
     // memory are bounded by the declared size, not by the stream.
-    raw = zlib.inflateSync(idat.length === 1 ? /** @type {Uint8Array} */ (idat[0]) : joinChunks(idat), {
+    raw = zlib.inflateSync(idat.length === 1 ? idat[0]! : joinChunks(idat), {
       chunkSize: Math.max(64, Math.min(expected + 1, 64 * 1024 * 1024)),
       maxOutputLength: expected,
     });
   } catch (error) {
-    if (/** @type {NodeJS.ErrnoException} */ (error).code === 'ERR_BUFFER_TOO_LARGE') {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
       throw new CorruptImageError(
         `the compressed data inflates beyond the ${expected} bytes that its ${width}x${height} header needs`,
       );
     }
-    throw new CorruptImageError(`the compressed data is broken (${/** @type {Error} */ (error).message})`);
+    throw new CorruptImageError(`the compressed data is broken (${(error as Error).message})`);
   }
   if (raw.length !== expected) {
     throw new CorruptImageError(`the image data has ${raw.length} bytes, ${expected} expected`);
@@ -179,8 +173,7 @@ export function decodePngInto(bytes, out, offset, target) {
     // The same rounding as libvips' flatten (sharp): floor((c * a + bg * (255 - a)) / 255).
     const [r0, g0, b0] = target.background;
     const rowBytes = width * 3;
-    /** @type {any} */
-    const rgba = raw; // untyped for the same reason as in unfilter
+    const rgba: Unchecked = raw;
     for (let y = 0; y < height; y++) {
       let i = y * (stride + 1) + 1;
       let o = offset + y * rowBytes;
@@ -202,10 +195,8 @@ let idatBuffer = new Uint8Array(0);
 /**
  * The chunks one after the other, in a buffer reused from image to image (valid until the next call): most
  * renders split their data over 2-4 IDAT chunks, and `Buffer.concat` would allocate 10-30 KB per image.
- * @param {Uint8Array[]} chunks
- * @returns {Uint8Array}
  */
-function joinChunks(chunks) {
+function joinChunks(chunks: Uint8Array[]): Uint8Array {
   let length = 0;
   for (const chunk of chunks) length += chunk.length;
   if (idatBuffer.length < length) idatBuffer = new Uint8Array(Math.max(length, idatBuffer.length * 2));
@@ -223,27 +214,17 @@ let rowBuffer = new Uint8Array(0);
  * Reverses PNG's filters of an 8-bit RGB image from `raw` (rows of 1 + width * 3 bytes) straight into `out` at
  * `offset` (rows of width * 3 bytes), reading the previous row from `out`: no second pass to drop the filter
  * bytes.
- * @param {Uint8Array} source
- * @param {Uint8Array} target
- * @param {number} offset
- * @param {number} width
- * @param {number} height
  */
-function unfilterInto(source, target, offset, width, height) {
-  /** @type {any} */
-  const raw = source; // untyped for the same reason as in unfilter
-  /** @type {any} */
-  const out = target;
+function unfilterInto(source: Uint8Array, target: Uint8Array, offset: number, width: number, height: number) {
+  const raw: Unchecked = source;
+  const out: Unchecked = target;
   const bpp = 3;
   const stride = width * bpp;
   // Up rows (most rows of a render) four bytes at a time when the rows of `out` are 4-byte aligned.
   const byWords = stride % 4 === 0 && (out.byteOffset + offset) % 4 === 0;
-  /** @type {any} */
-  let words;
-  /** @type {any} */
-  let row;
-  /** @type {any} */
-  let rowWords;
+  let words: Unchecked;
+  let row: Unchecked;
+  let rowWords: Unchecked;
   if (byWords) {
     // A view per image rather than one kept in this module, which would keep the last output alive.
     words = new Int32Array(target.buffer, 0, target.buffer.byteLength >> 2);
@@ -319,12 +300,8 @@ function unfilterInto(source, target, offset, width, height) {
 /**
  * @internal PNG's Paeth predictor of a byte from its left (a), upper (b) and upper-left (c) neighbours: whichever is
  * closest to a + b - c, ties going to a, then b. Branch-free: (x >> 31) is -1 for a negative x, else 0.
- * @param {number} a
- * @param {number} b
- * @param {number} c
- * @returns {number}
  */
-export function paeth(a, b, c) {
+export function paeth(a: number, b: number, c: number): number {
   const da = b - c; // p - a
   const db = a - c; // p - b
   const dc = da + db; // p - c
@@ -338,16 +315,10 @@ export function paeth(a, b, c) {
 
 /**
  * Reverses PNG's per-row filters in place. Row y starts at y * (stride + 1) with its filter type byte.
- * @param {Uint8Array} bytes
- * @param {number} width
- * @param {number} height
- * @param {number} bpp bytes per pixel
+ * @param bpp bytes per pixel
  */
-function unfilter(bytes, width, height, bpp) {
-  // Untyped on purpose: every index below is in range, and `noUncheckedIndexedAccess` would otherwise need a
-  // cast on each access of these hot loops.
-  /** @type {any} */
-  const raw = bytes;
+function unfilter(bytes: Uint8Array, width: number, height: number, bpp: number) {
+  const raw: Unchecked = bytes;
   const stride = width * bpp;
   for (let y = 0; y < height; y++) {
     const filterAt = y * (stride + 1);

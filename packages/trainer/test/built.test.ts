@@ -2,13 +2,13 @@ import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { builtOf, staleSources, workerSources } from './build.js';
+import { builtOf, builtSources, staleSources } from '../../../test/built.js';
 
 const relative = (file: string) => path.relative(path.resolve(import.meta.dirname, '../..'), file);
 
-describe('the build check before worker tests', () => {
-  it('covers every source a worker runs: its own modules, the loss, the model and its kernels, model-lite', () => {
-    const sources = workerSources().map(relative);
+describe('the build check before tests that start workers or child processes', () => {
+  it('covers every source they run: the workers, their loss, model, kernels and PNG decoder, the children', () => {
+    const sources = builtSources().map(relative);
     for (const file of [
       'trainer/src/parallel/worker.ts',
       'trainer/src/parallel/_adam.ts',
@@ -16,6 +16,15 @@ describe('the build check before worker tests', () => {
       'model/src/index.ts',
       'model/src/_training-kernels.ts',
       'model-lite/src/index.ts',
+      'dataset/src/_decode-worker.ts',
+      'dataset/src/_image-file.ts',
+      'dataset/src/_png.ts',
+      'dataset/src/_crc32.ts',
+      'dataset/test/_write-cache-child.mjs',
+      'dataset/src/_cache.ts',
+      'cli/src/bin.ts',
+      'cli/src/commands/train.ts',
+      'report/src/index.ts',
     ]) {
       expect(sources).toContain(file);
     }
