@@ -51,6 +51,12 @@ export async function readHistory(runDir: string): Promise<HistoryRow[]> {
 }
 
 /** `metrics.jsonl` and `metrics.csv`, appended to as the run goes. */
+/** The validation rows of `rows` after step `step` (none when `step` is undefined: no best validation yet). */
+export function validationsAfter(rows: readonly HistoryRow[], step: number | undefined): number {
+  if (step === undefined) return 0;
+  return rows.filter((row) => row.event === 'validation' && row.step > step).length;
+}
+
 export class MetricsLog {
   private constructor(
     private readonly jsonlPath: string,

@@ -10,7 +10,8 @@ export interface EarlyStoppingOptions {
 /**
  * Early stopping as a training callback (tfjs-layers' `EarlyStopping`, Lightning's `EarlyStopping`): after
  * `patience` validations in a row without a new best, the run ends as if its length were reached, with its
- * final validation, checkpoint and report (of the best checkpoint). The count starts again on a resume.
+ * final validation, checkpoint and report (of the best checkpoint). A resumed run goes on counting from its
+ * recorded validations (`TrainBeginEvent.validationsSinceBest`): interrupting a run does not reset its patience.
  *
  * With a cosine schedule the best validations tend to come last, when the learning rate is low: patience
  * shorter than the run's last third stops before them.
@@ -25,6 +26,9 @@ export function earlyStopping(options: EarlyStoppingOptions): TrainerCallbacks {
   }
   let since = 0;
   return {
+    onTrainBegin(event) {
+      since = event.validationsSinceBest;
+    },
     onValidation(event) {
       since = event.best ? 0 : since + 1;
       if (since >= options.patience) {

@@ -94,6 +94,11 @@ export interface TrainBeginEvent {
   validationSize: number;
   testSize: number;
   resumed: boolean;
+  /**
+   * Validations since the last new best in the run's recorded history (0 for a new run), so that a callback
+   * counting them (early stopping) carries its count across a resume.
+   */
+  validationsSinceBest: number;
 }
 
 export interface StepEndEvent {

@@ -6,6 +6,7 @@
  */
 import { type Emit, emitter, type LoopCallbacks } from './_events.js';
 import { finishRun } from './_finish.js';
+import { validationsAfter } from './_history.js';
 import { checkpointing, metricsLogging } from './_loop-callbacks.js';
 import { prepareRun } from './_run-setup.js';
 import { TrainingSession } from './_session.js';
@@ -230,6 +231,7 @@ function beginEvent(session: TrainingSession): TrainBeginEvent {
     validationSize: split.validation.length,
     testSize: split.test.length,
     resumed: plan.resumeState !== undefined,
+    validationsSinceBest: validationsAfter(session.log.rows, session.best?.step),
   };
 }
 
