@@ -38,8 +38,17 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
+/**
+ * 120 steps and the evaluations take under a minute of CPU (19 s of wall clock in a full suite run), but 305 s
+ * of wall clock were measured on a loaded machine (load 11 on 2 cores), past vitest.config.ts's 120 s. What this
+ * test checks is what was learnt, not how fast, so its timeout only catches a hang.
+ */
+const HANG_MS = 15 * 60_000;
+
 describe('learning on blender-cube-sphere', () => {
-  it('beats the majority-class baseline on a held-out scene, and predicts files like the dataset', async () => {
+  it('beats the majority-class baseline on a held-out scene, and predicts files like the dataset', {
+    timeout: HANG_MS,
+  }, async () => {
     const dataset = await loadDataset(SAMPLE, { width: 24, height: 24, cache: false });
     const scenes = splitDataset(dataset, { validationScenes: [HELD_OUT_SCENE] });
     // The held-out scene is a test split: it neither picks checkpoints nor tunes thresholds.

@@ -5,7 +5,7 @@ import type { Dataset } from '@litter/dataset';
 import { type CreateModelOptions, initBackend, type ModelFactory } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { lastSceneHeldOut, syntheticDataset } from '../test/helpers.js';
 import { readHistory, type StepRow, type ValidationRow } from './_history.js';
 import { earlyStopping } from './callbacks.js';
@@ -13,35 +13,61 @@ import { readCheckpointState } from './run-dir.js';
 import { train } from './train.js';
 import type { TrainBeginEvent, TrainOptions } from './train-types.js';
 
+/**
+ * The training clock of the time-budget tests: with `performance` faked (`vi.useFakeTimers`), time passes only
+ * when the model runs, FORWARD_MS per forward pass (of a training step or a validation batch), so that what a
+ * budget does (its steps, validations, schedule and end) is the same on an idle machine and on a loaded one.
+ */
+const FORWARD_MS = 100;
+class ClockedForward extends tfl.layers.Layer {
+  static className = 'ClockedForwardTest';
+  override call(inputs: tf.Tensor | tf.Tensor[]): tf.Tensor | tf.Tensor[] {
+    vi.advanceTimersByTime(FORWARD_MS);
+    return inputs;
+  }
+}
+tf.serialization.registerClass(ClockedForward);
+
+/** Conv, global average pooling, dense; after a {@link ClockedForward} layer with `clocked`. */
+function pooledNetwork(options: CreateModelOptions, clocked: boolean): tfl.LayersModel {
+  const seed = options.seed ?? 0;
+  const input = tfl.input({ shape: options.inputShape });
+  let x = clocked ? (new ClockedForward({}).apply(input) as tfl.SymbolicTensor) : input;
+  x = tfl.layers
+    .conv2d({
+      filters: 6,
+      kernelSize: 3,
+      strides: 2,
+      padding: 'same',
+      activation: 'relu',
+      kernelInitializer: tfl.initializers.glorotUniform({ seed }),
+    })
+    .apply(x) as tfl.SymbolicTensor;
+  x = tfl.layers.globalAveragePooling2d({}).apply(x) as tfl.SymbolicTensor;
+  x = tfl.layers.dropout({ rate: 0.2 }).apply(x) as tfl.SymbolicTensor;
+  const logits = tfl.layers
+    .dense({
+      units: options.classes,
+      kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }),
+    })
+    .apply(x) as tfl.SymbolicTensor;
+  return tfl.model({ inputs: input, outputs: logits });
+}
+
 /** Fully convolutional (global pooling): the same weights take any input size, as progressive resizing needs. */
 const pooledModel: ModelFactory = {
   name: 'pooled-test',
   description: 'conv, global average pooling, dense; for tests',
   defaultInputSize: { width: 16, height: 16 },
   supportsBoxes: false,
-  create(options: CreateModelOptions): tfl.LayersModel {
-    const seed = options.seed ?? 0;
-    const input = tfl.input({ shape: options.inputShape });
-    let x = tfl.layers
-      .conv2d({
-        filters: 6,
-        kernelSize: 3,
-        strides: 2,
-        padding: 'same',
-        activation: 'relu',
-        kernelInitializer: tfl.initializers.glorotUniform({ seed }),
-      })
-      .apply(input) as tfl.SymbolicTensor;
-    x = tfl.layers.globalAveragePooling2d({}).apply(x) as tfl.SymbolicTensor;
-    x = tfl.layers.dropout({ rate: 0.2 }).apply(x) as tfl.SymbolicTensor;
-    const logits = tfl.layers
-      .dense({
-        units: options.classes,
-        kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }),
-      })
-      .apply(x) as tfl.SymbolicTensor;
-    return tfl.model({ inputs: input, outputs: logits });
-  },
+  create: (options) => pooledNetwork(options, false),
+};
+
+/** {@link pooledModel} whose forward passes take FORWARD_MS of the (faked) clock. */
+const clockedModel: ModelFactory = {
+  ...pooledModel,
+  name: 'pooled-clocked-test',
+  create: (options) => pooledNetwork(options, true),
 };
 
 /** The same images at half the size (every other pixel), labels unchanged. */
@@ -92,8 +118,15 @@ const base = (): TrainOptions => ({
 const weightsOf = (model: tfl.LayersModel) => model.getWeights().map((w) => Array.from(w.dataSync()));
 
 describe('train with a time budget', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it('stops inside the budget, validates along it and decays the rate on its clock', async () => {
-    const result = await train({ ...base(), time: 2.5, logEvery: 1 });
+    const result = await train({ ...base(), model: clockedModel, time: 2.5, logEvery: 1 });
     expect(result.stopped).toBe('done');
     const steps = result.history.filter((row): row is StepRow => row.event === 'step');
     const validations = result.history.filter((row): row is ValidationRow => row.event === 'validation');
@@ -104,6 +137,9 @@ describe('train with a time budget', () => {
     // the last step starts inside the budget (a step can take long on a loaded machine)
     const longest = Math.max(...seconds.map((t, i) => t - (seconds[i - 1] ?? 0)));
     expect(seconds.at(-1)!).toBeLessThan(2.5 + longest);
+    // ... and it uses the budget: it stops once the next step and the final validation's room (1.2 validations)
+    // would not fit, at most about two of the longest gaps between steps
+    expect(seconds.at(-1)!).toBeGreaterThan(2.5 - 3 * longest);
     // after the warm-up the rate follows the cosine of the recorded clock
     for (const row of steps.slice(3)) {
       expect(row.learningRate).toBeCloseTo(
@@ -119,7 +155,7 @@ describe('train with a time budget', () => {
   });
 
   it('a resume with a longer budget goes on from the recorded clock and says how the schedule changes', async () => {
-    const options = { ...base(), time: 1 };
+    const options = { ...base(), model: clockedModel, time: 1 };
     (await train(options)).model.dispose();
     const before = (await readHistory(options.runDir)).filter((row) => row.event === 'validation').length;
     let begin: TrainBeginEvent | undefined;
