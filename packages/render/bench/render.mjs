@@ -5,8 +5,9 @@
 // Not a test.
 //
 // ratio: renders/s ours / anchor (wall); cpuRatio: CPU seconds anchor / ours (above 1: ours needs less CPU).
+// --workers 1,2,default: litter render once per value in each round (`--workers N`, or litter's default).
 //
-//   node packages/render/bench/render.mjs [--parts speed,accuracy] [--rounds 2] [--speed-scenes 4]
+//   node packages/render/bench/render.mjs [--parts speed,accuracy] [--rounds 2] [--speed-scenes 4] [--workers default]
 //     [--views 25] [--width 160] [--height 120] [--samples 8] [--objects Cube,Sphere,Can,Cone,Torus]
 //     [--scenes 40] [--scene-views 10] [--held-out 6] [--steps 300] [--train-size 80x60]
 //     [--fixture ../shared/fixtures/blender-five] [--work DIR]
@@ -34,6 +35,7 @@ const { values } = parseArgs({
     parts: { type: 'string', default: 'speed,accuracy' },
     rounds: { type: 'string', default: '2' },
     'speed-scenes': { type: 'string', default: '4' },
+    workers: { type: 'string', default: 'default' },
     views: { type: 'string', default: '25' },
     width: { type: 'string', default: '160' },
     height: { type: 'string', default: '120' },
@@ -115,9 +117,7 @@ async function speed() {
   const rows = [];
   for (let round = 0; round < Number(values.rounds); round++) {
     const seedOut = path.join(work, `speed-seed-${round}`);
-    const oursOut = path.join(work, `speed-ours-${round}`);
     rmSync(seedOut, { recursive: true, force: true });
-    rmSync(oursOut, { recursive: true, force: true });
     const seed = await run('blender', [
       ...['-b', '--factory-startup', '--python-exit-code', '1', '--python', values.script, '--'],
       ...[
@@ -133,40 +133,48 @@ async function speed() {
       ],
       ...['--samples', common.samples, '--seed', '1', '--meshes', values.objects],
     ]);
-    const ours = await litter([
-      'render',
-      oursOut,
-      ...[
-        '--scenes',
-        common.scenes,
-        '--views',
-        values.views,
-        '--width',
-        common.width,
-        '--height',
-        common.height,
-      ],
-      ...['--samples', common.samples, '--seed', '1', '--objects', values.objects, '--json'],
-    ]);
+    const seedLoad = os.loadavg()[0];
     const images = JSON.parse(readFileSync(path.join(seedOut, 'labels.json'), 'utf8')).length;
-    const end = jsonLines(ours.stdout).at(-1);
-    const row = {
-      part: 'speed',
-      round,
-      renders: images,
-      seedRendersPerSecond: images / seed.seconds,
-      oursRendersPerSecond: end.images / ours.seconds,
-      seedSeconds: seed.seconds,
-      oursSeconds: ours.seconds,
-      // CPU seconds of each whole command (user + system, every process): what the load does not change much.
-      seedCpuSeconds: seed.cpuSeconds,
-      oursCpuSeconds: ours.cpuSeconds,
-      load: os.loadavg()[0],
-    };
-    row.ratio = row.oursRendersPerSecond / row.seedRendersPerSecond;
-    row.cpuRatio = row.seedCpuSeconds / row.oursCpuSeconds;
-    print(row);
-    rows.push(row);
+    for (const workers of values.workers.split(',')) {
+      const oursOut = path.join(work, `speed-ours-${round}-${workers}`);
+      rmSync(oursOut, { recursive: true, force: true });
+      const ours = await litter([
+        'render',
+        oursOut,
+        ...[
+          '--scenes',
+          common.scenes,
+          '--views',
+          values.views,
+          '--width',
+          common.width,
+          '--height',
+          common.height,
+        ],
+        ...['--samples', common.samples, '--seed', '1', '--objects', values.objects, '--json'],
+        ...(workers === 'default' ? [] : ['--workers', workers]),
+      ]);
+      const events = jsonLines(ours.stdout);
+      const end = events.at(-1);
+      const row = {
+        part: 'speed',
+        round,
+        workers: `${events[0].workers} x ${events[0].threadsPerWorker} threads${workers === 'default' ? ' (default)' : ''}`,
+        renders: images,
+        seedRendersPerSecond: images / seed.seconds,
+        oursRendersPerSecond: end.images / ours.seconds,
+        seedSeconds: seed.seconds,
+        oursSeconds: ours.seconds,
+        // CPU seconds of each whole command (user + system, every process): what the load does not change much.
+        seedCpuSeconds: seed.cpuSeconds,
+        oursCpuSeconds: ours.cpuSeconds,
+        load: [seedLoad, os.loadavg()[0]],
+      };
+      row.ratio = row.oursRendersPerSecond / row.seedRendersPerSecond;
+      row.cpuRatio = row.seedCpuSeconds / row.oursCpuSeconds;
+      print(row);
+      rows.push(row);
+    }
   }
   return rows;
 }
@@ -314,14 +322,22 @@ const blenderVersion = await new Promise((resolve) =>
 print({ blender: blenderVersion, cpus: os.availableParallelism(), load: os.loadavg()[0] });
 if (parts.includes('speed')) {
   const rows = await speed();
-  const mean = (key) => rows.reduce((s, r) => s + r[key], 0) / rows.length;
-  print({
-    part: 'speed-summary',
-    seedRendersPerSecond: mean('seedRendersPerSecond'),
-    oursRendersPerSecond: mean('oursRendersPerSecond'),
-    ratios: rows.map((r) => r.ratio),
-    cpuRatios: rows.map((r) => r.cpuRatio),
-  });
+  const sum = (list, key) => list.reduce((s, r) => s + r[key], 0);
+  for (const workers of new Set(rows.map((r) => r.workers))) {
+    const mine = rows.filter((r) => r.workers === workers);
+    print({
+      part: 'speed-summary',
+      workers,
+      rounds: mine.length,
+      seedRendersPerSecond: sum(mine, 'renders') / sum(mine, 'seedSeconds'),
+      oursRendersPerSecond: sum(mine, 'renders') / sum(mine, 'oursSeconds'),
+      ratios: mine.map((r) => r.ratio),
+      cpuRatios: mine.map((r) => r.cpuRatio),
+      // Over all rounds: seconds summed (a noisy round weighs what it took).
+      ratio: sum(mine, 'seedSeconds') / sum(mine, 'oursSeconds'),
+      cpuRatio: sum(mine, 'seedCpuSeconds') / sum(mine, 'oursCpuSeconds'),
+    });
+  }
 }
 if (parts.includes('accuracy')) await accuracy();
 if (!values.work) rmSync(work, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '@litter/dataset';
+import { writeFileAtomic } from '@litter/dataset/atomic';
 import { RenderError } from './errors.js';
 import { cocoDataset, labelEntries, type SceneRecord } from './labels.js';
 import { fingerprint, type RenderSettings } from './settings.js';

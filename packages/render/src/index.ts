@@ -40,6 +40,7 @@ export {
   type RenderSceneEvent,
   type RenderViewEvent,
   render,
+  SCENES_PER_WORKER,
 } from './render.js';
 export {
   DEFAULTS,

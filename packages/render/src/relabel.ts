@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { writeFileAtomic } from '@litter/dataset';
+import { writeFileAtomic } from '@litter/dataset/atomic';
 import { readRecords, readState } from './_state.js';
 import { RenderError } from './errors.js';
 import { labelEntries } from './labels.js';

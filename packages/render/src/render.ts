@@ -81,7 +81,7 @@ export interface RenderOptions {
   resume?: boolean;
   /** Render only this part (scenes s with s mod N = I - 1); `merge` joins the parts. */
   shard?: Shard | undefined;
-  /** Blender processes at once, each rendering whole scenes. @default one per core (cpu), 1 (gpu) */
+  /** Blender processes at once, each rendering whole scenes. @default {@link defaultWorkers} */
   workers?: number | undefined;
   /** @default await findBlender() */
   blender?: BlenderInfo;
@@ -147,10 +147,21 @@ async function openRenderDir(
   return state;
 }
 
-/** Workers and threads: GPU renders one scene at a time; on CPU one single-threaded Blender per core. */
+/**
+ * Scenes each Blender process has at the least before `render()` starts another by default. A Blender start-up
+ * costs about a second of CPU (its Python UI modules and add-ons; Blender 3.4 here), as much as several renders,
+ * and the processes share the cores as threads either way: on a few scenes one Blender with every core's threads
+ * spends less CPU than a single-threaded Blender per core, in no more time (BENCHMARKS.md, issue 13).
+ */
+export const SCENES_PER_WORKER = 4;
+
+/**
+ * Blender processes by default: one per core, each with at least {@link SCENES_PER_WORKER} scenes (so one for
+ * fewer than 8 scenes on 2 cores); one on GPU. `render()` gives each cores / workers threads.
+ */
 export function defaultWorkers(settings: RenderSettings, scenes: number, cores = os.availableParallelism()) {
   const wanted = settings.device === 'gpu' ? 1 : cores;
-  return Math.max(1, Math.min(wanted, scenes));
+  return Math.max(1, Math.min(wanted, Math.floor(scenes / SCENES_PER_WORKER)));
 }
 
 /**

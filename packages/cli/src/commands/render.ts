@@ -179,7 +179,8 @@ export default defineCommand({
     workers: {
       type: 'string',
       valueHint: 'N',
-      description: 'Blender processes at once, each rendering whole scenes (default: one per core; 1 on GPU)',
+      description:
+        'Blender processes at once, each rendering whole scenes (default: one per core, fewer on few scenes; 1 on GPU)',
     },
     shard: {
       type: 'string',
