@@ -14,17 +14,18 @@
 
 import {
   addTo,
+  assign,
   countdown,
-  F32X4_ADD,
-  F32X4_MUL,
   get,
   I32,
   I32_ADD,
   I32_SHL,
   i32Const,
+  multiplyAddTile,
   set,
   simdInstances,
   stepUntil,
+  sum,
   V128,
   v128Load,
   v128Load32Splat,
@@ -80,20 +81,11 @@ const I32_LOCALS = 16;
 const ACC_V = [30, 31, 32, 33, 34, 35, 36, 37] as const;
 const [B0, B1, A] = [38, 39, 40];
 const V128_LOCALS = 11;
-
-const assign = (target: number, value: number[]) => [...value, ...set(target)];
-const sum = (a: number, b: number) => [...get(a), ...get(b), ...I32_ADD];
+const REGISTERS = { acc: ACC_V, b0: B0, b1: B1, a: A };
 
 /** One output pixel: 8 x 4 multiply-adds into the tile. */
 function pixel(): number[] {
-  const out = [...get(DYP), ...v128Load(0), ...set(B0), ...get(DYP), ...v128Load(16), ...set(B1)];
-  for (let r = 0; r < 4; r++) {
-    out.push(...get(XP), ...v128Load32Splat(4 * r), ...set(A));
-    for (let h = 0; h < 2; h++) {
-      const acc = ACC_V[2 * r + h]!;
-      out.push(...get(acc), ...get(A), ...get(h === 0 ? B0 : B1), ...F32X4_MUL, ...F32X4_ADD, ...set(acc));
-    }
-  }
+  const out = multiplyAddTile(DYP, (r) => [...get(XP), ...v128Load32Splat(4 * r)], REGISTERS);
   return [...out, ...addTo(XP, X_COLUMN), ...addTo(DYP, DY_COLUMN)];
 }
 

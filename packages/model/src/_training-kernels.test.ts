@@ -1,7 +1,8 @@
+import type { KernelFunc } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { random } from '../test/random.js';
-import { filterSimdFor } from './_wasm-kernels.js';
+import { filterSimdFor, makeConv2d } from './_wasm-kernels.js';
 import { initBackend } from './backend.js';
 import { registerTrainingKernels, restoreOriginalKernels } from './training-kernels.js';
 
@@ -72,10 +73,17 @@ const cases: Case[] = [
   { x: [2, 13, 7, 16], filter: [4, 4, 16, 8], strides: 3, pad: 'same' },
   { x: [2, 3, 3, 4], filter: [5, 5, 4, 8], strides: 1, pad: 'same' },
   { x: [2, 9, 7, 8], filter: [1, 1, 8, 8], strides: 2, pad: 'same' },
+  // Conv2D in SIMD on wasm (_conv2d-simd.ts) for 4n -> 8n channels, rows of 4+ output pixels: rows of 4, of 5
+  // and 6 (the last tile moved back), strides 1-3, valid padding with input left over, the phase
+  // convolutions of the input gradients (16 -> 8 channels).
+  { x: [2, 6, 4, 4], filter: [3, 3, 4, 8], strides: 1, pad: 'same' },
+  { x: [3, 7, 10, 8], filter: [3, 3, 8, 16], strides: 2, pad: 'same' },
+  { x: [2, 11, 17, 4], filter: [3, 2, 4, 8], strides: 3, pad: 'valid' },
+  { x: [2, 8, 13, 12], filter: [2, 3, 12, 8], strides: [1, 2], pad: 'valid' },
 ];
 
-/** dx and dW of sum(conv2d(x, W) * upstream), on the current backend. */
-function convGradients(c: Case, seed: number): { dx: Float32Array; dw: Float32Array } {
+/** y = conv2d(x, W), and dx and dW of sum(y * upstream), on the current backend. */
+function convGradients(c: Case, seed: number): { y: Float32Array; dx: Float32Array; dw: Float32Array } {
   return tf.tidy(() => {
     const x = tf.tensor4d(
       random(
@@ -91,7 +99,8 @@ function convGradients(c: Case, seed: number): { dx: Float32Array; dw: Float32Ar
       ),
       c.filter,
     );
-    const outShape = tf.conv2d(x, w, c.strides, c.pad).shape;
+    const y = tf.conv2d(x, w, c.strides, c.pad);
+    const outShape = y.shape;
     const upstream = tf.tensor(
       random(
         outShape.reduce((a, b) => a * b),
@@ -102,7 +111,11 @@ function convGradients(c: Case, seed: number): { dx: Float32Array; dw: Float32Ar
     const [dx, dw] = tf.grads((xs: tf.Tensor, ws: tf.Tensor) =>
       tf.sum(tf.mul(tf.conv2d(xs as tf.Tensor4D, ws as tf.Tensor4D, c.strides, c.pad), upstream)),
     )([x, w]);
-    return { dx: dx!.dataSync() as Float32Array, dw: dw!.dataSync() as Float32Array };
+    return {
+      y: y.dataSync() as Float32Array,
+      dx: dx!.dataSync() as Float32Array,
+      dw: dw!.dataSync() as Float32Array,
+    };
   });
 }
 
@@ -116,6 +129,14 @@ function relativeError(actual: Float32Array, expected: Float32Array): number {
     scale = Math.max(scale, Math.abs(expected[i]!));
   }
   return diff / scale;
+}
+
+/** wasm's own Conv2D (XNNPACK), put back for a moment. */
+function restoredConv2d(): KernelFunc {
+  restoreOriginalKernels('wasm');
+  const own = tf.getKernel('Conv2D', 'wasm')!.kernelFunc;
+  registerTrainingKernels('wasm');
+  return own;
 }
 
 describe('composed convolution gradient kernels', () => {
@@ -216,6 +237,33 @@ describe('composed convolution gradient kernels', () => {
     expect(called).toEqual([]);
   });
 
+  it('runs Conv2D of 4n -> 8n channels with rows of 4+ pixels in SIMD on wasm, else wasm own', async () => {
+    await tf.setBackend('wasm');
+    const own = restoredConv2d();
+    const calls: number[][] = [];
+    const conv = makeConv2d((args) => {
+      calls.push((args.inputs.x as tf.TensorInfo).shape);
+      return own(args);
+    });
+    const attrs = { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', dilations: [1, 1] };
+    const run = (x: number[], filter: number[]) =>
+      tf.tidy(() => {
+        const inputs = { x: tf.ones(x), filter: tf.ones(filter) };
+        const out = conv({ inputs, backend: tf.backend(), attrs } as unknown as Parameters<KernelFunc>[0]);
+        tf.backend().disposeData((out as tf.TensorInfo).dataId);
+      });
+    run([1, 5, 6, 8], [3, 3, 8, 16]);
+    expect(calls).toEqual([]);
+    run([1, 5, 6, 3], [3, 3, 3, 16]);
+    run([1, 5, 6, 8], [3, 3, 8, 12]);
+    run([1, 5, 3, 8], [3, 3, 8, 16]);
+    expect(calls).toEqual([
+      [1, 5, 6, 3],
+      [1, 5, 6, 8],
+      [1, 5, 3, 8],
+    ]);
+  });
+
   it.each(cases.map((c, i) => [i, c] as const))(
     'case %i: cpu composed gradients match the cpu originals (%j)',
     async (i, c) => {
@@ -237,6 +285,7 @@ describe('composed convolution gradient kernels', () => {
       const actual = convGradients(c, 100 * i);
       // The composed kernels free every intermediate they make.
       expect(wasmBackend.numDataIds()).toBe(before);
+      expect(relativeError(actual.y, expected.y)).toBeLessThan(1e-5);
       expect(relativeError(actual.dw, expected.dw)).toBeLessThan(1e-5);
       expect(relativeError(actual.dx, expected.dx)).toBeLessThan(1e-5);
     },

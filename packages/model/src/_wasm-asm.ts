@@ -34,6 +34,13 @@ export const I32_ADD = [0x6a];
 export const I32_SUB = [0x6b];
 export const I32_LT_U = [0x49];
 export const I32_SHL = [0x74];
+export const I32_MUL = [0x6c];
+export const I32_EQ = [0x46];
+export const I32_LT_S = [0x48];
+export const SELECT = [0x1b];
+export const BLOCK = [0x02, 0x40];
+export const BR_0 = [0x0c, 0x00];
+export const BR_IF_1 = [0x0d, 0x01];
 export const LOOP = [0x03, 0x40];
 export const END = [0x0b];
 export const BR_IF_0 = [0x0d, 0x00];
@@ -63,12 +70,12 @@ export const addTo = (local: number, value: number) => [
   ...set(local),
 ];
 
-/** `do { body } while (--counter)`: the counter (an i32 local) must start at 1 or more. */
-export const countdown = (counter: number, body: number[]) => [
+/** `do { body } while (counter -= step)`: the counter (an i32 local) must start at a positive multiple of step. */
+export const countdown = (counter: number, body: number[], step = 1) => [
   ...LOOP,
   ...body,
   ...get(counter),
-  ...i32Const(1),
+  ...i32Const(step),
   ...I32_SUB,
   ...tee(counter),
   ...BR_IF_0,
@@ -88,6 +95,40 @@ export const stepUntil = (local: number, step: number, limit: number, body: numb
   ...BR_IF_0,
   ...END,
 ];
+
+/** `target = value` (value: the bytes that push it). */
+export const assign = (target: number, value: number[]) => [...value, ...set(target)];
+/** Push `a + b` (i32 locals). */
+export const sum = (a: number, b: number) => [...get(a), ...get(b), ...I32_ADD];
+
+/**
+ * A 4 x 8 tile's multiply-adds, the micro-kernel of the convolution kernels: b0 and b1 = the 8 floats at the
+ * address in local `b`; for r = 0..3, a = splat(r) (the bytes that push the address and load one float as a
+ * splat), acc[2 r] += a b0, acc[2 r + 1] += a b1. `registers` are v128 locals: 8 accumulators, b0, b1, a.
+ */
+export function multiplyAddTile(
+  b: number,
+  splat: (r: number) => number[],
+  registers: { acc: readonly number[]; b0: number; b1: number; a: number },
+): number[] {
+  const { acc, b0, b1, a } = registers;
+  const out = [...get(b), ...v128Load(0), ...set(b0), ...get(b), ...v128Load(16), ...set(b1)];
+  for (let r = 0; r < 4; r++) {
+    out.push(...splat(r), ...set(a));
+    for (let h = 0; h < 2; h++) {
+      const target = acc[2 * r + h]!;
+      out.push(
+        ...get(target),
+        ...get(a),
+        ...get(h === 0 ? b0 : b1),
+        ...F32X4_MUL,
+        ...F32X4_ADD,
+        ...set(target),
+      );
+    }
+  }
+  return out;
+}
 
 /** A function of the module: `params` i32 arguments, extra locals, the body (without the final `end`). */
 export interface WasmFunction {

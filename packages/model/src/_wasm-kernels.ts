@@ -1,5 +1,6 @@
 import type {
   BatchMatMulAttrs,
+  Conv2DAttrs,
   Conv2DBackpropFilterAttrs,
   DataId,
   KernelFunc,
@@ -11,6 +12,7 @@ import type {
   TileAttrs,
 } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
+import { type Conv2dSimd, conv2dSimd } from './_conv2d-simd.js';
 import { type FilterGradSimd, filterGradSimd } from './_filter-grad-simd.js';
 import { wasmMemory } from './_wasm-asm.js';
 
@@ -32,6 +34,9 @@ import { wasmMemory } from './_wasm-asm.js';
  *   (the first layer: 5x5x3 = 75), the composed convolution (_training-kernels.ts) has only that many output
  *   pixels, too few for XNNPACK to run well; there patches are gathered (im2col) a few images at a time and
  *   multiplied with dy through XNNPACK.
+ * - Conv2D with input channels in 4s, output channels in 8s and rows of 4+ output pixels: in WebAssembly SIMD
+ *   (_conv2d-simd.ts) over a zero-padded copy of the input, reading the weights as they lie, where XNNPACK packs
+ *   them and sets up an operator at every call (model-lite's forward and input-gradient convolutions).
  * - Tile that repeats a whole tensor along leading axes (batch norm's gradient tiles [1, 1, 1, C] to the
  *   activations' shape): wasm computes every output index; here the block is copied, doubling each time.
  * - Identity (tfjs's clone, which saves every input and output a gradient needs, at each step): wasm copies the
@@ -52,6 +57,26 @@ interface WasmBackend {
 /** Float32 view of a tensor on the heap. Take views after allocating outputs: allocation can move the heap. */
 function view(backend: WasmBackend, info: TensorInfo): Float32Array {
   return backend.typedArrayFromHeap(info) as Float32Array;
+}
+
+/** tfjs's Conv2DInfo of an NHWC convolution without dilation. */
+function nhwcInfo(
+  xShape: readonly number[],
+  filterShape: readonly number[],
+  strides: number | [number, number],
+  pad: Conv2DAttrs['pad'],
+  dimRoundingMode: Conv2DAttrs['dimRoundingMode'],
+): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    'channelsLast',
+  );
 }
 
 const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
@@ -521,16 +546,7 @@ export function makeConv2dBackpropFilter(
       number,
     ];
     if (dataFormat !== 'NHWC' || x.dtype !== 'float32' || dy.dtype !== 'float32') return composed(args);
-    const info = tf.backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      filterShape as [number, number, number, number],
-      strides,
-      1,
-      pad,
-      dimRoundingMode,
-      false,
-      'channelsLast',
-    );
+    const info = nhwcInfo(x.shape, filterShape, strides, pad, dimRoundingMode);
     const simd = simdPath ? filterSimdFor(backend, inChannels, outChannels) : undefined;
     if (simd !== undefined) return filterGradientSimd(backend, simd, x, dy, info);
     const patch = filterHeight * filterWidth * inChannels;
@@ -573,6 +589,103 @@ export function makeConv2dBackpropFilter(
     view(backend, out).set(totals);
     return out;
   };
+}
+
+/**
+ * Conv2D (NHWC, float32, no dilation) in WebAssembly SIMD ({@link Conv2dSimd}) where input channels come in 4s,
+ * output channels in 8s and output rows have 4 pixels or more: the input copied once into a zero-padded
+ * buffer (skipped without padding), then one call. Else wasm's own (XNNPACK), which packs the weights and sets
+ * up an operator at every call (the weights are new tensors after every update).
+ */
+export function makeConv2d(original: KernelFunc): KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackend;
+    const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
+    const { strides, pad, dataFormat, dilations, dimRoundingMode } = args.attrs as unknown as Conv2DAttrs;
+    const [, , inChannels, outChannels] = filter.shape as [number, number, number, number];
+    const dilated = (Array.isArray(dilations) ? dilations : [dilations, dilations]).some((d) => d !== 1);
+    const simd =
+      dataFormat === 'NHWC' && !dilated && x.dtype === 'float32' && filter.dtype === 'float32'
+        ? conv2dSimdFor(backend, inChannels, outChannels)
+        : undefined;
+    if (simd === undefined) return original(args);
+    const info = nhwcInfo(x.shape, filter.shape, strides, pad, dimRoundingMode);
+    if (info.outWidth < 4 || info.outHeight < 1 || info.batchSize < 1) return original(args);
+    return conv2dSimdRun(backend, simd, x, filter, info);
+  };
+}
+
+/** The SIMD convolution where it applies (channels in 4s and 8s on a wasm build with SIMD), else undefined. */
+export function conv2dSimdFor(
+  backend: unknown,
+  inChannels: number,
+  outChannels: number,
+): Conv2dSimd | undefined {
+  if (inChannels % 4 !== 0 || outChannels % 8 !== 0) return undefined;
+  return conv2dSimd(wasmMemory(backend));
+}
+
+function conv2dSimdRun(
+  backend: WasmBackend,
+  kernel: Conv2dSimd,
+  x: TensorInfo,
+  filter: TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+): TensorInfo {
+  const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth, outChannels } = info;
+  const { filterHeight, filterWidth, strideHeight, strideWidth } = info;
+  const { top, left } = info.padInfo;
+  // The input rows and columns the output reads, from -top and -left on.
+  const height = (outHeight - 1) * strideHeight + filterHeight;
+  const width = (outWidth - 1) * strideWidth + filterWidth;
+  const padded = top > 0 || left > 0 || height > inHeight || width > inWidth;
+  const out = backend.makeOutput(info.outShape.slice(), 'float32');
+  const buffer = padded ? backend.makeOutput([batchSize, height, width, inChannels], 'float32') : undefined;
+  try {
+    const rowWidth = buffer ? width : inWidth;
+    const imageRows = buffer ? height : inHeight;
+    if (buffer) padInto(view(backend, x), view(backend, buffer), info, height, width);
+    const pixel = inChannels * 4;
+    kernel.conv(
+      view(backend, buffer ?? x).byteOffset,
+      view(backend, filter).byteOffset,
+      view(backend, out).byteOffset,
+      batchSize,
+      outHeight,
+      imageRows * rowWidth * pixel,
+      strideHeight * rowWidth * pixel,
+      strideWidth * pixel,
+      rowWidth * pixel,
+      filterHeight,
+      filterWidth,
+      outWidth - 4,
+      inChannels * 4,
+      outChannels * 4,
+    );
+  } finally {
+    if (buffer) backend.disposeData(buffer.dataId);
+  }
+  return out;
+}
+
+/** xp[n, r, c] = x[n, r - top, c - left] inside x, else 0 (xp is [N, height, width, C]). */
+function padInto(
+  xs: Float32Array,
+  xp: Float32Array,
+  info: tf.backend_util.Conv2DInfo,
+  height: number,
+  width: number,
+): void {
+  const { batchSize, inHeight, inWidth, inChannels } = info;
+  const { top, left } = info.padInfo;
+  xp.fill(0);
+  const columns = Math.min(inWidth, width - left) * inChannels;
+  for (let n = 0; n < batchSize; n++) {
+    for (let r = Math.max(0, top) - top; r < Math.min(inHeight, height - top); r++) {
+      const from = (n * inHeight + r) * inWidth * inChannels;
+      xp.set(xs.subarray(from, from + columns), ((n * height + r + top) * width + left) * inChannels);
+    }
+  }
 }
 
 /** One axis of a strided convolution's input gradient, split by output phase (see {@link makeConv2dBackpropInputPhases}). */
@@ -627,16 +740,7 @@ export function makeConv2dBackpropInputPhases(fallback: KernelFunc): KernelFunc 
     if (dataFormat !== 'NHWC' || dy.dtype !== 'float32' || filter.dtype !== 'float32' || !conv2d) {
       return fallback(args);
     }
-    const info = tf.backend_util.computeConv2DInfo(
-      inputShape as [number, number, number, number],
-      filter.shape as [number, number, number, number],
-      strides,
-      1,
-      pad,
-      dimRoundingMode,
-      false,
-      'channelsLast',
-    );
+    const info = nhwcInfo(inputShape, filter.shape, strides, pad, dimRoundingMode);
     const { strideHeight, strideWidth, filterHeight, filterWidth, inHeight, inWidth } = info;
     const { outHeight, outWidth, inChannels, outChannels } = info;
     const rowPhases = phases(inHeight, outHeight, filterHeight, strideHeight, info.padInfo.top);

@@ -10,6 +10,7 @@ import { batchNormReluKernels } from './_batchnorm-kernels.js';
 import { makeConv2dBackpropFilter, makeConv2dBackpropInput, runnerFor } from './_training-kernels.js';
 import {
   makeBatchMatMul,
+  makeConv2d,
   makeConv2dBackpropInputPhases,
   makeIdentity,
   makeLrn,
@@ -43,7 +44,7 @@ function replaceKernel(
 /**
  * Registers the composed convolution gradients for a backend, so conv nets train on it (wasm) or train fast
  * (cpu): on wasm `Conv2DBackpropFilter` (missing there) and `Conv2DBackpropInput` (a scalar loop there); on
- * cpu `Conv2DBackpropFilter`. On wasm also the faster JavaScript `BatchMatMul` (transposed cases), `MaxPoolGrad`,
+ * cpu `Conv2DBackpropFilter`. On wasm also `Conv2D` in SIMD (4n -> 8n channels) and the faster JavaScript `BatchMatMul` (transposed cases), `MaxPoolGrad`,
  * `LRN`, `LRNGrad`, `Sum` (leading axes), `Tile` (leading axes) and `Identity` (shared data) of `_wasm-kernels.ts`. Idempotent; {@link initBackend} calls it.
  * The backend package must be imported first (its kernels registered).
  */
@@ -84,6 +85,7 @@ export function registerTrainingKernels(backendName: TrainingKernelBackend): voi
     );
     // JavaScript kernels on the wasm heap (_wasm-kernels.ts), each falling back to wasm's own.
     const wrappers: [string, (original: KernelFunc) => KernelFunc][] = [
+      [tf.Conv2D, makeConv2d],
       [tf.BatchMatMul, makeBatchMatMul],
       [tf.MaxPoolGrad, makeMaxPoolGrad],
       [tf.LRN, makeLrn],
