@@ -150,14 +150,16 @@ async function openRenderDir(
 /**
  * Scenes each Blender process has at the least before `render()` starts another by default. A Blender start-up
  * costs about a second of CPU (its Python UI modules and add-ons; Blender 3.4 here), as much as several renders,
- * and the processes share the cores as threads either way: on a few scenes one Blender with every core's threads
- * spends less CPU than a single-threaded Blender per core, in no more time (BENCHMARKS.md, issue 13).
+ * and the processes share the cores as threads either way: on one to three scenes one Blender with every core's
+ * threads saves that start-up. At 4 scenes on 2 cores, two single-threaded Blenders were faster on the quiet machine
+ * (4 rounds: 1.006x render_scenes.py's wall time against 0.96x with one Blender of two threads; CPU 0.95x and
+ * 0.97x; BENCHMARKS.md, issue 13), so a second process starts from 2 scenes each.
  */
-export const SCENES_PER_WORKER = 4;
+export const SCENES_PER_WORKER = 2;
 
 /**
  * Blender processes by default: one per core, each with at least {@link SCENES_PER_WORKER} scenes (so one for
- * fewer than 8 scenes on 2 cores); one on GPU. `render()` gives each cores / workers threads.
+ * fewer than 4 scenes on 2 cores); one on GPU. `render()` gives each cores / workers threads.
  */
 export function defaultWorkers(settings: RenderSettings, scenes: number, cores = os.availableParallelism()) {
   const wanted = settings.device === 'gpu' ? 1 : cores;
