@@ -249,7 +249,6 @@ describe('early stopping and colour jitter', () => {
     expect(result.message).toMatch(/stopped early at step \d+: no better validation in 2 validations/);
     expect(result.evaluation).toBeDefined();
     result.model.dispose();
-    expect(() => earlyStopping({ patience: 0 })).toThrow(/patience must be a positive integer/);
   });
 
   it('jitters colours from the run generator: the same losses twice, other losses than without', async () => {
