@@ -34,6 +34,7 @@ export const TRAIN_DEFAULTS = {
   schedule: 'cosine',
   warmupSteps: 30,
   flip: true,
+  testTimeFlip: true,
   recalibrateBatchNorm: 256,
   bestMetric: 'macroF1',
   seed: 0,

@@ -65,6 +65,7 @@ describe("litter train's flags come from the option tables", () => {
     // The CLI's defaults (its recipe), not train()'s, and the texts of the options without a plain default.
     expect(helpLine('learningRate')).toBe(`Adam learning rate (default: ${TRAIN_DEFAULTS.learningRate})`);
     expect(helpLine('flip')).toMatch(/\(default: on; --no-flip turns it off\)$/);
+    expect(helpLine('testTimeFlip')).toMatch(/\(default: on; --no-test-time-flip turns it off\)$/);
     expect(helpLine('workers')).toMatch(/\(default: one per core\)$/);
     expect(helpLine('resume')).not.toMatch(/default/);
   });
@@ -110,6 +111,7 @@ describe('mergeTrainOptions (the resume merge)', () => {
     expect(merged.learningRate).toBe(TRAIN_DEFAULTS.learningRate);
     expect(merged.schedule).toBe(TRAIN_DEFAULTS.schedule);
     expect(merged.flip).toBe(true);
+    expect(merged.testTimeFlip).toBe(true);
     expect(merged).not.toHaveProperty('steps');
     expect(merged).not.toHaveProperty('workers');
     expect(merged).not.toHaveProperty('colorJitter');
@@ -126,5 +128,6 @@ describe('mergeTrainOptions (the resume merge)', () => {
     expect(merged).not.toHaveProperty('steps');
     // What the run's config.json lacks is left to train(): the default of runs made before the setting.
     expect(merged).not.toHaveProperty('warmupSteps');
+    expect(merged).not.toHaveProperty('testTimeFlip');
   });
 });

@@ -8,6 +8,7 @@ import { loadModel } from '@litter/model';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { HistoryRow } from './_history.js';
 import { exists } from './_io.js';
+import { predictionSettings } from './_predict.js';
 import type { RunPlan } from './_run-setup.js';
 import { type DatasetPredictions, evaluatePredictions, predictDataset } from './evaluate.js';
 import { formatEvaluation } from './format.js';
@@ -100,7 +101,7 @@ async function writeReport(
       : {
           splitName: 'validation' as const,
           indices: [],
-          predictions: predictDataset(model, data, [], plan.settings.batchSize),
+          predictions: predictDataset(model, data, [], predictionSettings(plan.settings)),
           evaluation: undefined,
         };
   try {
@@ -139,12 +140,12 @@ export async function finishRun(input: FinishInput): Promise<Finished> {
     const predictions =
       input.bestPredictions && input.best
         ? input.bestPredictions
-        : predictDataset(model, data, split.validation, settings.batchSize);
+        : predictDataset(model, data, split.validation, predictionSettings(settings));
     thresholds = tuneThresholds(predictions.probabilities, predictions.labels, classes);
     splits.validation = { predictions, evaluation: evaluatePredictions(predictions, vocabulary, thresholds) };
   }
   if (split.test.length > 0) {
-    const predictions = predictDataset(model, data, split.test, settings.batchSize);
+    const predictions = predictDataset(model, data, split.test, predictionSettings(settings));
     splits.test = { predictions, evaluation: evaluatePredictions(predictions, vocabulary, thresholds) };
   }
   // The step behind the model evaluated.

@@ -1,16 +1,14 @@
 import type { Dataset } from '@litter/dataset';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { meanSigmoidCrossEntropy, predictRaw, sigmoid } from './_predict.js';
+import { meanSigmoidCrossEntropy, type PredictOptions, predictRaw, sigmoid } from './_predict.js';
 import type { BoxPredictions } from './detection.js';
 import { TrainerError } from './errors.js';
 import { computeEvaluation, type Evaluation } from './metrics.js';
 
 /** Options of {@link evaluate}. */
-export interface EvaluateOptions {
+export interface EvaluateOptions extends PredictOptions {
   /** Per-class thresholds (e.g. the run's tuned ones); adds {@link Evaluation.tuned}. */
   thresholds?: readonly number[];
-  /** Images per forward pass. @default 32 */
-  batchSize?: number;
 }
 
 /** Model outputs on dataset images, with their labels: what {@link evaluate} and threshold tuning work on. */
@@ -28,12 +26,17 @@ export interface DatasetPredictions {
   boxes: BoxPredictions | undefined;
 }
 
-/** Runs `model` on the dataset images at `indices` (inference mode) and gathers probabilities and labels. */
+/**
+ * Runs `model` on the dataset images at `indices` (inference mode) and gathers probabilities and labels.
+ *
+ * @example
+ * const { probabilities } = predictDataset(run.model, dataset, split.validation, { testTimeFlip: run.testTimeFlip });
+ */
 export function predictDataset(
   model: tfl.LayersModel,
   dataset: Dataset,
   indices: readonly number[],
-  batchSize = 32,
+  options: PredictOptions = {},
 ): DatasetPredictions {
   const classes = dataset.vocabulary.length;
   const pixels = dataset.height * dataset.width * 3;
@@ -52,7 +55,7 @@ export function predictDataset(
     dataset.height,
     dataset.width,
     classes,
-    batchSize,
+    options,
   );
   const labels = new Float32Array(indices.length * classes);
   indices.forEach((index, k) => {
@@ -107,6 +110,6 @@ export function evaluate(
   indices: readonly number[],
   options: EvaluateOptions = {},
 ): Evaluation {
-  const predictions = predictDataset(model, dataset, indices, options.batchSize ?? 32);
+  const predictions = predictDataset(model, dataset, indices, options);
   return evaluatePredictions(predictions, dataset.vocabulary, options.thresholds);
 }

@@ -1,10 +1,12 @@
 import { decodeImage } from '@litter/dataset';
 import { loadModel } from '@litter/model';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { boxHeadFor, orderedBox, predictRaw, sigmoid } from './_predict.js';
+import { boxHeadFor, orderedBox, type PredictOptions, predictRaw, sigmoid } from './_predict.js';
 import { TrainerError } from './errors.js';
 import type { CheckpointKind } from './options.js';
 import { locateModel, type RunConfig } from './run-dir.js';
+
+export type { PredictOptions } from './_predict.js';
 
 /** A trained model with what prediction needs: from {@link loadRun}. */
 export interface LoadedRun {
@@ -21,6 +23,11 @@ export interface LoadedRun {
   config: RunConfig | undefined;
   /** Whether the model has the box head. */
   boxes: boolean;
+  /**
+   * Whether its predictions average each image with its mirror: the run's `testTimeFlip` setting (false for a
+   * model folder without a run's config.json, and for runs made before the setting existed).
+   */
+  testTimeFlip: boolean;
   /** The folder the model was loaded from. */
   dir: string;
   /** Training steps behind the model, when known. */
@@ -59,7 +66,19 @@ export async function loadRun(path: string, options: LoadRunOptions = {}): Promi
     model.dispose();
     throw error;
   }
-  return { model, vocabulary, width, height, thresholds, config, boxes, dir, step: state?.step };
+  const testTimeFlip = config?.testTimeFlip ?? false;
+  return {
+    model,
+    vocabulary,
+    width,
+    height,
+    thresholds,
+    config,
+    boxes,
+    testTimeFlip,
+    dir,
+    step: state?.step,
+  };
 }
 
 /** One class of one image, from {@link predictImages}. */
@@ -85,12 +104,6 @@ export interface Prediction {
   classes: ClassPrediction[];
 }
 
-/** Options of {@link predictImages}. */
-export interface PredictOptions {
-  /** Images per forward pass. @default 32 */
-  batchSize?: number;
-}
-
 /**
  * Predicts which classes are visible in image files, with the run's tuned thresholds. Images are decoded and
  * resized with `decodeImage` from `@litter/dataset`, the same preprocessing as training.
@@ -106,6 +119,7 @@ export async function predictImages(
   options: PredictOptions = {},
 ): Promise<Prediction[]> {
   const batchSize = options.batchSize ?? 32;
+  const testTimeFlip = options.testTimeFlip ?? run.testTimeFlip;
   const classes = run.vocabulary.length;
   const predictions: Prediction[] = [];
   for (let start = 0; start < imagePaths.length; start += batchSize) {
@@ -113,15 +127,10 @@ export async function predictImages(
     const images = await Promise.all(
       paths.map((path) => decodeImage(path, { width: run.width, height: run.height })),
     );
-    const raw = predictRaw(
-      run.model,
-      (k) => images[k]!,
-      images.length,
-      run.height,
-      run.width,
-      classes,
+    const raw = predictRaw(run.model, (k) => images[k]!, images.length, run.height, run.width, classes, {
       batchSize,
-    );
+      testTimeFlip,
+    });
     paths.forEach((image, k) => {
       predictions.push({
         image,

@@ -198,7 +198,10 @@ export async function writeRunReport(
     }
     const splitName = config.split.validation.length > 0 ? 'validation' : 'test';
     const indices = config.split[splitName];
-    const predictions = predictDataset(run.model, dataset, indices, options.batchSize ?? 32);
+    const predictions = predictDataset(run.model, dataset, indices, {
+      batchSize: options.batchSize ?? 32,
+      testTimeFlip: run.testTimeFlip,
+    });
     const evaluation =
       indices.length > 0 ? evaluatePredictions(predictions, dataset.vocabulary, run.thresholds) : undefined;
     return await writeReportOf({

@@ -8,6 +8,7 @@ import { type Emit, emitter, type LoopCallbacks } from './_events.js';
 import { finishRun } from './_finish.js';
 import { validationsAfter } from './_history.js';
 import { checkpointing, metricsLogging } from './_loop-callbacks.js';
+import { predictionSettings } from './_predict.js';
 import { prepareRun } from './_run-setup.js';
 import { TrainingSession } from './_session.js';
 import { evaluatePredictions, predictDataset } from './evaluate.js';
@@ -180,7 +181,7 @@ async function validate(session: TrainingSession, emit: Emit): Promise<{ best: b
   const started = performance.now();
   const { plan, step, data } = session;
   const model = await session.readModel();
-  const predictions = predictDataset(model, data, plan.split.validation, plan.settings.batchSize);
+  const predictions = predictDataset(model, data, plan.split.validation, predictionSettings(plan.settings));
   session.thresholds = tuneThresholds(predictions.probabilities, predictions.labels, plan.classes);
   const evaluation = evaluatePredictions(predictions, plan.vocabulary);
   const best = session.recordBest(predictions, evaluation);

@@ -112,7 +112,10 @@ export default defineCommand({
           `@litter/cli: warning: ${absent.length === 1 ? 'class' : 'classes'} ${absent.join(', ')} of the run ${absent.length === 1 ? 'is' : 'are'} in no image of the ${split} split of ${dataset.labelsPath}: ${absent.length === 1 ? 'its' : 'their'} recall and average precision are not measured`,
         );
       }
-      const evaluation = evaluate(run.model, dataset, indices, { thresholds: run.thresholds });
+      const evaluation = evaluate(run.model, dataset, indices, {
+        thresholds: run.thresholds,
+        testTimeFlip: run.testTimeFlip,
+      });
       if (args.json) {
         writeJson(io, {
           model: run.dir,
