@@ -6,12 +6,18 @@
 //   ../shared/anchors/torch_lite_recipe.py throughput (the same network in PyTorch).
 //
 //   node packages/trainer/bench/train.mjs [--models seed-cnn,lite] [--sizes 32,64] [--lite-sizes 32x32,80x60,120x90]
-//     [--backends wasm,cpu] [--workers N] [--lite-workers 1,2] [--steps 5] [--repeat 1] [--threads N] [--classes 5]
+//     [--backends wasm,cpu] [--workers N] [--lite-workers 1,2] [--steps 5] [--lite-warm 50] [--repeat 1]
+//     [--threads N] [--classes 5]
 //
 // Runs the built packages (the root script builds them first). The machine may be shared: each figure is the
 // median step time of its run; --repeat runs the whole table again and keeps, per cell, the median of the runs.
+// The lite rows come twice from the same trainer: steps 5-9 of a fresh one (as seed-cnn's), and --steps more
+// after --lite-warm further steps, once V8 has compiled the hot JavaScript (its optimising compiler runs on
+// helper threads for the first tens of steps, which with one worker per core take time from a worker); beside
+// each, where the step's time went (wall, the slowest worker's compute, the update, and on Linux every
+// thread's CPU time per step: the workers, V8's helper threads, the main thread).
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +34,7 @@ const { values } = parseArgs({
     backends: { type: 'string', default: '' },
     workers: { type: 'string', default: String(os.availableParallelism()) },
     steps: { type: 'string', default: '5' },
+    'lite-warm': { type: 'string', default: '50' },
     repeat: { type: 'string', default: '1' },
     threads: { type: 'string', default: String(os.availableParallelism()) },
     classes: { type: 'string', default: '5' },
@@ -53,6 +60,7 @@ const liteModel = path.join(root, 'packages/model-lite/dist/index.js');
 const liteWorkers = values['lite-workers'].split(',').map(Number);
 const workers = Number(values.workers);
 const steps = Number(values.steps);
+const liteWarm = Number(values['lite-warm']);
 const classes = Number(values.classes);
 const batch = Number(values.batch);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -104,10 +112,65 @@ async function inProcess(backend, size) {
   return (batch * 1000) / median(times);
 }
 
-/** The same steps on the data-parallel trainer (wasm workers). */
+/** CPU milliseconds each thread of this process has run (Linux: /proc/self/task/TID/schedstat), by thread id. */
+function threadCpu() {
+  if (!existsSync('/proc/self/task')) return undefined;
+  const times = new Map();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      times.set(tid, Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e6);
+    } catch {} // the thread ended meanwhile
+  }
+  return times;
+}
+
+/**
+ * Per step, over `count` steps between two threadCpu() readings: the `workers` threads that ran most (the
+ * worker threads), every other thread but the main one (V8's helper threads: optimising compiler, GC), main.
+ */
+function cpuPerStep(before, after, workers, count) {
+  if (!before || !after) return undefined;
+  const main = String(process.pid);
+  const used = [...after].map(([tid, ms]) => ({ tid, ms: (ms - (before.get(tid) ?? 0)) / count }));
+  const others = used.filter((t) => t.tid !== main).sort((a, b) => b.ms - a.ms);
+  return {
+    workers: others.slice(0, workers).map((t) => t.ms),
+    helpers: others.slice(workers).reduce((sum, t) => sum + t.ms, 0),
+    main: used.find((t) => t.tid === main)?.ms ?? 0,
+  };
+}
+
+/** Times `count` steps: img/s from the median step, and where the median step's time went. */
+async function timeSteps(trainer, images, labels, count) {
+  const walls = [];
+  const timings = [];
+  const before = threadCpu();
+  for (let i = 0; i < count; i++) {
+    const start = performance.now();
+    await trainer.step(images, labels, batch);
+    walls.push(performance.now() - start);
+    timings.push(trainer.lastStepTiming());
+  }
+  const cpu = cpuPerStep(before, threadCpu(), trainer.workers, count);
+  const wall = median(walls);
+  const detail =
+    `wall ${wall.toFixed(1)} ms, slowest worker computing ${median(timings.map((t) => Math.max(...t.computeMs))).toFixed(1)}` +
+    `, the others waiting up to ${median(timings.map((t) => Math.max(...t.waitMs))).toFixed(1)}` +
+    `, update ${median(timings.map((t) => Math.max(...t.applyMs))).toFixed(1)}` +
+    (cpu
+      ? `; CPU per step: workers ${cpu.workers.map((ms) => ms.toFixed(1)).join(' + ')}, ` +
+        `V8 helper threads ${cpu.helpers.toFixed(1)}, main ${cpu.main.toFixed(1)} ms`
+      : '');
+  return { imagesPerSecond: (batch * 1000) / wall, detail };
+}
+
+/**
+ * The same steps on the data-parallel trainer (wasm workers): img/s over steps 5-9 of the fresh trainer and,
+ * with `warm`, over as many steps again after `warm` more.
+ */
 async function parallel(
   size,
-  { modelSpec = 'seed-cnn', height = size, count = workers, learningRate = 1e-4 } = {},
+  { modelSpec = 'seed-cnn', height = size, count = workers, learningRate = 1e-4, warm = 0 } = {},
 ) {
   const trainer = await createParallelTrainer({
     modelSpec,
@@ -123,13 +186,10 @@ async function parallel(
     const labels = random(batch * classes, 2).map((v) => (v < 0.5 ? 1 : 0));
     // Warm-up: wasm heap growth, kernel set-up and the JIT of the JavaScript kernels in every worker.
     for (let i = 0; i < 4; i++) await trainer.step(images, labels, batch);
-    const times = [];
-    for (let i = 0; i < steps; i++) {
-      const start = performance.now();
-      await trainer.step(images, labels, batch);
-      times.push(performance.now() - start);
-    }
-    return (batch * 1000) / median(times);
+    const fresh = await timeSteps(trainer, images, labels, steps);
+    if (warm === 0) return { fresh };
+    for (let i = 0; i < warm; i++) await trainer.step(images, labels, batch);
+    return { fresh, warm: await timeSteps(trainer, images, labels, steps) };
   } finally {
     await trainer.dispose();
   }
@@ -210,15 +270,20 @@ const seedRows = [
   ...backends.map((b) => ({ key: b, label: `${b}, 1 thread (in-process)` })),
   { key: 'parallel', label: `data-parallel: ${workers} wasm workers` },
 ];
-const liteRows = liteWorkers.map((n) => ({
-  key: `lite-${n}`,
-  label: `lite, data-parallel: ${n} wasm worker${n === 1 ? '' : 's'}`,
-}));
+const liteRows = liteWorkers.flatMap((n) => {
+  const label = `lite, data-parallel: ${n} wasm worker${n === 1 ? '' : 's'}`;
+  return [
+    { key: `lite-${n}`, label: `${label}, steps 5-${4 + steps}` },
+    ...(liteWarm > 0
+      ? [{ key: `lite-${n}-warm`, label: `${label}, after ${4 + steps + liteWarm} steps` }]
+      : []),
+  ];
+});
 const results = new Map(); // `${key}@${WxH}` -> img/s per repeat
-const record = (key, size, value) => {
+const record = (key, size, value, detail) => {
   const id = `${key}@${size}`;
   results.set(id, [...(results.get(id) ?? []), value]);
-  console.log(`  ${key} ${size}: ${value.toFixed(1)} img/s`);
+  console.log(`  ${key} ${size}: ${value.toFixed(1)} img/s${detail ? ` (${detail})` : ''}`);
 };
 const loads = [os.loadavg()[0]];
 const started = new Date();
@@ -230,7 +295,7 @@ for (let r = 0; r < Number(values.repeat); r++) {
     );
     if (!pythonProblem) record('torch', key, await torch(size));
     for (const backend of backends) record(backend, key, await inProcess(backend, size));
-    record('parallel', key, await parallel(size));
+    record('parallel', key, (await parallel(size)).fresh.imagesPerSecond);
   }
   for (const { width, height, key } of liteSizes) {
     console.log(
@@ -238,11 +303,10 @@ for (let r = 0; r < Number(values.repeat); r++) {
     );
     if (!pythonProblem) record('torch-lite', key, await torchLite({ width, height }));
     for (const n of liteWorkers) {
-      record(
-        `lite-${n}`,
-        key,
-        await parallel(width, { modelSpec: liteModel, height, count: n, learningRate: 3e-3 }),
-      );
+      const run = { modelSpec: liteModel, height, count: n, learningRate: 3e-3, warm: liteWarm };
+      const { fresh, warm } = await parallel(width, run);
+      record(`lite-${n}`, key, fresh.imagesPerSecond, fresh.detail);
+      if (warm) record(`lite-${n}-warm`, key, warm.imagesPerSecond, warm.detail);
     }
   }
   loads.push(os.loadavg()[0]);

@@ -83,23 +83,35 @@ export function inputOffsets(layout: InputLayout): {
  */
 export const regionSize = (layout: ReplicaLayout) => layout.trainableSize + layout.nonTrainableSize;
 
+/**
+ * The buffers the workers share besides the inputs. `gradients`: see {@link regionSize}. `update`: the trainable
+ * weights, flat, then Adam's first and second moments (`3 * trainableSize` floats); each worker updates its own
+ * range of them (`weightRange`) and then loads all the weights. `losses`: one float64 per worker, its shard's
+ * loss. `barrier`: the `Barrier` the workers meet at (after the gradients, after the update).
+ */
+export interface SharedBuffers {
+  gradients: SharedArrayBuffer;
+  update: SharedArrayBuffer;
+  losses: SharedArrayBuffer;
+  barrier: SharedArrayBuffer;
+}
+
 export type Request =
   | { type: 'inputs'; id: number; buffer: SharedArrayBuffer; layout: InputLayout }
-  | { type: 'gradients'; id: number; buffer: SharedArrayBuffer }
+  | ({ type: 'buffers'; id: number } & SharedBuffers)
   | {
-      type: 'compute';
+      /**
+       * A whole step: the gradient of rows [start, end), then (once every worker has its gradient) this
+       * worker's range of the update, then (once every range is updated) all the weights loaded. A batch whose
+       * summed loss is not finite updates nothing.
+       */
+      type: 'step';
       id: number;
       batchSize: number;
       start: number;
       end: number;
       /** Visible boxes in the whole batch: the box loss divides by it. */
       maskTotal: number;
-    }
-  | {
-      type: 'apply';
-      id: number;
-      /** Skip the update (non-finite loss): the weights stay as they are. */
-      skip: boolean;
       learningRate: number;
       /** Per worker, its shard's share of the batch: how much its non-trainable weights count. */
       shares: number[];
@@ -117,6 +129,11 @@ export type Reply =
       /** Milliseconds the worker spent on the request. */
       ms: number;
       loss?: number;
+      /**
+       * Of a `step`: milliseconds computing the gradient, waiting for the others, updating and loading; the
+       * tensors the worker holds after it.
+       */
+      phases?: { computeMs: number; waitMs: number; updateMs: number; tensors: number };
       weights?: Float32Array[];
       state?: OptimizerWeight[];
     }

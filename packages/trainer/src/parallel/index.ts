@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { builtModule } from '@litter/dataset';
 import { registeredModels } from '@litter/model';
 import { TrainerError } from '../errors.js';
+import { Barrier } from './_barrier.js';
 import { WORKER_FAILED, WorkerPool } from './_pool.js';
 import {
   type InputLayout,
@@ -12,6 +13,7 @@ import {
   type OptimizerWeight,
   type ReplicaLayout,
   regionSize,
+  type SharedBuffers,
   type WorkerInit,
 } from './_protocol.js';
 
@@ -66,11 +68,18 @@ export interface ParallelStepOptions {
   learningRate?: number;
 }
 
-/** See {@link ParallelTrainer.lastStepTiming}. */
+/** See {@link ParallelTrainer.lastStepTiming}. Per-worker lists are in worker order. */
 export interface StepTiming {
+  /** The step as the caller saw it. */
   wallMs: number;
+  /** Each worker computing the gradient of its rows. */
   computeMs: number[];
+  /** Each worker waiting for the others' gradients (the slowest waits least). */
+  waitMs: number[];
+  /** Each worker updating its range of the weights, waiting for the other ranges, loading all weights. */
   applyMs: number[];
+  /** Tensors each worker holds after the step (`tf.memory().numTensors`): the same after every step. */
+  tensors: number[];
 }
 
 /** Data-parallel training of one model on worker threads. Calls are queued: one runs at a time. */
@@ -84,8 +93,9 @@ export interface ParallelTrainer {
   /**
    * One training step on the first `batchSize` images (`batchSize * H * W * 3` floats in [0, 1], HWC) and
    * labels (`batchSize * classes` multi-hot): every worker computes the gradient on its share of the rows, the
-   * gradients are summed through shared memory and every replica applies the same Adam update. Resolves to the
-   * batch's loss (the same as `train()`'s). A non-finite loss leaves the weights unchanged.
+   * gradients are summed through shared memory, each worker updates its part of the weights (Adam) and every
+   * replica then loads all of them. Resolves to the batch's loss (the same as `train()`'s). A non-finite loss
+   * leaves the weights unchanged.
    */
   step(
     images: Float32Array,
@@ -102,8 +112,8 @@ export interface ParallelTrainer {
   /** Restores Adam's state (from {@link getOptimizerState}, or a single-process optimizer's) on every replica. */
   setOptimizerState(state: readonly OptimizerWeight[]): Promise<void>;
   /**
-   * Where the last step's time went: per worker, milliseconds computing its gradient and applying the update
-   * (the rest of `wallMs` is waiting for the slowest worker and messaging).
+   * Where the last step's time went: per worker, milliseconds computing its gradient, waiting for the others,
+   * and applying the update (the rest of `wallMs` is messaging).
    */
   lastStepTiming(): StepTiming | undefined;
   /** Terminates the workers; resolves once every thread has exited. Safe to call more than once. */
@@ -215,8 +225,14 @@ async function handshake(
   if (layouts.some((other) => JSON.stringify(other) !== JSON.stringify(first))) {
     throw new TrainerError(WORKER_FAILED, 'the workers built different models from the same options');
   }
-  const gradients = new SharedArrayBuffer(pool.replicas.length * regionSize(first) * 4);
-  await pool.broadcast({ type: 'gradients', buffer: gradients });
+  const workers = pool.replicas.length;
+  const buffers: SharedBuffers = {
+    gradients: new SharedArrayBuffer(workers * regionSize(first) * 4),
+    update: new SharedArrayBuffer(3 * first.trainableSize * 4),
+    losses: new SharedArrayBuffer(workers * 8),
+    barrier: new SharedArrayBuffer(Barrier.BYTES),
+  };
+  await pool.broadcast({ type: 'buffers', ...buffers });
   if (initialWeights) {
     checkWeights(
       initialWeights,
@@ -315,23 +331,23 @@ class Trainer implements ParallelTrainer {
       const started = performance.now();
       const maskTotal = await this.writeBatch(images, labels, batchSize, options);
       const rows = shards(batchSize, this.workers);
-      const computed = await Promise.all(
+      const shares = rows.map((s) => (s.end - s.start) / batchSize);
+      // One message each: the workers meet at a barrier in shared memory between gradient and update.
+      const replies = await Promise.all(
         this.pool.replicas.map((replica, k) =>
-          replica.request({ type: 'compute', batchSize, maskTotal, ...rows[k]! }),
+          replica.request({ type: 'step', batchSize, maskTotal, learningRate: rate, shares, ...rows[k]! }),
         ),
       );
+      // In worker order, as each worker sums them to decide whether to update (a non-finite loss does not).
       let loss = 0;
-      for (const reply of computed) loss += reply.loss ?? 0;
-      const applied = await this.pool.broadcast({
-        type: 'apply',
-        skip: !Number.isFinite(loss),
-        learningRate: rate,
-        shares: rows.map((s) => (s.end - s.start) / batchSize),
-      });
+      for (const reply of replies) loss += reply.loss ?? 0;
+      const phases = replies.map((reply) => reply.phases!);
       this.timing = {
         wallMs: performance.now() - started,
-        computeMs: computed.map((reply) => reply.ms),
-        applyMs: applied.map((reply) => reply.ms),
+        computeMs: phases.map((p) => p.computeMs),
+        waitMs: phases.map((p) => p.waitMs),
+        applyMs: phases.map((p) => p.updateMs),
+        tensors: phases.map((p) => p.tensors),
       };
       return loss;
     });
@@ -421,8 +437,9 @@ function checkWeights(weights: readonly Float32Array[], shapes: readonly number[
 /**
  * Starts data-parallel training on worker threads: each worker has its own TensorFlow.js backend (wasm or cpu)
  * and a replica of the model, and computes the gradient of its share of every batch; the gradients are summed
- * through a SharedArrayBuffer in a fixed order and every replica applies the same Adam step, so the replicas
- * stay identical and the losses follow single-process training (without batch norm: within float rounding; with
+ * through a SharedArrayBuffer in a fixed order, each worker applies Adam to its part of the weights (shared
+ * memory too) and every replica loads the result, so the replicas stay identical and the losses follow
+ * single-process training (without batch norm: within float rounding; with
  * batch norm, each shard normalises with its own batch statistics, as PyTorch's DistributedDataParallel does,
  * and the moving statistics are averaged after each step).
  *

@@ -201,6 +201,48 @@ describe('createParallelTrainer', () => {
     },
   );
 
+  it('three workers, each updating its third of the weights, follow single-process training; tensors flat', async () => {
+    const trainer = await createParallelTrainer({ ...base, modelSpec: 'seed-cnn', workers: 3 });
+    const losses: number[] = [];
+    const tensors: number[][] = [];
+    let initial: Float32Array[];
+    let weights: Float32Array[];
+    try {
+      initial = await trainer.getWeights();
+      // 8 rows split 3 + 3 + 2, 7 as 3 + 2 + 2, 1 leaves two workers without rows.
+      for (const batch of batches) {
+        losses.push(await trainer.step(batch.images, batch.labels, batch.size));
+        const timing = trainer.lastStepTiming()!;
+        for (const list of [timing.computeMs, timing.waitMs, timing.applyMs]) expect(list).toHaveLength(3);
+        tensors.push(timing.tensors);
+      }
+      weights = await trainer.getWeights();
+    } finally {
+      await trainer.dispose();
+    }
+    const single = await reference({
+      modelSpec: 'seed-cnn',
+      backend: 'wasm',
+      weights: initial,
+      learningRate: base.learningRate,
+      batches,
+    });
+    expect(maxRelativeDifference(losses, single.losses)).toBeLessThan(1e-4);
+    expect(meanWeightDifference(weights, single.weights)).toBeLessThan(1e-6);
+    expect(maxWeightDifference(weights, single.weights)).toBeLessThan(base.learningRate);
+    // Every range was updated: about as many weights kept their initial values as in single-process training
+    // (those whose gradient was always 0; rounding can make one of them tiny instead).
+    const unmoved = (after: Float32Array[]) => {
+      let count = 0;
+      after.forEach((w, i) => {
+        for (let j = 0; j < w.length; j++) if (w[j] === initial[i]![j]) count++;
+      });
+      return count;
+    };
+    expect(Math.abs(unmoved(weights) - unmoved(single.weights))).toBeLessThan(10);
+    for (const counts of tensors) expect(counts).toEqual(tensors[0]);
+  });
+
   it('trains the box head with the same loss as train()', async () => {
     const parallel = await train(
       { ...base, modelSpec: 'seed-cnn', workers: 2, boxes: true, boxLossWeight: 0.5 },

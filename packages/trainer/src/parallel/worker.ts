@@ -3,10 +3,12 @@
  * worker thread. Started by createParallelTrainer from the built file (dist/parallel/worker.js): worker threads
  * run plain JavaScript.
  *
- * Per step: `compute` takes the worker's rows of the batch from the shared input buffer and writes the gradient
- * of its share of the loss into its region of the shared gradient buffer; once every worker has done so, `apply`
- * sums the regions in worker order and applies Adam in the same pass (_adam.ts: the same float operations on
- * every replica), then averages the non-trainable weights, so all replicas stay identical.
+ * Per step (one `step` request): the worker takes its rows of the batch from the shared input buffer and writes
+ * the gradient of its share of the loss into its region of the shared gradient buffer; once every worker has
+ * done so (a barrier in shared memory, no round trip through the main thread), it sums the regions in worker
+ * order over its own range of the weights and applies Adam there (_adam.ts), in the shared weights and moments;
+ * once every range is done (the barrier again), it loads all the weights and averages the non-trainable ones,
+ * so all replicas stay identical and each weight is updated once per step, not once per worker.
  */
 import { fileURLToPath } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -14,7 +16,8 @@ import { type BoxHead, boxHeadOf, initBackend, registerModel, resolveModel } fro
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { batchLoss } from '../_loss.js';
-import { FlatAdam } from './_adam.js';
+import { FlatAdam, type WeightRange, weightRange } from './_adam.js';
+import { Barrier } from './_barrier.js';
 import {
   type InputLayout,
   inputOffsets,
@@ -22,6 +25,7 @@ import {
   type Reply,
   type Request,
   regionSize,
+  type SharedBuffers,
   type WorkerInit,
 } from './_protocol.js';
 
@@ -42,8 +46,7 @@ function readInto(tensor: tf.Tensor, target: Float32Array, offset: number): void
   );
 }
 
-type Compute = Extract<Request, { type: 'compute' }>;
-type Apply = Extract<Request, { type: 'apply' }>;
+type Step = Extract<Request, { type: 'step' }>;
 type Done = Omit<Extract<Reply, { type: 'done' }>, 'ms'>;
 
 const spec = (shape: readonly (number | null)[]) => {
@@ -66,17 +69,29 @@ function layoutOf(model: tfl.LayersModel, variables: tf.Variable[], backend: str
   return layout;
 }
 
+/** What the workers share for the update (see SharedBuffers), as this worker sees it. */
+interface Shared {
+  gradients: Float32Array;
+  losses: Float64Array;
+  barrier: Barrier;
+}
+
 /** This worker's model replica, its Adam state and the shared buffers. */
 class Replica {
   readonly variables: tf.Variable[];
   readonly layout: ReplicaLayout;
   private readonly region: number;
+  /** The part of the flat trainable weights this worker updates. */
+  private readonly own: WeightRange;
   private inputs: { values: Float32Array; layout: InputLayout } | undefined;
-  private gradients: Float32Array | undefined;
+  private shared: Shared | undefined;
   private readonly averaged: Float32Array;
-  /** The trainable weights, flat: Adam updates this copy, which then replaces the variables' values. */
-  private readonly flat: Float32Array;
-  private readonly adam: FlatAdam;
+  /**
+   * The trainable weights, flat (shared by the workers once the buffers came): Adam updates them, and they then
+   * replace the variables' values.
+   */
+  private flat: Float32Array;
+  private adam: FlatAdam;
   private readonly named: { name: string; shape: number[]; size: number }[];
 
   constructor(
@@ -87,6 +102,7 @@ class Replica {
     this.variables = model.trainableWeights.map((weight) => weight.read() as tf.Variable);
     this.layout = layoutOf(model, this.variables, backend);
     this.region = regionSize(this.layout);
+    this.own = weightRange(this.layout.trainableSize, init.workers, init.index);
     this.averaged = new Float32Array(this.layout.nonTrainableSize);
     this.flat = new Float32Array(this.layout.trainableSize);
     this.readWeights();
@@ -99,12 +115,37 @@ class Replica {
     return this.backend === 'cpu' ? values.slice() : values;
   }
 
+  /** The variables' values into this worker's range of the flat weights (the others write theirs). */
   private readWeights(): void {
+    const all = new Float32Array(this.layout.trainableSize);
     let offset = 0;
     for (const variable of this.variables) {
-      readInto(variable, this.flat, offset);
+      readInto(variable, all, offset);
       offset += variable.size;
     }
+    const { start, end } = this.own;
+    this.flat.set(all.subarray(start, end), start);
+  }
+
+  /** Moves the flat weights and Adam's moments (this worker's range of them) into the shared buffers. */
+  private share(buffers: SharedBuffers): void {
+    const size = this.layout.trainableSize;
+    const { start, end } = this.own;
+    const flat = new Float32Array(buffers.update, 0, size);
+    const first = new Float32Array(buffers.update, size * 4, size);
+    const second = new Float32Array(buffers.update, size * 8, size);
+    flat.set(this.flat.subarray(start, end), start);
+    first.set(this.adam.firstMoment.subarray(start, end), start);
+    second.set(this.adam.secondMoment.subarray(start, end), start);
+    const adam = new FlatAdam(size, { first, second });
+    adam.iterations = this.adam.iterations;
+    this.flat = flat;
+    this.adam = adam;
+    this.shared = {
+      gradients: new Float32Array(buffers.gradients),
+      losses: new Float64Array(buffers.losses),
+      barrier: new Barrier(buffers.barrier, init.workers),
+    };
   }
 
   /** Rows [start, end) of the shared inputs as tensors (`train()`'s loss inputs). */
@@ -125,10 +166,9 @@ class Replica {
   }
 
   /** The gradient of this worker's rows' share of the loss, into its region of the gradient buffer: their loss. */
-  compute(request: Compute): number {
-    if (!this.inputs || !this.gradients) throw new Error('compute before the shared buffers were sent');
+  private compute(request: Step, gradients: Float32Array): number {
     const { layout, variables, model, head } = this;
-    const own = this.gradients.subarray(init.index * this.region, (init.index + 1) * this.region);
+    const own = gradients.subarray(init.index * this.region, (init.index + 1) * this.region);
     const { start, end, batchSize } = request;
     const n = end - start;
     let loss = 0;
@@ -162,17 +202,47 @@ class Replica {
     return loss;
   }
 
-  /** Sums every worker's gradient and applies Adam; averages the non-trainable weights by shard size. */
-  apply(request: Apply): void {
-    const gradients = this.gradients;
-    if (!gradients) throw new Error('apply before the shared buffers were sent');
-    if (request.skip) return;
+  /**
+   * One training step with the other workers: this worker's gradient, then (all gradients in) its range of the
+   * update, then (all ranges updated) every weight loaded and the non-trainable weights averaged by shard size.
+   */
+  step(request: Step): Done {
+    if (!this.inputs || !this.shared) throw new Error('a step before the shared buffers were sent');
+    const { gradients, losses, barrier } = this.shared;
+    const started = performance.now();
+    const loss = this.compute(request, gradients);
+    losses[init.index] = loss;
+    const computeMs = performance.now() - started;
+    const waitMs = barrier.wait();
+    const updating = performance.now();
+    // Every worker sums the losses in the same order as the main thread: the same decision everywhere.
+    let total = 0;
+    for (let k = 0; k < init.workers; k++) total += losses[k]!;
+    const skip = !Number.isFinite(total);
     const { layout, region } = this;
-    // Every replica sums the same regions in the same order and makes the same update: same bits everywhere.
-    const parts = Array.from({ length: init.workers }, (_, k) =>
-      gradients.subarray(k * region, k * region + layout.trainableSize),
-    );
-    this.adam.update(this.flat, parts, request.learningRate);
+    if (!skip) {
+      // The regions summed in worker order over this worker's range: the same bits whoever sums them.
+      const parts = Array.from({ length: init.workers }, (_, k) =>
+        gradients.subarray(k * region, k * region + layout.trainableSize),
+      );
+      this.adam.update(this.flat, parts, request.learningRate, this.own);
+    }
+    barrier.wait();
+    if (!skip) {
+      this.loadWeights();
+      if (layout.nonTrainableSize > 0) this.averageNonTrainable(request.shares);
+    }
+    const phases = {
+      computeMs,
+      waitMs,
+      updateMs: performance.now() - updating,
+      tensors: tf.memory().numTensors,
+    };
+    return { type: 'done', id: request.id, loss, phases };
+  }
+
+  /** The flat weights into the variables. */
+  private loadWeights(): void {
     let offset = 0;
     for (const variable of this.variables) {
       const value = tf.tensor(
@@ -183,7 +253,6 @@ class Replica {
       value.dispose();
       offset += variable.size;
     }
-    if (layout.nonTrainableSize > 0) this.averageNonTrainable(request.shares);
   }
 
   private averageNonTrainable(shares: number[]): void {
@@ -192,7 +261,7 @@ class Replica {
     shares.forEach((share, k) => {
       if (share === 0) return;
       const start = k * region + layout.trainableSize;
-      const theirs = this.gradients!.subarray(start, start + layout.nonTrainableSize);
+      const theirs = this.shared!.gradients.subarray(start, start + layout.nonTrainableSize);
       for (let i = 0; i < averaged.length; i++) averaged[i] = averaged[i]! + share * theirs[i]!;
     });
     let offset = 0;
@@ -221,14 +290,11 @@ class Replica {
       case 'inputs':
         this.inputs = { values: new Float32Array(request.buffer), layout: request.layout };
         return done;
-      case 'gradients':
-        this.gradients = new Float32Array(request.buffer);
+      case 'buffers':
+        this.share(request);
         return done;
-      case 'compute':
-        return { ...done, loss: this.compute(request) };
-      case 'apply':
-        this.apply(request);
-        return done;
+      case 'step':
+        return this.step(request);
       case 'get-weights':
         // Copies: cpu's dataSync is the backend's own array, and these are transferred away.
         return {
@@ -241,7 +307,7 @@ class Replica {
       case 'get-optimizer':
         return { ...done, state: this.adam.getState(this.named) };
       case 'set-optimizer':
-        this.adam.setState(request.state, this.named);
+        this.adam.setState(request.state, this.named, this.own);
         return done;
     }
   }
