@@ -46,6 +46,7 @@ type ClassLine = {
   visible: boolean;
   threshold: number;
   box?: { x1: number; y1: number; x2: number; y2: number };
+  score?: number;
 };
 
 /** Pixels within 40 per channel of a `#rrggbb` colour. */
@@ -94,6 +95,9 @@ describe('litter with boxes', () => {
       for (const [name, c] of Object.entries(line.classes as Record<string, ClassLine>)) {
         const box = c.box!;
         expect(box, name).toBeDefined();
+        // CenterNet scores each box (presence and heatmap peak together): a confidence in (0, 1].
+        expect(c.score, name).toBeGreaterThan(0);
+        expect(c.score!).toBeLessThanOrEqual(1);
         expect(box.x1).toBeGreaterThanOrEqual(0);
         expect(box.x1).toBeLessThanOrEqual(box.x2);
         expect(box.x2).toBeLessThanOrEqual(96);

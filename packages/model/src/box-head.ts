@@ -33,6 +33,11 @@ export interface DecodedBoxes {
    * `y1 <= y2`): one box per class per image, meaningful where the class is visible.
    */
   boxes: Float32Array;
+  /**
+   * `n * C` confidences in [0, 1] of the boxes themselves, which rank them for average precision: how sure the
+   * head is of the object and of where it is. @default the presence probabilities (`sigmoid(logits)`)
+   */
+  scores?: Float32Array;
 }
 
 /**

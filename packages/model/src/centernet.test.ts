@@ -7,6 +7,7 @@ import {
   centerNetHead,
   centerNetTargets,
   decodeCenterNet,
+  detectionScores,
   focalLoss,
   giouLoss,
 } from './centernet.js';
@@ -85,20 +86,58 @@ describe('decodeCenterNet', () => {
 
   it('takes each class at its own peak and clips the box to the image', () => {
     // 1 image, 2 x 2 grid, 2 classes: class 0 peaks at (0, 1), class 1 at (1, 0); shared regression channels.
+    // The other cells' logits are so low that their votes vanish.
     const depth = 6;
     const values = new Float32Array(4 * depth);
     const set = (cell: number, heat: [number, number], regression: number[]) =>
       values.set([...heat, ...regression], cell * depth);
-    set(0, [-5, -5], [0, 0, 0, 0]);
-    set(1, [3, -4], [0, 0, logit(0.5), logit(0.25)]); // centre (1.5 / 2, 0.5 / 2), size 0.5 x 0.25
-    set(2, [-1, 2], [logit(0.9), logit(0.9), logit(0.8), logit(0.8)]); // centre (0.45, 0.95), size 0.8
-    set(3, [-2, 1], [0, 0, 0, 0]);
+    set(0, [-30, -30], [0, 0, 0, 0]);
+    set(1, [3, -30], [0, 0, logit(0.5), logit(0.25)]); // centre (1.5 / 2, 0.5 / 2), size 0.5 x 0.25
+    set(2, [-30, 2], [logit(0.9), logit(0.9), logit(0.8), logit(0.8)]); // centre (0.45, 0.95), size 0.8
+    set(3, [-30, -30], [0, 0, 0, 0]);
     const { boxes, peaks } = decodeCenterNet(values, [1, 2, 2, depth]);
     const expected = [0.5, 0.125, 1, 0.375, 0.05, 0.55, 0.85, 1];
     Array.from(boxes).forEach((v, k) => {
       expect(v).toBeCloseTo(expected[k]!, 5);
     });
     expect(Array.from(peaks)).toEqual([3, 2]);
+  });
+
+  it("averages the boxes of the peak's 3 x 3 cells, weighted by their squared heatmap probability", () => {
+    // 1 x 4 grid, one class; heatmap probabilities 0.7, 0.5, 0.8 (the peak), 0.6: cell 0 is two cells away and
+    // has no vote. Cells 1, 2, 3 predict [0.25, 0.25, 0.5, 0.75], [0.375, 0.25, 0.875, 0.75] and
+    // [0.75, 0.25, 1, 0.75] (centre offsets 0.5, sizes 0.25 / 0.5 / 0.25 wide, 0.5 high), weights 0.25, 0.64,
+    // 0.36: x1 = (0.0625 + 0.24 + 0.27) / 1.25 = 0.458, x2 = (0.125 + 0.56 + 0.36) / 1.25 = 0.836.
+    const depth = 5;
+    const values = new Float32Array(4 * depth);
+    const set = (cell: number, probability: number, width: number) =>
+      values.set([logit(probability), 0, 0, logit(width), 0], cell * depth);
+    set(0, 0.7, 0.9);
+    set(1, 0.5, 0.25);
+    set(2, 0.8, 0.5);
+    set(3, 0.6, 0.25);
+    const { boxes, peaks } = decodeCenterNet(values, [1, 1, 4, depth]);
+    [0.458, 0.25, 0.836, 0.75].forEach((v, k) => {
+      expect(boxes[k]).toBeCloseTo(v, 5);
+    });
+    expect(peaks[0]).toBeCloseTo(logit(0.8), 5);
+  });
+});
+
+describe('detectionScores', () => {
+  it('is the geometric mean of the presence probability and the peak probability', () => {
+    const scores = detectionScores(new Float32Array([logit(0.9), 0]), new Float32Array([logit(0.4), 4]));
+    expect(scores[0]).toBeCloseTo(Math.sqrt(0.9 * 0.4), 6);
+    expect(scores[1]).toBeCloseTo(Math.sqrt(0.5 / (1 + Math.exp(-4))), 6);
+  });
+
+  it("is what the head's decoder gives beside the boxes", () => {
+    const map = new Float32Array([logit(0.2), 0, 0, 0, 0, logit(0.6), 0, 0, 0, 0]); // 1 x 2 grid, 1 class
+    const outputs = [tf.tensor2d([[logit(0.9)]]), tf.tensor4d(map, [1, 1, 2, 5])];
+    const { scores } = centerNetHead.decode(outputs, 1);
+    tf.dispose(outputs);
+    expect(Array.from(scores!)).toHaveLength(1);
+    expect(scores![0]).toBeCloseTo(Math.sqrt(0.9 * 0.6), 6);
   });
 });
 

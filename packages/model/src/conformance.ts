@@ -176,7 +176,7 @@ function testBoxes(factory: ModelFactory, s: Settings, backend: string, director
       const { images } = tinyBatch(batchSize, trainHeight, trainWidth, classes, 4);
       const before = tf.memory().numTensors;
       const outputs = [model.predict(images)].flat() as tf.Tensor[];
-      const { logits, boxes } = head.decode(outputs, classes);
+      const { logits, boxes, scores } = head.decode(outputs, classes);
       tf.dispose(outputs);
       expect(tf.memory().numTensors).toBe(before);
       images.dispose();
@@ -186,6 +186,10 @@ function testBoxes(factory: ModelFactory, s: Settings, backend: string, director
       for (let k = 0; k < boxes.length; k += 4) {
         const [x1, y1, x2, y2] = boxes.subarray(k, k + 4);
         expect(0 <= x1! && x1! <= x2! && x2! <= 1 && 0 <= y1! && y1! <= y2! && y2! <= 1).toBe(true);
+      }
+      if (scores !== undefined) {
+        expect(scores.length).toBe(batchSize * classes);
+        expect(Array.from(scores).every((v) => v >= 0 && v <= 1)).toBe(true);
       }
     } finally {
       model.dispose();
@@ -296,8 +300,8 @@ function testLogitsModel(factory: ModelFactory, s: Settings, backend: string, di
  * ones with output `[B, C]`; a few training steps on a tiny batch lower the loss; save then load gives
  * identical predictions; the same seed gives the same model; `tf.memory().numTensors` is the same before and
  * after predict and train steps. When `supportsBoxes`, the same for the model with boxes through its
- * {@link ModelFactory.boxHead} (its outputs recognised by `boxHeadOf`, decoded to ordered boxes in [0, 1], its
- * loss lowered by training, save and load, recognised again after loading).
+ * {@link ModelFactory.boxHead} (its outputs recognised by `boxHeadOf`, decoded to ordered boxes in [0, 1] and
+ * any box scores in [0, 1], its loss lowered by training, save and load, recognised again after loading).
  *
  * @example
  * // packages/my-model/src/conformance.test.ts

@@ -27,6 +27,7 @@ export {
   centerNetHead,
   centerNetTargets,
   decodeCenterNet,
+  detectionScores,
   focalLoss,
 } from './centernet.js';
 export {

@@ -9,6 +9,8 @@ export interface RawPredictions {
   logits: Float32Array;
   /** images x classes x 4 boxes ([x1, y1, x2, y2], y down, corners ordered) when the model has a box head. */
   boxes: Float32Array | undefined;
+  /** images x classes confidences of the boxes (the box head's decoded `scores`) when the head gives them. */
+  scores: Float32Array | undefined;
 }
 
 /**
@@ -56,10 +58,10 @@ export interface PredictOptions {
   /** Images per forward pass. @default 32 */
   batchSize?: number;
   /**
-   * Also run each image mirrored left-right and average the two: the logits, and the boxes (the mirror's
-   * mirrored back). Costs a second forward pass; raised held-out exact match and box IoU on three render sets
-   * (BENCHMARKS.md, "Test-time flips"). A run records it (`testTimeFlip` of its settings) and its predictions
-   * follow the record. @default false
+   * Also run each image mirrored left-right and average the two: the logits, the box scores and the boxes (the
+   * mirror's mirrored back). Costs a second forward pass; raised held-out exact match and box IoU on three render
+   * sets (BENCHMARKS.md, "Test-time flips"). A run records it (`testTimeFlip` of its settings) and its
+   * predictions follow the record. @default false
    */
   testTimeFlip?: boolean;
 }
@@ -89,6 +91,7 @@ export function predictRaw(
   const pixels = height * width * 3;
   const logits = new Float32Array(count * classes);
   const boxValues = head ? new Float32Array(count * classes * 4) : undefined;
+  let scores: Float32Array | undefined;
   for (let start = 0; start < count; start += batchSize) {
     const n = Math.min(batchSize, count - start);
     const input = new Float32Array(n * pixels);
@@ -104,7 +107,7 @@ export function predictRaw(
       try {
         const decoded = head
           ? head.decode(outputs, classes)
-          : { logits: outputs[0]!.dataSync() as Float32Array, boxes: undefined };
+          : { logits: outputs[0]!.dataSync() as Float32Array, boxes: undefined, scores: undefined };
         addViewShare(logits, decoded.logits, start * classes, views.length);
         if (boxValues && decoded.boxes) {
           addViewShare(
@@ -113,6 +116,10 @@ export function predictRaw(
             start * classes * 4,
             views.length,
           );
+        }
+        if (decoded.scores) {
+          scores ??= new Float32Array(count * classes);
+          addViewShare(scores, decoded.scores, start * classes, views.length);
         }
       } finally {
         tf.dispose(outputs);
@@ -126,7 +133,7 @@ export function predictRaw(
       `the model's output for image ${Math.floor(nan / classes)} is NaN: its weights diverged or are damaged; use another checkpoint (--checkpoint) or train again`,
     );
   }
-  return { logits, boxes: boxValues };
+  return { logits, boxes: boxValues, scores };
 }
 
 /** Adds `values / views` into `sums` from `offset` on: one view's share of the average over the views. */

@@ -89,12 +89,39 @@ describe('computeDetectionMetrics', () => {
     expect(COCO_IOU_THRESHOLDS).toEqual([0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]);
   });
 
+  it("ranks the boxes by their own scores when given, else by the class's probability", () => {
+    // The four images of cocoAveragePrecision's example (IoUs 0.92, 0.3, 0.62, no object): by probability
+    // 0.9, 0.8, 0.7, 0.6 AP50 is 56/101. Scores 0.9, 0.1, 0.7, 0.6 put the poor box (IoU 0.3) last: TP, TP, FP,
+    // FP, precision 1 up to recall 2/3, so the 67 recall points 0..0.66 read 1: 67/101.
+    const probabilities = new Float32Array([0.9, 0.8, 0.7, 0.6]);
+    const boxes = {
+      predicted: new Float32Array([...withIoU(0.92), ...withIoU(0.3), ...withIoU(0.62), ...withIoU(1)]),
+      truth: new Float32Array(Array.from({ length: 4 }, () => [0, 0, 1, 1]).flat()),
+      mask: new Float32Array([1, 1, 1, 0]),
+    };
+    const labels = boxes.mask;
+    expect(computeDetectionMetrics(probabilities, labels, ['A'], boxes).ap50).toBeCloseTo(56 / 101, 6);
+    const scores = new Float32Array([0.9, 0.1, 0.7, 0.6]);
+    expect(computeDetectionMetrics(probabilities, labels, ['A'], { ...boxes, scores }).ap50).toBeCloseTo(
+      67 / 101,
+      6,
+    );
+  });
+
   it('rejects arrays of other sizes', () => {
     expect(() =>
       computeDetectionMetrics(new Float32Array(2), new Float32Array(2), ['A', 'B'], {
         predicted: new Float32Array(4),
         truth: new Float32Array(8),
         mask: new Float32Array(2),
+      }),
+    ).toThrow(/detection metrics need/);
+    expect(() =>
+      computeDetectionMetrics(new Float32Array(2), new Float32Array(2), ['A', 'B'], {
+        predicted: new Float32Array(8),
+        truth: new Float32Array(8),
+        mask: new Float32Array(2),
+        scores: new Float32Array(1),
       }),
     ).toThrow(/detection metrics need/);
   });

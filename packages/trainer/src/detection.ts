@@ -8,6 +8,11 @@ export interface BoxPredictions {
   truth: Float32Array;
   /** images x classes: 1 where the class is visible and its true box valid (`Dataset.boxMask`). */
   mask: Float32Array;
+  /**
+   * images x classes confidences of the predicted boxes, which rank them for average precision (the box head's
+   * `scores`, e.g. CenterNet's presence and heatmap peak together). @default the class probabilities
+   */
+  scores?: Float32Array;
 }
 
 /**
@@ -111,7 +116,7 @@ export function cocoAveragePrecision(
 
 /**
  * Detection metrics (COCO's AP at IoU 0.5, 0.75 and 0.5:0.95) of one box per class per image. Every image gives
- * each class one detection: its box, scored by the class's probability. An image where the class is labelled
+ * each class one detection: its box, scored by `boxes.scores` when given, else by the class's probability. An image where the class is labelled
  * visible but has no valid box (`mask` 0) is left out for that class (COCO's "ignore"). Independent of thresholds;
  * the IoU of the correctly detected objects at a threshold is `computeBoxMetrics`'.
  *
@@ -135,15 +140,18 @@ export function computeDetectionMetrics(
     labels.length !== probabilities.length ||
     boxes.predicted.length !== size * classes * 4 ||
     boxes.truth.length !== size * classes * 4 ||
-    boxes.mask.length !== size * classes
+    boxes.mask.length !== size * classes ||
+    (boxes.scores !== undefined && boxes.scores.length !== size * classes)
   ) {
     throw new TrainerError(
       'invalid-options',
-      `detection metrics need images x ${classes} probabilities and labels, x 4 predicted and true box values ` +
-        `and a mask of the same images: got ${probabilities.length}, ${labels.length}, ${boxes.predicted.length}, ` +
-        `${boxes.truth.length} and ${boxes.mask.length} values`,
+      `detection metrics need images x ${classes} probabilities and labels (and box scores), x 4 predicted and ` +
+        `true box values and a mask of the same images: got ${probabilities.length}, ${labels.length}` +
+        `${boxes.scores ? ` (${boxes.scores.length})` : ''}, ${boxes.predicted.length}, ${boxes.truth.length} ` +
+        `and ${boxes.mask.length} values`,
     );
   }
+  const scoreOf = boxes.scores ?? probabilities;
   const perClass = vocabulary.map((name, c): DetectionClassMetrics => {
     const scores: number[] = [];
     const ious: (number | undefined)[] = [];
@@ -152,7 +160,7 @@ export function computeDetectionMetrics(
       const k = i * classes + c;
       const hasBox = boxes.mask[k]! >= 0.5;
       if (labels[k]! >= 0.5 && !hasBox) continue; // visible without a box: ignored
-      scores.push(probabilities[k]!);
+      scores.push(scoreOf[k]!);
       if (hasBox) {
         objects++;
         ious.push(boxIoU(boxes.predicted.subarray(k * 4, k * 4 + 4), boxes.truth.subarray(k * 4, k * 4 + 4)));

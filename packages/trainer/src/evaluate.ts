@@ -69,7 +69,7 @@ export function predictDataset(
       truth.set(dataset.boxes.subarray(index * classes * 4, (index + 1) * classes * 4), k * classes * 4);
       mask.set(dataset.boxMask.subarray(index * classes, (index + 1) * classes), k * classes);
     });
-    boxes = { predicted: raw.boxes, truth, mask };
+    boxes = { predicted: raw.boxes, truth, mask, ...(raw.scores ? { scores: raw.scores } : {}) };
   }
   return {
     probabilities: raw.logits.map(sigmoid),

@@ -95,6 +95,11 @@ export interface ClassPrediction {
    * meaningful only where `visible`.
    */
   box?: { x1: number; y1: number; x2: number; y2: number };
+  /**
+   * With a box head that scores its boxes (CenterNet): the box's confidence in [0, 1], which ranks boxes for
+   * average precision (presence and localisation together).
+   */
+  score?: number;
 }
 
 /** What {@link predictImages} gives per image. */
@@ -147,6 +152,7 @@ export async function predictImages(
             const [x1, y1, x2, y2] = orderedBox(raw.boxes, (k * classes + c) * 4);
             prediction.box = { x1, y1, x2, y2 };
           }
+          if (raw.scores) prediction.score = raw.scores[k * classes + c]!;
           return prediction;
         }),
       });

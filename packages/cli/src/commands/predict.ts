@@ -43,7 +43,7 @@ export default markVariadic(
       json: {
         type: 'boolean',
         description:
-          'One JSON object per image and line: {"image", "classes": {NAME: {"probability", "visible", "threshold", "box"?}}, "annotated"?}; box {x1, y1, x2, y2} in pixels of the image, top-left origin',
+          'One JSON object per image and line: {"image", "classes": {NAME: {"probability", "visible", "threshold", "box"?, "score"?}}, "annotated"?}; box {x1, y1, x2, y2} in pixels of the image, top-left origin; score: the box\'s confidence (presence and place)',
       },
       ...commonArgs,
     },
@@ -136,9 +136,15 @@ export default markVariadic(
           writeJson(io, {
             image: images[index],
             classes: Object.fromEntries(
-              prediction.classes.map(({ name, probability, visible, threshold, box }) => [
+              prediction.classes.map(({ name, probability, visible, threshold, box, score }) => [
                 name,
-                { probability, visible, threshold, ...(box ? { box: pixelBox(index, box) } : {}) },
+                {
+                  probability,
+                  visible,
+                  threshold,
+                  ...(box ? { box: pixelBox(index, box) } : {}),
+                  ...(score === undefined ? {} : { score }),
+                },
               ]),
             ),
             ...(annotated ? { annotated: annotated[index] } : {}),
