@@ -27,12 +27,18 @@ export function flipHalf(
         }
       }
     }
-    if (!boxes) continue;
-    for (let k = 0; k < classes; k++) {
-      const at = (n * classes + k) * 4;
-      const x1 = boxes[at]!;
-      boxes[at] = 1 - boxes[at + 2]!;
-      boxes[at + 2] = 1 - x1;
-    }
+    if (boxes) mirrorBoxes(boxes, n * classes, classes);
+  }
+}
+
+/**
+ * Mirrors `count` boxes (`[x1, y1, x2, y2]` each, normalised) of `boxes` from box `first` on, in place, as their
+ * image is mirrored left-right: x becomes 1 - x, and the two x corners swap so that x1 stays the left one.
+ */
+export function mirrorBoxes(boxes: Float32Array, first = 0, count = boxes.length / 4 - first): void {
+  for (let at = first * 4; at < (first + count) * 4; at += 4) {
+    const x1 = boxes[at]!;
+    boxes[at] = 1 - boxes[at + 2]!;
+    boxes[at + 2] = 1 - x1;
   }
 }

@@ -1,6 +1,7 @@
 import { type BoxHead, boxHeadOf, ModelError } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { mirrorBoxes } from './_augment.js';
 import { TrainerError } from './errors.js';
 
 /** Raw model outputs for a set of images. */
@@ -92,6 +93,23 @@ export function predictRaw(
   const logits = new Float32Array(count * classes);
   const boxValues = head ? new Float32Array(count * classes * 4) : undefined;
   let scores: Float32Array | undefined;
+  /** Adds one view's share of the average for the images from `start` on (a mirror's boxes mirrored back). */
+  const addView = (outputs: tf.Tensor[], mirrored: boolean, start: number): void => {
+    const decoded = head
+      ? head.decode(outputs, classes)
+      : { logits: outputs[0]!.dataSync() as Float32Array, boxes: undefined, scores: undefined };
+    addViewShare(logits, decoded.logits, start * classes, views.length);
+    if (boxValues && decoded.boxes) {
+      // On a copy: the decoded values may be a tensor's own array.
+      const boxes = mirrored ? Float32Array.from(decoded.boxes) : decoded.boxes;
+      if (mirrored) mirrorBoxes(boxes);
+      addViewShare(boxValues, boxes, start * classes * 4, views.length);
+    }
+    if (decoded.scores) {
+      scores ??= new Float32Array(count * classes);
+      addViewShare(scores, decoded.scores, start * classes, views.length);
+    }
+  };
   for (let start = 0; start < count; start += batchSize) {
     const n = Math.min(batchSize, count - start);
     const input = new Float32Array(n * pixels);
@@ -99,31 +117,19 @@ export function predictRaw(
       const image = imageAt(start + k);
       for (let j = 0; j < pixels; j++) input[k * pixels + j] = image[j]! / 255;
     }
-    for (const mirrored of views) {
-      const outputs = tf.tidy(() => {
-        const batch = tf.tensor4d(input, [n, height, width, 3]);
-        return [model.predict(mirrored ? tf.reverse(batch, 2) : batch)].flat();
-      });
-      try {
-        const decoded = head
-          ? head.decode(outputs, classes)
-          : { logits: outputs[0]!.dataSync() as Float32Array, boxes: undefined, scores: undefined };
-        addViewShare(logits, decoded.logits, start * classes, views.length);
-        if (boxValues && decoded.boxes) {
-          addViewShare(
-            boxValues,
-            mirrored ? mirrorBoxes(decoded.boxes) : decoded.boxes,
-            start * classes * 4,
-            views.length,
-          );
+    // One upload of the batch for both views.
+    const batch = tf.tensor4d(input, [n, height, width, 3]);
+    try {
+      for (const mirrored of views) {
+        const outputs = tf.tidy(() => [model.predict(mirrored ? tf.reverse(batch, 2) : batch)].flat());
+        try {
+          addView(outputs, mirrored, start);
+        } finally {
+          tf.dispose(outputs);
         }
-        if (decoded.scores) {
-          scores ??= new Float32Array(count * classes);
-          addViewShare(scores, decoded.scores, start * classes, views.length);
-        }
-      } finally {
-        tf.dispose(outputs);
       }
+    } finally {
+      batch.dispose();
     }
   }
   const nan = logits.findIndex(Number.isNaN);
@@ -139,21 +145,6 @@ export function predictRaw(
 /** Adds `values / views` into `sums` from `offset` on: one view's share of the average over the views. */
 function addViewShare(sums: Float32Array, values: ArrayLike<number>, offset: number, views: number): void {
   for (let i = 0; i < values.length; i++) sums[offset + i]! += values[i]! / views;
-}
-
-/**
- * Boxes (`[x1, y1, x2, y2]` each, normalised) of a mirrored image, mirrored back: x becomes 1 - x, and the two
- * x corners swap so that x1 stays the left one.
- */
-export function mirrorBoxes(boxes: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(boxes.length);
-  for (let o = 0; o < boxes.length; o += 4) {
-    out[o] = 1 - boxes[o + 2]!;
-    out[o + 1] = boxes[o + 1]!;
-    out[o + 2] = 1 - boxes[o]!;
-    out[o + 3] = boxes[o + 3]!;
-  }
-  return out;
 }
 
 export const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
