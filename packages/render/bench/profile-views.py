@@ -4,13 +4,15 @@ threads) around its phases. Not a test; for BENCHMARKS.md, "Rendering".
   LITTER_BLENDER=packages/render/bench/keep-settings.sh litter render /tmp/r --scenes 1 --views 25 ...
   blender -b --factory-startup --python packages/render/bench/profile-views.py -- /tmp/litter-settings.json SCENES
 
-(keep-settings.sh copies the settings file litter hands to Blender to /tmp/litter-settings.json.) Prints one
-line: CPU seconds per phase, the loop's wall and CPU seconds, and the CPU seconds per view.
+(keep-settings.sh copies the settings file litter hands to Blender to /tmp/litter-settings.json, and refuses to
+replace a file there.) The profile renders into a new temporary folder. Prints one line: CPU seconds per phase,
+the loop's wall and CPU seconds, and the CPU seconds per view.
 """
 import collections
 import json
 import os
 import sys
+import tempfile
 import time
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python", "litter_render.py")
@@ -40,8 +42,10 @@ argv = sys.argv[sys.argv.index("--") + 1 :]
 with open(argv[0]) as f:
     settings = json.load(f)
 settings["threads"] = 1
-os.makedirs(settings["scratch"], exist_ok=True)
-os.makedirs(settings["out"], exist_ok=True)
+# Its renders go to a fresh folder of its own, never over the render the settings came from.
+settings["out"] = tempfile.mkdtemp(prefix="litter-profile-views-")
+settings["scratch"] = os.path.join(settings["out"], "scratch")
+os.makedirs(settings["scratch"])
 scenes = int(argv[1]) if len(argv) > 1 else 1
 wall, process = time.perf_counter(), time.process_time()
 for index in range(scenes):
