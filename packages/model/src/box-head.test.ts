@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend.js';
-import { boxHeadOf, maskedBoxLoss, pooledBoxHead, registerBoxHead } from './box-head.js';
+import { boxHeadOf, classificationLoss, maskedBoxLoss, pooledBoxHead, registerBoxHead } from './box-head.js';
 import { centerNetHead } from './centernet.js';
 import { ModelError } from './errors.js';
 import { classificationHead } from './seed-cnn.js';
@@ -57,6 +57,51 @@ describe('the masked box loss', () => {
         ).dataSync()[0]!,
     );
     expect(value).toBe(0);
+  });
+});
+
+describe('the classification loss', () => {
+  // softplus(x) - x y, the sigmoid cross entropy of logit x against label y, written out
+  const term = (x: number, y: number) => Math.log1p(Math.exp(x)) - x * y;
+  const logits = [2, -1, 0.5, -3];
+  const labels = [1, 0, 0, 1];
+  const loss = (positiveWeight?: number, images?: number) =>
+    tf.tidy(
+      () =>
+        classificationLoss(
+          tf.tensor2d(labels, [2, 2]),
+          tf.tensor2d(logits, [2, 2]),
+          images,
+          positiveWeight,
+        ).dataSync()[0]!,
+    );
+
+  it('is the mean sigmoid cross entropy, or its sum over a whole batch of `images` for a shard', () => {
+    const sum = logits.reduce((total, x, k) => total + term(x, labels[k]!), 0);
+    expect(loss()).toBeCloseTo(sum / 4, 5);
+    expect(loss(1, 4)).toBeCloseTo(sum / 8, 5);
+  });
+
+  it('weights the terms of visible classes by positiveWeight', () => {
+    const weighted = logits.reduce((total, x, k) => total + term(x, labels[k]!) * (labels[k] ? 3 : 1), 0);
+    expect(loss(3)).toBeCloseTo(weighted / 4, 5);
+    expect(loss(3)).toBeGreaterThan(loss(1));
+  });
+
+  it("weights the box heads' classification terms the same way", () => {
+    const value = (positiveWeight: number) =>
+      tf.tidy(() => {
+        const output = tf.tensor2d([2, -1, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5], [1, 12]);
+        const targets = {
+          labels: tf.tensor2d([1, 0], [1, 2]),
+          boxes: tf.fill([1, 8], 0.5) as tf.Tensor2D,
+          mask: tf.tensor2d([1, 0], [1, 2]),
+        };
+        return pooledBoxHead.loss([output], targets, { positiveWeight }).dataSync()[0]!;
+      });
+    // Boxes exact: only the cross entropy is left, term(2, 1) x w + term(-1, 0), over 2 classes
+    expect(value(1)).toBeCloseTo((term(2, 1) + term(-1, 0)) / 2, 5);
+    expect(value(4)).toBeCloseTo((4 * term(2, 1) + term(-1, 0)) / 2, 5);
   });
 });
 

@@ -22,6 +22,8 @@ export interface BoxLossOptions {
    * losses add up to the batch's. @default these rows' own
    */
   batch?: { images: number; boxes: number };
+  /** The factor on the cross entropy of visible classes ({@link classificationLoss}). @default 1 */
+  positiveWeight?: number;
 }
 
 /** What {@link BoxHead.decode} gives for `n` images and `C` classes. */
@@ -89,10 +91,22 @@ export function maskedBoxLoss(
   ) as tf.Scalar;
 }
 
-/** Sigmoid cross entropy summed over `[n, C]` and divided by `images x C` (the mean when `images` is n). */
-export function classificationLoss(labels: tf.Tensor2D, logits: tf.Tensor2D, images?: number): tf.Scalar {
+/**
+ * Sigmoid cross entropy summed over `[n, C]` and divided by `images x C` (the mean when `images` is n), the terms
+ * of visible classes (label 1) times `positiveWeight`: a missed object then costs that many false alarms.
+ *
+ * @param positiveWeight @default 1 (plain cross entropy)
+ */
+export function classificationLoss(
+  labels: tf.Tensor2D,
+  logits: tf.Tensor2D,
+  images?: number,
+  positiveWeight = 1,
+): tf.Scalar {
   const [n, classes] = labels.shape;
-  const total = tf.mul(tf.losses.sigmoidCrossEntropy(labels, logits), n * classes);
+  // Every weight is positive, so the loss's mean over the non-zero weights is the mean over all n x C terms.
+  const weights = positiveWeight === 1 ? undefined : tf.add(1, tf.mul(labels, positiveWeight - 1));
+  const total = tf.mul(tf.losses.sigmoidCrossEntropy(labels, logits, weights), n * classes);
   return tf.div(total, (images ?? n) * classes) as tf.Scalar;
 }
 
@@ -131,7 +145,7 @@ export const pooledBoxHead: BoxHead = {
     const logits = tf.slice(out, [0, 0], [n, classes]);
     const predicted = tf.slice(out, [0, classes], [n, classes * 4]);
     return tf.add(
-      classificationLoss(targets.labels, logits, options.batch?.images),
+      classificationLoss(targets.labels, logits, options.batch?.images, options.positiveWeight),
       tf.mul(
         maskedBoxLoss(predicted, targets.boxes, targets.mask, options.batch?.boxes),
         options.weight ?? 1,

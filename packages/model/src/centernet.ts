@@ -206,7 +206,12 @@ function centerNetLoss(outputs: tf.Tensor[], targets: BoxTargets, options: BoxLo
       ? tf.add(l1, tf.mul(tf.div(giouLoss(map, t), objects), CENTERNET.giouWeight))
       : l1;
   return tf.add(
-    classificationLoss(targets.labels, outputs[0] as tf.Tensor2D, options.batch?.images),
+    classificationLoss(
+      targets.labels,
+      outputs[0] as tf.Tensor2D,
+      options.batch?.images,
+      options.positiveWeight,
+    ),
     tf.mul(tf.add(heatmap, box), CENTERNET.weight * (options.weight ?? 1)),
   ) as tf.Scalar;
 }

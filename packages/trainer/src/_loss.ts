@@ -1,4 +1,4 @@
-import type { BoxHead } from '@litter/model';
+import { type BoxHead, classificationLoss } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 
@@ -16,8 +16,8 @@ export interface BoxLossInput {
 }
 
 /**
- * The training loss: sigmoid cross entropy on the logits, or with a box head that head's loss (which includes
- * the classification).
+ * The training loss: sigmoid cross entropy on the logits (visible classes' terms times `positiveWeight`), or
+ * with a box head that head's loss (which includes the classification, weighted the same way).
  *
  * For a data-parallel shard of a batch, `share` (its rows / the batch's) weights the cross entropy (a mean over
  * the shard) and `box.count` is the whole batch's count of visible boxes, so that the shards' losses and
@@ -29,10 +29,11 @@ export function batchLoss(
   labels: tf.Tensor2D,
   box: BoxLossInput | undefined,
   share = 1,
+  positiveWeight = 1,
 ): tf.Scalar {
   const output = model.apply(images, { training: true }) as tf.Tensor | tf.Tensor[];
   if (!box) {
-    const loss = tf.losses.sigmoidCrossEntropy(labels, output as tf.Tensor2D);
+    const loss = classificationLoss(labels, output as tf.Tensor2D, undefined, positiveWeight);
     return (share === 1 ? loss : tf.mul(loss, share)) as tf.Scalar;
   }
   const n = labels.shape[0];
@@ -41,6 +42,7 @@ export function batchLoss(
     { labels, boxes: box.targets, mask: box.mask },
     {
       weight: box.weight,
+      positiveWeight,
       ...(share === 1 && box.count === undefined
         ? {}
         : { batch: { images: n / share, boxes: box.count ?? tf.sum(box.mask).dataSync()[0]! } }),

@@ -18,11 +18,12 @@ async function startWorkers(model: tfl.LayersModel, options: StepEngineOptions):
   const [, height, width] = model.inputs[0]!.shape as number[];
   const shapes = model.weights.map((w) => w.shape as number[]);
   const initialWeights = model.getWeights().map((w) => Float32Array.from(w.dataSync() as Float32Array));
-  const { modelSpec, backend, workers, classes, boxes, boxLossWeight, learningRate, seed } = options;
+  const { modelSpec, backend, workers, classes, boxes, boxLossWeight, positiveWeight, learningRate, seed } =
+    options;
   let parallel: ParallelTrainer;
   try {
     parallel = await createParallelTrainer({
-      ...{ modelSpec, backend, workers, classes, boxes, boxLossWeight, learningRate, seed },
+      ...{ modelSpec, backend, workers, classes, boxes, boxLossWeight, positiveWeight, learningRate, seed },
       inputShape: [height!, width!, 3],
     });
   } catch (error) {

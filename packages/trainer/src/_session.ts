@@ -353,6 +353,7 @@ function engineOptions(plan: RunPlan, rng: SeededRandom, data: Dataset): StepEng
     classes: plan.classes,
     boxes: settings.boxes,
     boxLossWeight: settings.boxLossWeight,
+    positiveWeight: settings.positiveWeight,
     learningRate: settings.learningRate,
     seed: settings.seed,
     workers: settings.workers,

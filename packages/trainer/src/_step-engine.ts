@@ -42,6 +42,8 @@ export interface StepEngineOptions {
   classes: number;
   boxes: boolean;
   boxLossWeight: number;
+  /** The factor on the cross entropy of visible classes (`batchLoss`). */
+  positiveWeight: number;
   learningRate: number;
   seed: number;
   /** More than 1: data-parallel worker threads (on `backend`). */
@@ -99,7 +101,7 @@ export class LocalEngine implements StepEngine {
   async step(batch: Batch, learningRate: number): Promise<number> {
     setLearningRate(this.optimizer, learningRate);
     const { model, variables, head, optimizer } = this;
-    const { classes, boxLossWeight, rng } = this.options;
+    const { classes, boxLossWeight, positiveWeight, rng } = this.options;
     const [n, height, width] = [batch.size, batch.shape[1], batch.shape[2]];
     return withRandom(rng, () =>
       tf.tidy(() => {
@@ -114,7 +116,10 @@ export class LocalEngine implements StepEngine {
               weight: boxLossWeight,
             }
           : undefined;
-        const { value, grads } = tf.variableGrads(() => batchLoss(model, images, labels, box), variables);
+        const { value, grads } = tf.variableGrads(
+          () => batchLoss(model, images, labels, box, 1, positiveWeight),
+          variables,
+        );
         const lossValue = value.dataSync()[0]!;
         // Check before applying: a non-finite loss must not reach the weights.
         if (Number.isFinite(lossValue)) {

@@ -265,6 +265,27 @@ describe('train', () => {
     result.model.dispose();
   });
 
+  it('weights the loss of visible classes by positiveWeight (in-process) and records it', async () => {
+    const firstLoss = async (positiveWeight?: number) => {
+      const losses: number[] = [];
+      const result = await train({
+        ...base(),
+        steps: 1,
+        ...(positiveWeight === undefined ? {} : { positiveWeight }),
+        callbacks: { onStepEnd: (e) => void losses.push(e.loss) },
+      });
+      result.model.dispose();
+      const config = JSON.parse(await readFile(join(result.runDir, 'config.json'), 'utf8'));
+      return { loss: losses[0]!, recorded: config.positiveWeight };
+    };
+    const plain = await firstLoss();
+    const weighted = await firstLoss(3);
+    expect(plain.recorded).toBe(1);
+    expect(weighted.recorded).toBe(3);
+    // The same first batch and weights: only the visible classes' terms are tripled.
+    expect(weighted.loss).toBeGreaterThan(plain.loss * 1.2);
+  });
+
   it('rejects bad options with TrainerErrors that say what to do', async () => {
     const reject = (options: Partial<TrainOptions>, code: string, message: RegExp) =>
       expect(train({ ...base(), ...options })).rejects.toSatisfy(

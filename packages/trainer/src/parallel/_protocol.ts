@@ -19,6 +19,7 @@ export interface WorkerInit {
   classes: number;
   boxes: boolean;
   boxLossWeight: number;
+  positiveWeight: number;
   backend: 'wasm' | 'cpu';
   learningRate: number;
   seed: number;

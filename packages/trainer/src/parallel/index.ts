@@ -31,6 +31,8 @@ export interface ParallelTrainerOptions {
   boxes?: boolean;
   /** Weight of the box head's box terms against the classification loss. @default 1 */
   boxLossWeight?: number;
+  /** The factor on the cross entropy of visible classes (as `train({ positiveWeight })`). @default 1 */
+  positiveWeight?: number;
   /** Worker threads, each with a model replica, computing the gradient of a shard of every batch. @default os.availableParallelism() */
   workers?: number;
   /** The TensorFlow.js backend of every worker. `tensorflow` uses all cores by itself: train it in-process. @default 'wasm' */
@@ -206,6 +208,7 @@ function workerInits(options: ParallelTrainerOptions, settings: Settings): Worke
     classes,
     boxes,
     boxLossWeight: options.boxLossWeight ?? 1,
+    positiveWeight: options.positiveWeight ?? 1,
     backend,
     learningRate,
     seed: options.seed ?? 0,

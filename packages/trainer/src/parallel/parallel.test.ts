@@ -51,6 +51,8 @@ async function reference(options: {
   weights: Float32Array[];
   learningRate: number;
   boxLossWeight?: number;
+  /** The factor on visible classes' cross entropy, written out here as train()'s batchLoss should apply it. */
+  positiveWeight?: number;
   batches: Batch[];
   /** Also return the weights and the optimizer's state after this many steps. */
   saveAfter?: number;
@@ -94,7 +96,15 @@ async function reference(options: {
         const labels = tf.tensor2d(batch.labels, [n, CLASSES]);
         const loss = () => {
           const output = model.apply(images, { training: true }) as tf.Tensor2D;
-          if (!boxes) return tf.losses.sigmoidCrossEntropy(labels, output) as tf.Scalar;
+          if (!boxes) {
+            // max(x, 0) - x y + log(1 + e^-|x|), each term times w where y = 1, averaged over all n x C.
+            const terms = tf.add(
+              tf.sub(tf.relu(output), tf.mul(output, labels)),
+              tf.log1p(tf.exp(tf.neg(tf.abs(output)))),
+            );
+            const w = options.positiveWeight ?? 1;
+            return tf.mean(tf.mul(terms, tf.add(tf.mul(labels, w - 1), 1))) as tf.Scalar;
+          }
           const head = boxHeadOf(model, CLASSES, [factory.boxHead])!;
           return head.loss(
             [output].flat(),
@@ -103,7 +113,7 @@ async function reference(options: {
               boxes: tf.tensor2d(batch.boxes, [n, CLASSES * 4]),
               mask: tf.tensor2d(batch.boxMask, [n, CLASSES]),
             },
-            { weight: options.boxLossWeight! },
+            { weight: options.boxLossWeight!, positiveWeight: options.positiveWeight ?? 1 },
           );
         };
         const { value, grads } = tf.variableGrads(loss, variables);
@@ -257,6 +267,28 @@ describe('createParallelTrainer', () => {
       batches: batches.slice(0, 3),
     });
     expect(maxRelativeDifference(parallel.losses, single.losses)).toBeLessThan(1e-4);
+  });
+
+  it('weights the cross entropy of visible classes by positiveWeight, as train() does (with and without boxes)', async () => {
+    const steps = batches.slice(0, 3);
+    for (const boxOptions of [{}, { boxes: true, boxLossWeight: 0.5 }]) {
+      const parallel = await train(
+        { ...base, modelSpec: 'seed-cnn', workers: 2, positiveWeight: 3, ...boxOptions },
+        steps,
+      );
+      const options = {
+        modelSpec: 'seed-cnn',
+        backend: 'wasm' as const,
+        weights: parallel.initial,
+        batches: steps,
+      };
+      const { learningRate } = base;
+      const weighted = await reference({ ...options, learningRate, positiveWeight: 3, ...boxOptions });
+      const plain = await reference({ ...options, learningRate, ...boxOptions });
+      expect(maxRelativeDifference(parallel.losses, weighted.losses)).toBeLessThan(1e-4);
+      // The weight matters: the plain loss is another one.
+      expect(Math.abs(parallel.losses[0]! - plain.losses[0]!)).toBeGreaterThan(0.05);
+    }
   });
 
   it('averages batch-norm moving means over the shards (model-lite)', async () => {

@@ -182,7 +182,7 @@ class Replica {
           ? { head, weight: init.boxLossWeight, targets: targets(), mask: mask(), count: request.maskTotal }
           : undefined;
         const { value, grads } = tf.variableGrads(
-          () => batchLoss(model, images, labels, box, n / batchSize),
+          () => batchLoss(model, images, labels, box, n / batchSize, init.positiveWeight),
           variables,
         );
         let offset = 0;
