@@ -298,7 +298,9 @@ export const TRAIN_OPTIONS = {
    * The factor on the sigmoid cross entropy of the classes an image shows (label 1): a missed object costs this
    * many false alarms. Objects in scenes a model has not seen give it less evidence than in its training scenes,
    * so at threshold 0.5 its held-out errors are mostly misses of small or partly hidden objects; a weight above 1
-   * moves that balance (BENCHMARKS.md, "Session 7"). @default 1 (plain cross entropy)
+   * moves that balance. Measured on three render sets (BENCHMARKS.md, "Session 7 (issue 11)"): 2 and 3 traded
+   * misses for false alarms as meant but were no better on average (one set gained, one lost), hence the
+   * default. @default 1 (plain cross entropy)
    */
   positiveWeight: {
     type: 'number',
