@@ -56,6 +56,8 @@ describe('@litter/model-lite', () => {
       const hidden = boxed.layers.filter((layer) => /^centres_conv/.test(layer.name));
       expect(hidden.map((layer) => layer.name)).toEqual(['centres_conv', 'centres_conv2']);
       expect(boxed.getLayer('centres_conv2').inboundNodes[0]!.inboundLayers[0]!.name).toBe('centres_conv');
+      expect(boxed.getLayer('centres_conv2').getWeights()[0]!.shape).toEqual([3, 3, 64, 64]);
+      expect(boxed.layers.map((layer) => layer.name)).not.toContain('centres_up'); // no neck: stride 8
       // Block 6 feeds the pooled logits only.
       const readers = boxed.layers.filter((layer) =>
         layer.inboundNodes.some((node) => node.inboundLayers.some((inbound) => inbound.name === 'block6')),

@@ -28,9 +28,12 @@ const BLOCKS: readonly (readonly [filters: number, stride: number])[] = [
  * against 0.884 / 0.826 without boxes; on block 5 with two hidden layers and the box terms at half weight, 0.901 /
  * 0.806 at about the same mean IoU (0.751 / 0.651 against 0.762 / 0.693). Half the weight and half the gradient
  * into the backbone differ only in the head's own gradient scale, which Adam's steps do not depend on; the kept
- * form was then measured in `--time 2m` runs (BENCHMARKS.md).
+ * form was then measured in `--time 2m` runs (BENCHMARKS.md). Session 7 (BENCHMARKS.md, issue 14, 600 steps, half
+ * at 80x60): the head's hidden layers at 32 channels instead of 64 cost 1.14x instead of 1.25x of a step without
+ * boxes at 120x90 (CPU time), but gave poorer boxes; a stride-4 output through `addCenterNetHead`'s `fine` neck
+ * on block 4 (1.38x) gave poorer boxes and exact match on own-a: neither kept.
  */
-const BOX_HEAD = { block: 5, hiddenLayers: 2, backboneGradient: 0.5 } as const;
+const BOX_HEAD = { block: 5, hiddenLayers: 2, backboneGradient: 0.5, channels: 64 } as const;
 
 /**
  * A compact modern network, the fast choice: six 3x3 conv-batchnorm-relu blocks (three of them with stride 2)

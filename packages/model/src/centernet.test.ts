@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { random } from '../test/random.js';
 import { initBackend } from './backend.js';
 import {
+  boxLogitsAtCentres,
   CENTERNET,
   centerNetHead,
   centerNetTargets,
@@ -255,5 +256,89 @@ describe('giouLoss', () => {
       return giouLoss(tf.randomNormal([1, 3, 3, 6], 0, 1, 'float32', 3) as tf.Tensor4D, t).dataSync()[0]!;
     });
     expect(value).toBe(0);
+  });
+});
+
+describe('the box terms at the centre cells', () => {
+  /** The box terms as before session 7: on the whole map, broadcast to every class, then masked by the centres. */
+  function wholeMapBoxTerms(map: tf.Tensor4D, t: ReturnType<typeof centerNetTargets>): tf.Scalar {
+    const [n, height, width, depth] = map.shape;
+    const classes = depth - 4;
+    const at = (k: number) => tf.slice(map, [0, 0, 0, classes + k], [n, height, width, 1]);
+    const full = (x: tf.Tensor) => tf.broadcastTo(x, t.centre.shape);
+    const l1 = (k: number, target: tf.Tensor) =>
+      tf.sum(tf.mul(tf.abs(tf.sub(full(tf.sigmoid(at(k))), full(target))), t.centre));
+    const columns = tf.reshape(tf.range(0, width, 1, 'float32'), [1, 1, width, 1]);
+    const rows = tf.reshape(tf.range(0, height, 1, 'float32'), [1, height, 1, 1]);
+    const cx = full(tf.div(tf.add(columns, tf.sigmoid(at(0))), width));
+    const cy = full(tf.div(tf.add(rows, tf.sigmoid(at(1))), height));
+    const [hw, hh] = [full(tf.mul(tf.sigmoid(at(2)), 0.5)), full(tf.mul(tf.sigmoid(at(3)), 0.5))];
+    const [gx1, gy1, gx2, gy2] = t.box.map(full) as tf.Tensor[];
+    const [px1, py1, px2, py2] = [tf.sub(cx, hw), tf.sub(cy, hh), tf.add(cx, hw), tf.add(cy, hh)];
+    const inter = tf.mul(
+      tf.relu(tf.sub(tf.minimum(px2, gx2!), tf.maximum(px1, gx1!))),
+      tf.relu(tf.sub(tf.minimum(py2, gy2!), tf.maximum(py1, gy1!))),
+    );
+    const areaP = tf.mul(tf.sub(px2, px1), tf.sub(py2, py1));
+    const areaG = tf.mul(tf.sub(gx2!, gx1!), tf.sub(gy2!, gy1!));
+    const union = tf.sub(tf.add(areaP, areaG), inter);
+    const enclosing = tf.mul(
+      tf.sub(tf.maximum(px2, gx2!), tf.minimum(px1, gx1!)),
+      tf.sub(tf.maximum(py2, gy2!), tf.minimum(py1, gy1!)),
+    );
+    const giou = tf.sub(
+      tf.div(inter, tf.add(union, 1e-7)),
+      tf.div(tf.sub(enclosing, union), tf.add(enclosing, 1e-7)),
+    );
+    return tf.addN([
+      l1(0, t.offset[0]),
+      l1(1, t.offset[1]),
+      tf.mul(tf.add(l1(2, t.size[0]), l1(3, t.size[1])), 3),
+      tf.mul(tf.sum(tf.mul(tf.sub(1, giou), t.centre)), 2),
+    ]) as tf.Scalar;
+  }
+
+  it('give the values and map gradient of the same terms on the whole map, masked', () => {
+    const [n, height, width, classes] = [3, 5, 7, 2];
+    const { ours, theirs } = tf.tidy(() => {
+      const corners = Array.from(random(n * classes * 2, 9), (v) => (v + 1) / 4);
+      const boxes = tf.tensor2d(
+        Array.from({ length: n * classes }, (_, k) => [
+          corners[2 * k]!,
+          corners[2 * k + 1]!,
+          corners[2 * k]! + 0.3,
+          corners[2 * k + 1]! + 0.5,
+        ]).flat(),
+        [n, 4 * classes],
+      );
+      const t = centerNetTargets(boxes, tf.tensor2d([1, 0, 1, 1, 0, 1], [n, classes]), height, width);
+      const map = tf.tensor4d(random(n * height * width * (classes + 4), 12), [
+        n,
+        height,
+        width,
+        classes + 4,
+      ]);
+      const terms = (m: tf.Tensor) => {
+        const logits = boxLogitsAtCentres(m as tf.Tensor4D, t);
+        const l1 = (k: number, target: tf.Tensor) =>
+          tf.sum(tf.mul(tf.abs(tf.sub(tf.sigmoid(logits[k]!), target)), t.visible));
+        return tf.addN([
+          l1(0, t.offset[0]),
+          l1(1, t.offset[1]),
+          tf.mul(tf.add(l1(2, t.size[0]), l1(3, t.size[1])), 3),
+          tf.mul(giouLoss(m as tf.Tensor4D, t, logits), 2),
+        ]) as tf.Scalar;
+      };
+      const run = (f: (m: tf.Tensor) => tf.Scalar) => {
+        const { value, grad } = tf.valueAndGrad(f)(map);
+        return [value.dataSync()[0]!, ...Array.from(grad.dataSync())];
+      };
+      return { ours: run(terms), theirs: run((m) => wholeMapBoxTerms(m as tf.Tensor4D, t)) };
+    });
+    expect(theirs[0]).toBeGreaterThan(1);
+    expect(theirs.slice(1).some((g) => g !== 0)).toBe(true);
+    ours.forEach((v, k) => {
+      expect(v).toBeCloseTo(theirs[k]!, 5);
+    });
   });
 });

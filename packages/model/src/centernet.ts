@@ -9,6 +9,7 @@ import {
   registerBoxHead,
 } from './box-head.js';
 import type { CreateModelOptions } from './contract.js';
+import { ModelError } from './errors.js';
 import { GradientScale } from './gradient-scale.js';
 
 /**
@@ -55,6 +56,10 @@ export interface CenterNetTargets {
   size: [tf.Tensor4D, tf.Tensor4D];
   /** `[n, 1, 1, C]` each object's box corners `x1, y1, x2, y2` (normalised, ordered): four tensors. */
   box: [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+  /** `[n, 1, 1, C]` each object's centre cell, column then row: two tensors. */
+  cell: [tf.Tensor4D, tf.Tensor4D];
+  /** `[n, 1, 1, C]` 1 for each visible object (the class's mask). */
+  visible: tf.Tensor4D;
 }
 
 /**
@@ -83,7 +88,12 @@ export function centerNetTargets(
     const cell = tf.clipByValue(tf.floor(centre), 0, cells - 1);
     const size = tf.abs(tf.sub(b, a));
     const sigma = tf.maximum(tf.mul(size, (CENTERNET.gaussian * cells) / 6), CENTERNET.minSigma);
-    return { cell, offset: tf.sub(centre, cell) as tf.Tensor4D, size: size as tf.Tensor4D, sigma };
+    return {
+      cell: cell as tf.Tensor4D,
+      offset: tf.sub(centre, cell) as tf.Tensor4D,
+      size: size as tf.Tensor4D,
+      sigma,
+    };
   };
   const x = axis(x1, x2, width);
   const y = axis(y1, y2, height);
@@ -106,7 +116,15 @@ export function centerNetTargets(
     tf.maximum(x1, x2),
     tf.maximum(y1, y2),
   ] as CenterNetTargets['box'];
-  return { heatmap, centre, offset: [x.offset, y.offset], size: [x.size, y.size], box };
+  return {
+    heatmap,
+    centre,
+    offset: [x.offset, y.offset],
+    size: [x.size, y.size],
+    box,
+    cell: [x.cell, y.cell],
+    visible: m as tf.Tensor4D,
+  };
 }
 
 /** Slices channel `k` (or `count` from it) of a `[n, h, w, channels]` map. */
@@ -141,33 +159,47 @@ function mapOf(outputs: tf.Tensor[]): tf.Tensor4D {
 }
 
 /**
+ * The head's four box logits (offset x, y, size w, h) at each object's centre cell, `[n, 1, 1, C]` each (0 for
+ * absent classes): one batched matrix product of the centre mask `[n, h*w, C]` with the map's box channels
+ * `[n, h*w, 4]`, so the box terms cost `n x C` values whatever the grid (before session 7 they were computed on
+ * the whole `[n, h, w, C]` map, then masked: the same values, at a cost that grew with the grid).
+ */
+export function boxLogitsAtCentres(
+  map: tf.Tensor4D,
+  targets: CenterNetTargets,
+): [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor4D] {
+  const [n, height, width, depth] = map.shape;
+  const classes = depth - 4;
+  const centre = tf.reshape(targets.centre, [n, height * width, classes]);
+  const box = tf.reshape(channels(map, classes, 4), [n, height * width, 4]);
+  const atCentres = tf.reshape(tf.matMul(centre, box, true, false), [n, classes, 4]);
+  return [0, 1, 2, 3].map((k) =>
+    tf.reshape(tf.slice(atCentres, [0, 0, k], [n, classes, 1]), [n, 1, 1, classes]),
+  ) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+}
+
+/**
  * `1 - GIoU` (generalised IoU, Rezatofighi et al. 2019) of the box the head predicts at each object's centre
  * cell against the object's box, summed over the objects (divide by their count). GIoU is scale-free and
  * rewards overlap itself, where the L1 terms reward each coordinate apart: it tightens boxes that are roughly
  * right (TTFNet trains its boxes with it alone).
  *
  * @param map the head's `[n, h, w, C + 4]` output (regression channels as {@link decodeCenterNet} reads them)
+ * @param logits the box logits at the centres ({@link boxLogitsAtCentres}) when the caller has them already
  */
-export function giouLoss(map: tf.Tensor4D, targets: CenterNetTargets): tf.Scalar {
-  const [, height, width, depth] = map.shape;
-  const classes = depth - 4;
-  const columns = tf.reshape(tf.range(0, width, 1, 'float32'), [1, 1, width, 1]);
-  const rows = tf.reshape(tf.range(0, height, 1, 'float32'), [1, height, 1, 1]);
-  const cx = tf.div(tf.add(columns, tf.sigmoid(channels(map, classes))), width);
-  const cy = tf.div(tf.add(rows, tf.sigmoid(channels(map, classes + 1))), height);
-  const halfW = tf.mul(tf.sigmoid(channels(map, classes + 2)), 0.5);
-  const halfH = tf.mul(tf.sigmoid(channels(map, classes + 3)), 0.5);
-  // Both sides at the full [n, h, w, C] shape: tfjs's gradients of minimum and maximum do not reduce broadcast
-  // inputs back to their shapes.
-  const shape = targets.centre.shape;
-  const full = (t: tf.Tensor) => tf.broadcastTo(t, shape);
-  const [px1, py1, px2, py2] = [
-    tf.sub(cx, halfW),
-    tf.sub(cy, halfH),
-    tf.add(cx, halfW),
-    tf.add(cy, halfH),
-  ].map(full) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-  const [gx1, gy1, gx2, gy2] = targets.box.map(full) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+export function giouLoss(
+  map: tf.Tensor4D,
+  targets: CenterNetTargets,
+  logits = boxLogitsAtCentres(map, targets),
+): tf.Scalar {
+  const [, height, width] = map.shape;
+  const [ox, oy, sw, sh] = logits.map((t) => tf.sigmoid(t));
+  const cx = tf.div(tf.add(targets.cell[0], ox!), width);
+  const cy = tf.div(tf.add(targets.cell[1], oy!), height);
+  const halfW = tf.mul(sw!, 0.5);
+  const halfH = tf.mul(sh!, 0.5);
+  const [px1, py1, px2, py2] = [tf.sub(cx, halfW), tf.sub(cy, halfH), tf.add(cx, halfW), tf.add(cy, halfH)];
+  const [gx1, gy1, gx2, gy2] = targets.box;
   const extent = (a1: tf.Tensor, a2: tf.Tensor, b1: tf.Tensor, b2: tf.Tensor, inner: boolean) =>
     inner
       ? tf.relu(tf.sub(tf.minimum(a2, b2), tf.maximum(a1, b1)))
@@ -180,7 +212,7 @@ export function giouLoss(map: tf.Tensor4D, targets: CenterNetTargets): tf.Scalar
   const eps = 1e-7;
   const iou = tf.div(intersection, tf.add(union, eps));
   const giou = tf.sub(iou, tf.div(tf.sub(enclosing, union), tf.add(enclosing, eps)));
-  return tf.sum(tf.mul(tf.sub(1, giou), targets.centre)) as tf.Scalar;
+  return tf.sum(tf.mul(tf.sub(1, giou), targets.visible)) as tf.Scalar;
 }
 
 function centerNetLoss(outputs: tf.Tensor[], targets: BoxTargets, options: BoxLossOptions = {}): tf.Scalar {
@@ -193,8 +225,9 @@ function centerNetLoss(outputs: tf.Tensor[], targets: BoxTargets, options: BoxLo
       ? (tf.maximum(tf.sum(targets.mask), 1) as tf.Scalar)
       : Math.max(options.batch.boxes, 1);
   const heatmap = tf.div(focalLoss(channels(map, 0, classes), t), objects);
+  const logits = boxLogitsAtCentres(map, t);
   const regression = (k: number, target: tf.Tensor4D) =>
-    tf.sum(tf.mul(tf.abs(tf.sub(tf.sigmoid(channels(map, classes + k)), target)), t.centre));
+    tf.sum(tf.mul(tf.abs(tf.sub(tf.sigmoid(logits[k]!), target)), t.visible));
   const offset = tf.add(regression(0, t.offset[0]), regression(1, t.offset[1]));
   const size = tf.add(regression(2, t.size[0]), regression(3, t.size[1]));
   const l1 = tf.div(
@@ -203,7 +236,7 @@ function centerNetLoss(outputs: tf.Tensor[], targets: BoxTargets, options: BoxLo
   );
   const box =
     CENTERNET.giouWeight > 0
-      ? tf.add(l1, tf.mul(tf.div(giouLoss(map, t), objects), CENTERNET.giouWeight))
+      ? tf.add(l1, tf.mul(tf.div(giouLoss(map, t, logits), objects), CENTERNET.giouWeight))
       : l1;
   return tf.add(
     classificationLoss(
@@ -349,16 +382,91 @@ export interface CenterNetHeadOptions {
    */
   backboneGradient?: number;
   /**
-   * 3x3 conv layers of {@link CENTERNET.channels} (relu) of the head's own before its 1x1 outputs: more of them
-   * let the head localise from features shared with classification without bending them as much.
+   * 3x3 conv layers (relu) of the head's own before its 1x1 outputs: more of them let the head localise from
+   * features shared with classification without bending them as much.
    * @default 1
    */
   hiddenLayers?: number;
+  /**
+   * The channels of the head's hidden layers (and of its neck with `fine`).
+   * @default CENTERNET.channels (64)
+   */
+  channels?: number;
+  /**
+   * A finer feature map of the backbone, twice the resolution of `features` (stride 4 under stride 8): the head's
+   * hidden features are upsampled x2 (nearest), cropped to its grid and added to its 1x1 projection (an FPN-style
+   * neck, its gradient into the backbone scaled as `features`'), then `fineLayers` 3x3 convs and the 1x1 outputs
+   * at its resolution. The output keeps the `[B, h, w, C + 4]` layout: the decoder reads the grid from the map.
+   * @default undefined (the outputs on `features`' grid)
+   */
+  fine?: tfl.SymbolicTensor;
+  /**
+   * 3x3 conv layers (relu) after the neck's merge, at the fine map's resolution (with `fine` only).
+   * @default 1
+   */
+  fineLayers?: number;
+}
+
+/** A 3x3 relu conv of the head, He-initialised from the model's seed sequence. */
+function headConv(name: string, filters: number, initialiserSeed: () => { seed?: number }, kernelSize = 3) {
+  return tfl.layers.conv2d({
+    name,
+    filters,
+    kernelSize,
+    padding: 'same',
+    activation: kernelSize === 1 ? 'linear' : 'relu',
+    kernelInitializer: tfl.initializers.heNormal(initialiserSeed()),
+  });
 }
 
 /**
- * Builds the CenterNet head on a feature map: `hiddenLayers` 3x3 convs of {@link CENTERNET.channels} (relu) then a
- * 1x1 conv to `C + 4` channels (heatmap bias -2.19). Model packages call it in `create` when `options.boxes` is set and return
+ * The neck of {@link CenterNetHeadOptions.fine}: `coarse` upsampled x2, cropped to `fine`'s grid (the same padding
+ * rounds odd sides up at each stride, so the upsampled map may be a row or column too big), plus `fine`'s 1x1
+ * projection to `coarse`'s channels, then relu.
+ */
+function addNeck(
+  coarse: tfl.SymbolicTensor,
+  fine: tfl.SymbolicTensor,
+  gradient: number,
+  initialiserSeed: () => { seed?: number },
+): tfl.SymbolicTensor {
+  const [, coarseHeight, coarseWidth, filters] = coarse.shape as number[];
+  const [, height, width] = fine.shape as number[];
+  if (
+    coarseHeight! * 2 < height! ||
+    coarseWidth! * 2 < width! ||
+    coarseHeight! * 2 > height! + 1 ||
+    coarseWidth! * 2 > width! + 1
+  ) {
+    throw new ModelError(
+      'invalid-options',
+      `@litter/model: addCenterNetHead: fine must have twice the grid of the features (${coarseHeight} x ${coarseWidth}), got ${height} x ${width}`,
+    );
+  }
+  let up = tfl.layers.upSampling2d({ name: 'centres_up', size: [2, 2] }).apply(coarse) as tfl.SymbolicTensor;
+  if (coarseHeight! * 2 !== height || coarseWidth! * 2 !== width) {
+    up = tfl.layers
+      .cropping2D({
+        name: 'centres_crop',
+        cropping: [
+          [0, coarseHeight! * 2 - height!],
+          [0, coarseWidth! * 2 - width!],
+        ],
+      })
+      .apply(up) as tfl.SymbolicTensor;
+  }
+  const scaled = new GradientScale({ name: 'centres_fine_gradient', scale: gradient }).apply(fine);
+  const lateral = headConv('centres_lateral', filters!, initialiserSeed, 1).apply(
+    scaled,
+  ) as tfl.SymbolicTensor;
+  const merged = tfl.layers.add({ name: 'centres_merge' }).apply([up, lateral]) as tfl.SymbolicTensor;
+  return tfl.layers.reLU({ name: 'centres_merge_relu' }).apply(merged) as tfl.SymbolicTensor;
+}
+
+/**
+ * Builds the CenterNet head on a feature map: `hiddenLayers` 3x3 convs of `channels` (relu), with `fine` a neck to
+ * the finer map and `fineLayers` 3x3 convs there, then a 1x1 conv to `C + 4` channels (heatmap bias -2.19). Model
+ * packages call it in `create` when `options.boxes` is set and return
  * `tfl.model({ inputs, outputs: [logits, map] })`, with `boxHead: centerNetHead` in their factory.
  *
  * @param features a `[B, h, w, channels]` feature map of stride 4 or 8 (any stride works: the grid is its own)
@@ -374,21 +482,22 @@ export function addCenterNetHead(
   options: Pick<CreateModelOptions, 'classes'> & CenterNetHeadOptions,
   initialiserSeed: () => { seed?: number },
 ): tfl.SymbolicTensor {
-  let hidden = new GradientScale({
-    name: 'centres_gradient',
-    scale: options.backboneGradient ?? CENTERNET.backboneGradient,
-  }).apply(features) as tfl.SymbolicTensor;
+  const gradient = options.backboneGradient ?? CENTERNET.backboneGradient;
+  const filters = options.channels ?? CENTERNET.channels;
+  let hidden = new GradientScale({ name: 'centres_gradient', scale: gradient }).apply(
+    features,
+  ) as tfl.SymbolicTensor;
   for (let layer = 1; layer <= (options.hiddenLayers ?? 1); layer++) {
-    hidden = tfl.layers
-      .conv2d({
-        name: layer === 1 ? 'centres_conv' : `centres_conv${layer}`,
-        filters: CENTERNET.channels,
-        kernelSize: 3,
-        padding: 'same',
-        activation: 'relu',
-        kernelInitializer: tfl.initializers.heNormal(initialiserSeed()),
-      })
-      .apply(hidden) as tfl.SymbolicTensor;
+    const name = layer === 1 ? 'centres_conv' : `centres_conv${layer}`;
+    hidden = headConv(name, filters, initialiserSeed).apply(hidden) as tfl.SymbolicTensor;
+  }
+  if (options.fine !== undefined) {
+    hidden = addNeck(hidden, options.fine, gradient, initialiserSeed);
+    for (let layer = 1; layer <= (options.fineLayers ?? 1); layer++) {
+      hidden = headConv(`centres_fine_conv${layer}`, filters, initialiserSeed).apply(
+        hidden,
+      ) as tfl.SymbolicTensor;
+    }
   }
   const heatmap = tfl.layers
     .conv2d({

@@ -7,6 +7,7 @@
 import type { KernelFunc } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import { batchNormReluKernels } from './_batchnorm-kernels.js';
+import { resizeNearestNeighborGradCpu } from './_resize-grad.js';
 import { makeConv2dBackpropFilter, makeConv2dBackpropInput, runnerFor } from './_training-kernels.js';
 import {
   makeBatchMatMul,
@@ -44,7 +45,7 @@ function replaceKernel(
 /**
  * Registers the composed convolution gradients for a backend, so conv nets train on it (wasm) or train fast
  * (cpu): on wasm `Conv2DBackpropFilter` (missing there) and `Conv2DBackpropInput` (a scalar loop there); on
- * cpu `Conv2DBackpropFilter`. On wasm also `Conv2D` in SIMD (4n -> 8n channels) and the faster JavaScript `BatchMatMul` (transposed cases), `MaxPoolGrad`,
+ * cpu `Conv2DBackpropFilter` and a correct `ResizeNearestNeighborGrad` (`_resize-grad.ts`). On wasm also `Conv2D` in SIMD (4n -> 8n channels) and the faster JavaScript `BatchMatMul` (transposed cases), `MaxPoolGrad`,
  * `LRN`, `LRNGrad`, `Sum` (leading axes), `Tile` (leading axes) and `Identity` (shared data) of `_wasm-kernels.ts`. Idempotent; {@link initBackend} calls it.
  * The backend package must be imported first (its kernels registered).
  */
@@ -70,6 +71,13 @@ export function registerTrainingKernels(backendName: TrainingKernelBackend): voi
   );
   // Batch norm + ReLU in training (ConvBatchNormRelu), new kernels on both backends.
   for (const config of batchNormReluKernels(backendName)) replaceKernel(config, saved);
+  // cpu's own reads dy at the wrong batch offset (_resize-grad.ts): the CenterNet neck's UpSampling2D needs it.
+  if (backendName === 'cpu') {
+    replaceKernel(
+      { kernelName: tf.ResizeNearestNeighborGrad, backendName, kernelFunc: resizeNearestNeighborGradCpu },
+      saved,
+    );
+  }
   if (backendName === 'wasm') {
     const original = tf.getKernel(tf.Conv2DBackpropInput, backendName);
     replaceKernel(
