@@ -29,9 +29,10 @@ const BLOCKS: readonly (readonly [filters: number, stride: number])[] = [
  * 0.806 at about the same mean IoU (0.751 / 0.651 against 0.762 / 0.693). Half the weight and half the gradient
  * into the backbone differ only in the head's own gradient scale, which Adam's steps do not depend on; the kept
  * form was then measured in `--time 2m` runs (BENCHMARKS.md). Session 7 (BENCHMARKS.md, issue 14, 600 steps, half
- * at 80x60): the head's hidden layers at 32 channels instead of 64 cost 1.14x instead of 1.25x of a step without
- * boxes at 120x90 (CPU time), but gave poorer boxes; a stride-4 output through `addCenterNetHead`'s `fine` neck
- * on block 4 (1.38x) gave poorer boxes and exact match on own-a: neither kept.
+ * at 80x60, three render sets): hidden layers of 32 channels instead of 64 cost 1.15x instead of 1.27x of a step
+ * without boxes at 120x90 (CPU time) but gave AP50 -0.057 / +0.022 / -0.023; a stride-4 output through
+ * `addCenterNetHead`'s `fine` neck on block 4 (1.37x) gave exact match -0.119 / -0.050 and AP50 -0.099 / -0.012
+ * on the two sets it ran on: neither kept.
  */
 const BOX_HEAD = { block: 5, hiddenLayers: 2, backboneGradient: 0.5, channels: 64 } as const;
 
