@@ -67,6 +67,9 @@ describe("litter train's flags come from the option tables", () => {
     expect(helpLine('flip')).toMatch(/\(default: on; --no-flip turns it off\)$/);
     expect(helpLine('testTimeFlip')).toMatch(/\(default: on; --no-test-time-flip turns it off\)$/);
     expect(helpLine('workers')).toMatch(/\(default: one per core\)$/);
+    expect(helpLine('zoomOut')).toMatch(/\(default: 0\.25, 0 with --boxes\)$/);
+    expect(helpLine('shift')).toMatch(/\(default: 0\.03, 0 with --boxes\)$/);
+    expect(helpLine('colorJitter')).toMatch(/\(default: 0\.2,0\.2,0\.2,0\.03; 0,0,0,0 turns it off\)$/);
     expect(helpLine('resume')).not.toMatch(/default/);
   });
 
@@ -114,7 +117,19 @@ describe('mergeTrainOptions (the resume merge)', () => {
     expect(merged.testTimeFlip).toBe(true);
     expect(merged).not.toHaveProperty('steps');
     expect(merged).not.toHaveProperty('workers');
-    expect(merged).not.toHaveProperty('colorJitter');
+    expect(merged.zoomOut).toBe(0.25);
+    expect(merged.shift).toBe(0.03);
+    expect(merged.colorJitter).toEqual({ brightness: 0.2, contrast: 0.2, saturation: 0.2, hue: 0.03 });
+  });
+
+  it('gives a new run with --boxes no zoom-out or shift (its boxes would not follow the smeared border), but jitter', () => {
+    const merged = mergeTrainOptions({ boxes: true }, undefined);
+    expect(merged.zoomOut).toBe(0);
+    expect(merged.shift).toBe(0);
+    expect(merged.colorJitter).toEqual(TRAIN_DEFAULTS.colorJitter);
+    // Given, they are what was given.
+    expect(mergeTrainOptions({ boxes: true, zoomOut: 0.1 }, undefined).zoomOut).toBe(0.1);
+    expect(mergeTrainOptions({ zoomOut: 0 }, undefined).zoomOut).toBe(0);
   });
 
   it("keeps a resumed run's settings unless given anew, never those it must be given", () => {
@@ -129,5 +144,6 @@ describe('mergeTrainOptions (the resume merge)', () => {
     // What the run's config.json lacks is left to train(): the default of runs made before the setting.
     expect(merged).not.toHaveProperty('warmupSteps');
     expect(merged).not.toHaveProperty('testTimeFlip');
+    expect(merged).not.toHaveProperty('zoomOut');
   });
 });

@@ -16,7 +16,7 @@ import {
 } from '@litter/trainer/options';
 import type { ArgsDef } from 'citty';
 import { BACKENDS, choiceFlag, intFlag, listFlag, numberFlag, stringFlag } from './_args.js';
-import { PROGRESSIVE_DEFAULTS, TRAIN_DEFAULTS } from './_defaults.js';
+import { BOX_TRAIN_DEFAULTS, PROGRESSIVE_DEFAULTS, TRAIN_DEFAULTS } from './_defaults.js';
 import { parseDuration } from './_duration.js';
 import { CliError } from './errors.js';
 
@@ -174,13 +174,23 @@ const TRAIN_FLAG_OVERRIDES: { [K in TrainOptionName]?: Partial<Common> & { parse
       parse: (raw) => parseDuration('time', stringFlag('time', raw)),
     },
     steps: { defaultText: 'none; a time budget, see --time' },
+    zoomOut: { defaultText: `${TRAIN_DEFAULTS.zoomOut}, ${BOX_TRAIN_DEFAULTS.zoomOut} with --boxes` },
+    shift: { defaultText: `${TRAIN_DEFAULTS.shift}, ${BOX_TRAIN_DEFAULTS.shift} with --boxes` },
+    colorJitter: {
+      defaultText: `${Object.values(TRAIN_DEFAULTS.colorJitter).join(',')}; 0,0,0,0 turns it off`,
+    },
     validateEvery: {
       defaultText: `${TRAIN_DEFAULTS.validateEvery} with --steps/--epochs, 10 times a time budget`,
     },
   };
 
-/** The CLI's defaults of the trainer's options (its recipe, `_defaults.ts`), where they differ from train()'s. */
-const cliDefault = (name: string): unknown => (TRAIN_DEFAULTS as Record<string, unknown>)[name];
+/**
+ * The CLI's defaults of the trainer's options (its recipe, `_defaults.ts`), where they differ from train()'s;
+ * `boxes`: those of a run with the box head.
+ */
+const cliDefault = (name: string, boxes = false): unknown =>
+  ((boxes ? BOX_TRAIN_DEFAULTS : {}) as Record<string, unknown>)[name] ??
+  (TRAIN_DEFAULTS as Record<string, unknown>)[name];
 
 /** Every flag of `litter train` but the dataset positional and the shared ones (`--full-hash`, `--verbose`). */
 export const TRAIN_FLAGS = { ...RUN_OPTIONS, ...TRAIN_OPTIONS, ...COMMAND_OPTIONS };
@@ -305,7 +315,11 @@ export function mergeTrainOptions(
     if ((LENGTH_OPTIONS as readonly string[]).includes(name)) continue;
     const value =
       flags[name] ??
-      (saved === undefined ? cliDefault(name) : spec.resume === 'given' ? undefined : saved[name]);
+      (saved === undefined
+        ? cliDefault(name, flags.boxes === true)
+        : spec.resume === 'given'
+          ? undefined
+          : saved[name]);
     if (value !== undefined) merged[name] = value;
   }
   return merged as Partial<TrainSettings>;

@@ -169,7 +169,8 @@ export const TRAIN_OPTIONS = {
    * (`augmentGeometry`). Objects then appear smaller and at other places than in the renders, and none is cut
    * off (zooming in, i.e. random crops, cut objects at the border and scored lower on held-out scenes:
    * BENCHMARKS.md, "The recipe on three render sets"). Five draws from the run's generator per image when this
-   * or `shift` is on. @default 0 (off)
+   * or `shift` is on. `litter train` zooms out to 0.75 by default (not with boxes: `_defaults.ts` in
+   * @litter/cli). @default 0 (off)
    */
   zoomOut: {
     type: 'number',
@@ -243,7 +244,8 @@ export const TRAIN_OPTIONS = {
   /**
    * Photometric augmentation: each training image gets a random brightness, contrast and saturation (factors
    * in `[1 - x, 1 + x]`) and hue rotation (`[-hue, hue]` of a turn), drawn from the run's seeded generator.
-   * Off by default (BENCHMARKS.md, "litter train's defaults", has what was measured). @default undefined (off)
+   * Off in train(); `litter train` turns it on (0.2, 0.2, 0.2, 0.03: BENCHMARKS.md, "Session 7 (issue 11)").
+   * @default undefined (off)
    */
   colorJitter: {
     type: 'numbers',
