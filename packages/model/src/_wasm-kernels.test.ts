@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { relativeError } from '../test/compare.js';
 import { random } from '../test/random.js';
 import { initBackend } from './backend.js';
 
@@ -16,18 +17,6 @@ const tensor = (shape: number[], seed: number) =>
     ),
     shape,
   );
-
-/** Largest absolute difference relative to the largest reference magnitude. */
-function relativeError(actual: Float32Array, expected: Float32Array): number {
-  expect(actual.length).toBe(expected.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return scale === 0 ? diff : diff / scale;
-}
 
 /**
  * Runs `compute` on cpu then on wasm (same seeds) and compares every output array. Also checks that the wasm

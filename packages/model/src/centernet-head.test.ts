@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { relativeError } from '../test/compare.js';
 import { random } from '../test/random.js';
 import { initBackend } from './backend.js';
 import { addCenterNetHead, type CenterNetHeadOptions, centerNetHead } from './centernet.js';
@@ -73,18 +74,6 @@ testModelFactory(neckFactory, {
     [11, 13],
   ],
 });
-
-/** Largest absolute difference relative to the largest reference magnitude. */
-function relativeError(actual: Float32Array, expected: Float32Array): number {
-  expect(actual.length).toBe(expected.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return scale === 0 ? diff : diff / scale;
-}
 
 /** The CenterNet loss of a fixed batch on the tiny model with the neck, and its gradients by weight. */
 function lossAndGradients(height: number, width: number): Float32Array[] {

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { relativeError } from '../test/compare.js';
 import { random } from '../test/random.js';
 import { BATCH_NORM_RELU, BATCH_NORM_RELU_GRAD, usesBatchNormSimd } from './_batchnorm-kernels.js';
 import { initBackend } from './backend.js';
@@ -40,18 +41,6 @@ const tensor = (shape: number[], seed: number, scale = 1, offset = 0) =>
     random(size(shape), seed).map((v) => v * scale + offset),
     shape,
   );
-
-/** Largest absolute difference relative to the largest reference magnitude. */
-function relativeError(actual: Float32Array, expected: Float32Array): number {
-  expect(actual.length).toBe(expected.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < expected.length; i++) {
-    diff = Math.max(diff, Math.abs(actual[i]! - expected[i]!));
-    scale = Math.max(scale, Math.abs(expected[i]!));
-  }
-  return scale === 0 ? diff : diff / scale;
-}
 
 interface Inputs {
   x: tf.Tensor4D;
