@@ -1,5 +1,17 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { COCO_IOU_THRESHOLDS, cocoAveragePrecision, computeDetectionMetrics } from './detection.js';
+
+/** Detections and pycocotools' figures for them (test/fixtures/coco-reference.py wrote it). */
+interface CocoReference {
+  images: number;
+  classes: number;
+  labels: number[];
+  scores: number[];
+  truth: number[][];
+  predicted: number[][];
+  expected: { ap50: number; ap75: number; ap: number }[];
+}
 
 /** A predicted box with IoU `iou` against the true box [0, 0, 1, 1]: [0, 0, iou, 1]. */
 const withIoU = (iou: number) => [0, 0, iou, 1];
@@ -36,6 +48,35 @@ describe('cocoAveragePrecision', () => {
 });
 
 describe('computeDetectionMetrics', () => {
+  it("gives pycocotools' AP50, AP75 and AP 0.5:0.95 on 16 images x 3 classes, one box per class per image", () => {
+    // The independent reference: COCO's own evaluation (COCOeval, bbox) on the same detections, each image's
+    // every class a detection as our decoders give them; no IoU within 0.004 of a threshold, no tied scores.
+    const reference = JSON.parse(
+      readFileSync(new URL('../test/fixtures/coco-reference.json', import.meta.url), 'utf8'),
+    ) as CocoReference;
+    const { images, classes } = reference;
+    expect(reference.labels).toHaveLength(images * classes);
+    const metrics = computeDetectionMetrics(
+      Float32Array.from(reference.scores),
+      Float32Array.from(reference.labels),
+      Array.from({ length: classes }, (_, c) => `class ${c}`),
+      {
+        predicted: Float32Array.from(reference.predicted.flat()),
+        truth: Float32Array.from(reference.truth.flat()),
+        mask: Float32Array.from(reference.labels),
+      },
+    );
+    reference.expected.forEach((expected, c) => {
+      const got = metrics.classes[c]!;
+      expect(got.objects).toBe(reference.labels.filter((l, k) => l === 1 && k % classes === c).length);
+      expect(got.ap50).toBeCloseTo(expected.ap50, 9);
+      expect(got.ap75).toBeCloseTo(expected.ap75, 9);
+      expect(got.ap).toBeCloseTo(expected.ap, 9);
+    });
+    // the three classes differ (the fixture exercises more than a perfect detector)
+    expect(new Set(reference.expected.map((e) => e.ap50.toFixed(6))).size).toBe(3);
+  });
+
   it('gives per-class AP50, AP75 and AP 0.5:0.95 and their means over classes with objects', () => {
     // Class A: the four images above. Class B: visible on image 0 without a valid box (ignored), absent on
     // image 1 (a detection, false positive, scored 0.1), image 2 found with IoU 0.8, absent on 3 (score 0.2).
