@@ -31,7 +31,7 @@ describe('litter argument handling', () => {
     expect(code).toBe(ExitCode.ok);
     expect(stdout).toMatch(/--width.*default: the images' aspect ratio in 5,400 pixels per core/);
     expect(stdout).toMatch(/--time.*default: 1 s per 8 training images, 20 s to 10 min/);
-    expect(stdout).toMatch(/--progressive.*default: 0\.3/);
+    expect(stdout).toMatch(/--progressive.*default: 0\.6 with a time budget/);
     expect(stdout).toContain('--test-scenes');
     expect(stdout).toContain('--resume');
   });

@@ -54,7 +54,7 @@ describe('litter train defaults', () => {
     ]);
     expect(result.code, result.stderr).toBe(0);
     const [setup] = events(result, 'setup');
-    // 96x72 is within 10,800 pixels (2 cores) or more: kept; the first 30% at 2/3 of each side.
+    // 96x72 is within 10,800 pixels (2 cores) or more: kept; the first 60% at 2/3 of each side.
     expect(setup).toMatchObject({
       width: 96,
       height: 72,
@@ -62,7 +62,7 @@ describe('litter train defaults', () => {
       time: 4,
       sizes: [
         { width: 64, height: 48, from: 0 },
-        { width: 96, height: 72, from: 0.3 },
+        { width: 96, height: 72, from: 0.6 },
       ],
     });
     const [begin] = events(result, 'begin');
