@@ -112,6 +112,8 @@ export class TrainingSession {
   /** The last step's own seconds: one more step must fit in a time budget too. */
   private stepSeconds = 0;
   private nextValidationSeconds: number;
+  /** A time budget's least gap between validations: its share of the clock, or 9 validations' time if longer. */
+  private validationSpacing: number;
   private iteration = { started: 0, secondsBefore: 0 };
 
   private constructor(
@@ -138,6 +140,7 @@ export class TrainingSession {
     const every = plan.validateEverySeconds;
     this.nextValidationSeconds =
       every === undefined ? Infinity : (Math.floor(this.seconds / every) + 1) * every;
+    this.validationSpacing = every ?? Infinity;
   }
 
   /** Creates (or, resuming, loads) the model, starts its engine, restores the batches and opens the metrics. */
@@ -236,8 +239,17 @@ export class TrainingSession {
       (last ||
         (every === undefined
           ? this.step % this.plan.settings.validateEvery === 0
-          : this.seconds >= this.nextValidationSeconds))
+          : this.seconds >= this.nextValidationSeconds && !this.endWithin(this.validationSpacing / 2)))
     );
+  }
+
+  /**
+   * Whether a time budget's last step comes within `seconds`: a timed validation closer to it than half the
+   * spacing is left to the last step's own, which would otherwise follow it with nearly the same weights.
+   */
+  private endWithin(seconds: number): boolean {
+    const time = this.plan.settings.time;
+    return time !== undefined && this.seconds + seconds + this.finishSeconds >= time;
   }
 
   /** Records a validation's figures: whether it is the best so far (then kept as {@link best}). */
@@ -265,7 +277,8 @@ export class TrainingSession {
     // them are what the budget is for.
     if (every !== undefined) {
       this.tick();
-      this.nextValidationSeconds = this.seconds + Math.max(every, 9 * validationSeconds);
+      this.validationSpacing = Math.max(every, 9 * validationSeconds);
+      this.nextValidationSeconds = this.seconds + this.validationSpacing;
     }
   }
 

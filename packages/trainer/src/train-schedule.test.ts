@@ -154,6 +154,21 @@ describe('train with a time budget', () => {
     result.model.dispose();
   });
 
+  it('leaves a timed validation just before the end to the last step, which validates anyway', async () => {
+    for (const time of [3, 5, 8, 10]) {
+      const result = await train({ ...base(), model: clockedModel, time });
+      const validations = result.history.filter((row): row is ValidationRow => row.event === 'validation');
+      const seconds = validations.map((row) => row.seconds!);
+      expect(validations.length, `${time}: ${seconds}`).toBeGreaterThanOrEqual(2);
+      // validations at least a tenth of the budget apart, and the last step's no closer than half that to the
+      // one before it
+      const gaps = seconds.slice(1).map((s, i) => s - seconds[i]!);
+      expect(Math.min(...gaps.slice(0, -1)), `${time}: ${seconds}`).toBeGreaterThanOrEqual(time / 10);
+      expect(gaps.at(-1)!, `${time}: ${seconds}`).toBeGreaterThanOrEqual(time / 20);
+      result.model.dispose();
+    }
+  });
+
   it('a resume with a longer budget goes on from the recorded clock and says how the schedule changes', async () => {
     const options = { ...base(), model: clockedModel, time: 1 };
     (await train(options)).model.dispose();
