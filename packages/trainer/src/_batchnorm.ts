@@ -2,6 +2,7 @@ import type { Dataset } from '@litter/dataset';
 import { isBatchNormLayer } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { type ImageSource, imagesOf } from './_predict.js';
 
 /** The layer fields this needs; tfjs-layers' BatchNormalization declares `momentum` protected. */
 type BatchNormLayer = tfl.layers.Layer & { momentum: number };
@@ -25,25 +26,32 @@ export function recalibrateBatchNorm(
   indices: readonly number[],
   batchSize: number,
 ): void {
+  recalibrateOn(model, imagesOf(dataset, indices), batchSize);
+}
+
+/**
+ * {@link recalibrateBatchNorm} over any images: the mean over their batches of `batchSize` (in order, the last
+ * one maybe smaller) of each batch's statistics. Data-parallel workers each take whole batches of the same
+ * images, so that the mean of their results, weighted by their batch counts, is this one's.
+ */
+export function recalibrateOn(model: tfl.LayersModel, images: ImageSource, batchSize: number): void {
   const layers = batchNormLayers(model);
-  if (layers.length === 0 || indices.length === 0) return;
+  const { count, height, width } = images;
+  if (layers.length === 0 || count === 0) return;
   const saved = layers.map((layer) => layer.momentum);
-  const { height, width } = dataset;
   const pixels = height * width * 3;
-  const images = new Float32Array(Math.min(batchSize, indices.length) * pixels);
+  const input = new Float32Array(Math.min(batchSize, count) * pixels);
   try {
-    for (let k = 0; k * batchSize < indices.length; k++) {
+    for (let k = 0; k * batchSize < count; k++) {
       // momentum k / (k + 1): batch k counts 1 / (k + 1) of the result, which is the mean over the batches.
       for (const layer of layers) layer.momentum = k / (k + 1);
-      const batch = indices.slice(k * batchSize, (k + 1) * batchSize);
-      batch.forEach((index, i) => {
-        const source = dataset.pixels.subarray(index * pixels, (index + 1) * pixels);
-        for (let j = 0; j < pixels; j++) images[i * pixels + j] = source[j]! / 255;
-      });
+      const n = Math.min(batchSize, count - k * batchSize);
+      for (let i = 0; i < n; i++) {
+        const source = images.imageAt(k * batchSize + i);
+        for (let j = 0; j < pixels; j++) input[i * pixels + j] = source[j]! / 255;
+      }
       tf.tidy(() => {
-        model.apply(tf.tensor4d(images.slice(0, batch.length * pixels), [batch.length, height, width, 3]), {
-          training: true,
-        });
+        model.apply(tf.tensor4d(input.slice(0, n * pixels), [n, height, width, 3]), { training: true });
       });
     }
   } finally {

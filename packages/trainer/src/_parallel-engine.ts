@@ -6,6 +6,7 @@ import type { Batch } from '@litter/dataset';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { OptimizerSnapshot } from './_checkpoint.js';
+import type { ImageSource, PredictOptions, RawPredictions } from './_predict.js';
 import { type StepEngine, type StepEngineOptions, setLearningRate } from './_step-engine.js';
 import { TrainerError } from './errors.js';
 import { createParallelTrainer, type ParallelTrainer } from './parallel/index.js';
@@ -86,6 +87,25 @@ class ParallelEngine implements StepEngine {
       tf.dispose(tensors);
     }
     this.stale = false;
+  }
+
+  async recalibrate(images: ImageSource, batchSize: number): Promise<void> {
+    await this.sync();
+    const statistics = await this.workers.batchNormStatistics(images, batchSize);
+    this.model.nonTrainableWeights.forEach((weight, i) => {
+      const value = tf.tensor(statistics[i]!, weight.shape as number[]);
+      weight.write(value);
+      value.dispose();
+    });
+  }
+
+  async predict(images: ImageSource, options: PredictOptions): Promise<RawPredictions> {
+    await this.sync();
+    // The workers' replicas hold the weights here but their own moving statistics: predict with these.
+    const nonTrainable = this.model.nonTrainableWeights.map((w) =>
+      Float32Array.from(w.read().dataSync() as Float32Array),
+    );
+    return this.workers.predict(images, { ...options, nonTrainable });
   }
 
   async optimizerState(): Promise<OptimizerSnapshot> {

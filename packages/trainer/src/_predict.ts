@@ -1,3 +1,4 @@
+import type { Dataset } from '@litter/dataset';
 import { type BoxHead, boxHeadOf, ModelError } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
@@ -54,6 +55,37 @@ export function checkInputShape(model: tfl.LayersModel, height: number, width: n
   }
 }
 
+/** `count` images of one size as HWC uint8, image k at `imageAt(k)`: what predictions and recalibration read. */
+export interface ImageSource {
+  count: number;
+  height: number;
+  width: number;
+  imageAt(k: number): Uint8Array;
+}
+
+/**
+ * The dataset images at `indices`, in that order.
+ * @throws {TrainerError} `invalid-options` for an index outside the dataset (a split of another dataset).
+ */
+export function imagesOf(dataset: Dataset, indices: readonly number[]): ImageSource {
+  for (const index of indices) {
+    if (!Number.isInteger(index) || index < 0 || index >= dataset.size) {
+      throw new TrainerError(
+        'invalid-options',
+        `image index ${index} is outside the dataset (${dataset.size} images): the split belongs to another dataset`,
+      );
+    }
+  }
+  const { height, width } = dataset;
+  const pixels = height * width * 3;
+  return {
+    count: indices.length,
+    height,
+    width,
+    imageAt: (k) => dataset.pixels.subarray(indices[k]! * pixels, (indices[k]! + 1) * pixels),
+  };
+}
+
 /** How predictions are made: by {@link predictDataset}, `evaluate`, `predictImages` and validation. */
 export interface PredictOptions {
   /** Images per forward pass. @default 32 */
@@ -73,18 +105,16 @@ export function predictionSettings(settings: { batchSize: number; testTimeFlip: 
 }
 
 /**
- * Runs the model in inference mode over `count` images, `batchSize` at a time. `imageAt(k)` gives image k as
- * HWC uint8; it is scaled to [0, 1] float32 exactly as the training batches are.
+ * Runs the model in inference mode over `images`, `batchSize` at a time; each is scaled to [0, 1] float32 exactly
+ * as the training batches are.
  */
 export function predictRaw(
   model: tfl.LayersModel,
-  imageAt: (k: number) => Uint8Array,
-  count: number,
-  height: number,
-  width: number,
+  images: ImageSource,
   classes: number,
   options: PredictOptions = {},
 ): RawPredictions {
+  const { count, height, width, imageAt } = images;
   const batchSize = options.batchSize ?? 32;
   const views = options.testTimeFlip ? [false, true] : [false];
   const head = boxHeadFor(model, classes);

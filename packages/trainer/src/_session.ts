@@ -15,17 +15,17 @@ import { loadModel } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { flipHalf } from './_augment.js';
-import { batchNormLayers, evenlySpaced, recalibrateBatchNorm } from './_batchnorm.js';
+import { batchNormLayers, evenlySpaced } from './_batchnorm.js';
 import { readOptimizer, restoreOptimizer, saveCheckpoint } from './_checkpoint.js';
 import type { Emit } from './_events.js';
 import { MetricsLog } from './_history.js';
 import { startParallelEngine } from './_parallel-engine.js';
 import { jitterColors } from './_photometric.js';
-import { checkInputShape } from './_predict.js';
+import { checkInputShape, imagesOf, predictionSettings } from './_predict.js';
 import { restoreRandom, runRandom, saveRandom } from './_random.js';
 import type { RunPlan } from './_run-setup.js';
 import { LocalEngine, type StepEngine, type StepEngineOptions, trainedHead } from './_step-engine.js';
-import type { DatasetPredictions } from './evaluate.js';
+import { type DatasetPredictions, datasetPredictions } from './evaluate.js';
 import { augmentGeometry } from './geometry.js';
 import type { Evaluation } from './metrics.js';
 import { type CheckpointKind, isParallelBackend } from './options.js';
@@ -309,10 +309,21 @@ export class TrainingSession {
   async readModel(): Promise<tfl.LayersModel> {
     await this.engine.sync();
     if (this.calibration.length > 0 && this.recalibratedStep !== this.step) {
-      recalibrateBatchNorm(this.engine.model, this.data, this.calibration, this.plan.settings.batchSize);
+      await this.engine.recalibrate(imagesOf(this.data, this.calibration), this.plan.settings.batchSize);
       this.recalibratedStep = this.step;
     }
     return this.engine.model;
+  }
+
+  /** The validation split's predictions by the model as {@link readModel} gives it (made by the engine). */
+  async predictValidation(): Promise<DatasetPredictions> {
+    await this.readModel();
+    const { validation } = this.plan.split;
+    const raw = await this.engine.predict(
+      imagesOf(this.data, validation),
+      predictionSettings(this.plan.settings),
+    );
+    return datasetPredictions(raw, this.data, validation);
   }
 
   /** What `state.json` of a checkpoint taken now holds. */

@@ -8,9 +8,16 @@ import type { Batch, SeededRandom } from '@litter/dataset';
 import type { BoxHead, ModelFactory } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { recalibrateOn } from './_batchnorm.js';
 import { type OptimizerSnapshot, snapshotOptimizer } from './_checkpoint.js';
 import { batchLoss } from './_loss.js';
-import { boxHeadFor } from './_predict.js';
+import {
+  boxHeadFor,
+  type ImageSource,
+  type PredictOptions,
+  predictRaw,
+  type RawPredictions,
+} from './_predict.js';
 import { withRandom } from './_random.js';
 import { TrainerError } from './errors.js';
 
@@ -25,6 +32,13 @@ export interface StepEngine {
   step(batch: Batch, learningRate: number): Promise<number>;
   /** Makes {@link model} hold the trained weights (data-parallel: copies them from the workers). */
   sync(): Promise<void>;
+  /**
+   * Gives {@link model} (synced first) the batch-norm statistics of its weights on `images`
+   * (`recalibrateOn`; data-parallel: the batches shared out among the workers, whose own statistics stay).
+   */
+  recalibrate(images: ImageSource, batchSize: number): Promise<void>;
+  /** {@link model}'s outputs on `images` (synced first; data-parallel: the images shared out among the workers). */
+  predict(images: ImageSource, options: PredictOptions): Promise<RawPredictions>;
   /** The optimizer's state, for a checkpoint (the same layout in both engines). */
   optimizerState(): Promise<OptimizerSnapshot>;
   /**
@@ -131,6 +145,14 @@ export class LocalEngine implements StepEngine {
   }
 
   async sync(): Promise<void> {}
+
+  async recalibrate(images: ImageSource, batchSize: number): Promise<void> {
+    recalibrateOn(this.model, images, batchSize);
+  }
+
+  async predict(images: ImageSource, options: PredictOptions): Promise<RawPredictions> {
+    return predictRaw(this.model, images, this.options.classes, options);
+  }
 
   optimizerState(): Promise<OptimizerSnapshot> {
     return snapshotOptimizer(this.optimizer);

@@ -1,8 +1,14 @@
 import type { Dataset } from '@litter/dataset';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { meanSigmoidCrossEntropy, type PredictOptions, predictRaw, sigmoid } from './_predict.js';
+import {
+  imagesOf,
+  meanSigmoidCrossEntropy,
+  type PredictOptions,
+  predictRaw,
+  type RawPredictions,
+  sigmoid,
+} from './_predict.js';
 import type { BoxPredictions } from './detection.js';
-import { TrainerError } from './errors.js';
 import { computeEvaluation, type Evaluation } from './metrics.js';
 
 /** Options of {@link evaluate}. */
@@ -38,25 +44,17 @@ export function predictDataset(
   indices: readonly number[],
   options: PredictOptions = {},
 ): DatasetPredictions {
+  const raw = predictRaw(model, imagesOf(dataset, indices), dataset.vocabulary.length, options);
+  return datasetPredictions(raw, dataset, indices);
+}
+
+/** The raw outputs of a model on the dataset images at `indices` (in that order), with those images' labels. */
+export function datasetPredictions(
+  raw: RawPredictions,
+  dataset: Dataset,
+  indices: readonly number[],
+): DatasetPredictions {
   const classes = dataset.vocabulary.length;
-  const pixels = dataset.height * dataset.width * 3;
-  for (const index of indices) {
-    if (!Number.isInteger(index) || index < 0 || index >= dataset.size) {
-      throw new TrainerError(
-        'invalid-options',
-        `image index ${index} is outside the dataset (${dataset.size} images): the split belongs to another dataset`,
-      );
-    }
-  }
-  const raw = predictRaw(
-    model,
-    (k) => dataset.pixels.subarray(indices[k]! * pixels, (indices[k]! + 1) * pixels),
-    indices.length,
-    dataset.height,
-    dataset.width,
-    classes,
-    options,
-  );
   const labels = new Float32Array(indices.length * classes);
   indices.forEach((index, k) => {
     labels.set(dataset.labels.subarray(index * classes, (index + 1) * classes), k * classes);

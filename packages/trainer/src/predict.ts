@@ -132,10 +132,13 @@ export async function predictImages(
     const images = await Promise.all(
       paths.map((path) => decodeImage(path, { width: run.width, height: run.height })),
     );
-    const raw = predictRaw(run.model, (k) => images[k]!, images.length, run.height, run.width, classes, {
-      batchSize,
-      testTimeFlip,
-    });
+    const source = {
+      count: images.length,
+      height: run.height,
+      width: run.width,
+      imageAt: (k: number) => images[k]!,
+    };
+    const raw = predictRaw(run.model, source, classes, { batchSize, testTimeFlip });
     paths.forEach((image, k) => {
       predictions.push({
         image,

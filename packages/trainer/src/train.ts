@@ -8,10 +8,9 @@ import { type Emit, emitter, type LoopCallbacks } from './_events.js';
 import { finishRun } from './_finish.js';
 import { validationsAfter } from './_history.js';
 import { checkpointing, metricsLogging } from './_loop-callbacks.js';
-import { predictionSettings } from './_predict.js';
 import { prepareRun } from './_run-setup.js';
 import { TrainingSession } from './_session.js';
-import { evaluatePredictions, predictDataset } from './evaluate.js';
+import { evaluatePredictions } from './evaluate.js';
 import { type Evaluation, tuneThresholds } from './metrics.js';
 import type { StopReason } from './options.js';
 import type { RunClaim } from './run-claim.js';
@@ -180,8 +179,7 @@ function detectionFigures(
 async function validate(session: TrainingSession, emit: Emit): Promise<{ best: boolean; stop?: string }> {
   const started = performance.now();
   const { plan, step, data } = session;
-  const model = await session.readModel();
-  const predictions = predictDataset(model, data, plan.split.validation, predictionSettings(plan.settings));
+  const predictions = await session.predictValidation();
   session.thresholds = tuneThresholds(predictions.probabilities, predictions.labels, plan.classes);
   const evaluation = evaluatePredictions(predictions, plan.vocabulary);
   const best = session.recordBest(predictions, evaluation);

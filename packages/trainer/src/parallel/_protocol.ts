@@ -117,6 +117,33 @@ export type Request =
       /** Per worker, its shard's share of the batch: how much its non-trainable weights count. */
       shares: number[];
     }
+  /** The images of `batch-norm` and `predict` requests: HWC uint8 at the input shape, one after the other. */
+  | { type: 'images'; id: number; buffer: SharedArrayBuffer }
+  | {
+      /**
+       * Precise batch norm on images [start, end) of the image buffer (whole batches of `batchSize` of them):
+       * the non-trainable weights after `recalibrateOn`, i.e. the mean over these batches of their statistics.
+       * The replica's own are left as they were.
+       */
+      type: 'batch-norm';
+      id: number;
+      start: number;
+      end: number;
+      batchSize: number;
+    }
+  | {
+      /**
+       * The model's outputs on images [start, end) of the image buffer (`predictRaw`), with `nonTrainable`
+       * (flat, `model.nonTrainableWeights` order) in place of the replica's own while predicting, when given.
+       */
+      type: 'predict';
+      id: number;
+      start: number;
+      end: number;
+      batchSize: number;
+      testTimeFlip: boolean;
+      nonTrainable?: Float32Array;
+    }
   | { type: 'get-weights'; id: number }
   | { type: 'set-weights'; id: number; weights: Float32Array[] }
   | { type: 'get-optimizer'; id: number }
@@ -137,6 +164,10 @@ export type Reply =
       phases?: { computeMs: number; waitMs: number; updateMs: number; tensors: number };
       weights?: Float32Array[];
       state?: OptimizerWeight[];
+      /** Of a `batch-norm`: the non-trainable weights, flat. */
+      nonTrainable?: Float32Array;
+      /** Of a `predict`: the raw outputs (`RawPredictions`' arrays). */
+      predictions?: { logits: Float32Array; boxes?: Float32Array; scores?: Float32Array };
     }
   | { type: 'error'; id: number | undefined; message: string; stack: string | undefined };
 

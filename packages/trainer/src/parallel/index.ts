@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { builtModule } from '@litter/dataset';
 import { registeredModels } from '@litter/model';
+import type { ImageSource, PredictOptions, RawPredictions } from '../_predict.js';
 import { TrainerError } from '../errors.js';
 import { Barrier } from './_barrier.js';
 import { WORKER_FAILED, WorkerPool } from './_pool.js';
@@ -14,6 +15,7 @@ import {
   type ReplicaLayout,
   regionSize,
   type SharedBuffers,
+  type WeightSpec,
   type WorkerInit,
 } from './_protocol.js';
 
@@ -109,6 +111,22 @@ export interface ParallelTrainer {
   getWeights(): Promise<Float32Array[]>;
   /** Replaces the weights of every replica (`model.getWeights()` order). */
   setWeights(weights: readonly Float32Array[]): Promise<void>;
+  /**
+   * "Precise batch norm" of the current weights ({@link recalibrateBatchNorm}) on `images` at the input shape:
+   * the model runs in training mode on them in batches of `batchSize`, the batches shared out among the
+   * workers, and the result is every non-trainable weight (`model.nonTrainableWeights` order) averaged over
+   * the batches: the batch-norm statistics a validation should use. The replicas keep their own moving ones.
+   */
+  batchNormStatistics(images: ImageSource, batchSize: number): Promise<Float32Array[]>;
+  /**
+   * The model's outputs on `images` in inference mode, as `predictRaw` gives them in one thread, the images
+   * shared out among the workers. With `nonTrainable` (`model.nonTrainableWeights` order, e.g. from
+   * {@link batchNormStatistics}), the replicas predict with those in place of their own.
+   */
+  predict(
+    images: ImageSource,
+    options?: PredictOptions & { nonTrainable?: readonly Float32Array[] },
+  ): Promise<RawPredictions>;
   /** Adam's state, as `tf.Optimizer.getWeights()` lists it (iterations, then first and second moments). */
   getOptimizerState(): Promise<OptimizerWeight[]>;
   /** Restores Adam's state (from {@link getOptimizerState}, or a single-process optimizer's) on every replica. */
@@ -307,11 +325,13 @@ class Trainer implements ParallelTrainer {
   readonly closed: Promise<void>;
   private readonly pixels: number;
   private inputs: { values: Float32Array; layout: InputLayout } | undefined;
+  /** The image buffer of `batchNormStatistics` and `predict` (grown as needed). */
+  private images: Uint8Array | undefined;
   private timing: StepTiming | undefined;
 
   constructor(
     private readonly pool: WorkerPool,
-    layout: ReplicaLayout,
+    private readonly layout: ReplicaLayout,
     private readonly settings: Settings,
   ) {
     this.workers = settings.workers;
@@ -389,6 +409,87 @@ class Trainer implements ParallelTrainer {
     return this.timing;
   }
 
+  /** Copies `images` into the shared image buffer (grown as needed), after checking their size. */
+  private async writeImages(images: ImageSource): Promise<void> {
+    const { height, width } = this.settings;
+    if (images.height !== height || images.width !== width) {
+      throw new TrainerError(
+        'invalid-options',
+        `the images are ${images.width}x${images.height}, the trainer's model takes ${width}x${height}`,
+      );
+    }
+    const bytes = images.count * this.pixels; // HWC uint8: one byte per value
+    if (!this.images || this.images.length < bytes) {
+      const buffer = new SharedArrayBuffer(bytes);
+      await this.pool.broadcast({ type: 'images', buffer });
+      this.images = new Uint8Array(buffer);
+    }
+    for (let k = 0; k < images.count; k++) this.images.set(images.imageAt(k), k * this.pixels);
+  }
+
+  batchNormStatistics(images: ImageSource, batchSize: number): Promise<Float32Array[]> {
+    return this.pool.serial(async () => {
+      checkBatchSize(batchSize);
+      await this.writeImages(images);
+      const batches = Math.ceil(images.count / batchSize);
+      // Whole batches per worker: the mean of the workers' means weighted by their batch counts is the mean
+      // over all batches, as in one thread.
+      const ranges = shards(batches, this.workers).filter((r) => r.end > r.start);
+      const replies = await Promise.all(
+        ranges.map((range, k) =>
+          this.pool.replicas[k]!.request({
+            type: 'batch-norm',
+            start: range.start * batchSize,
+            end: Math.min(range.end * batchSize, images.count),
+            batchSize,
+          }),
+        ),
+      );
+      const mean = new Float32Array(this.layout.nonTrainableSize);
+      replies.forEach((reply, k) => {
+        const share = (ranges[k]!.end - ranges[k]!.start) / batches;
+        reply.nonTrainable!.forEach((value, i) => {
+          mean[i]! += share * value;
+        });
+      });
+      return unflatten(mean, this.layout.nonTrainable);
+    });
+  }
+
+  predict(
+    images: ImageSource,
+    options: PredictOptions & { nonTrainable?: readonly Float32Array[] } = {},
+  ): Promise<RawPredictions> {
+    return this.pool.serial(async () => {
+      const batchSize = options.batchSize ?? 32;
+      checkBatchSize(batchSize);
+      const nonTrainable = options.nonTrainable && flatten(options.nonTrainable, this.layout.nonTrainable);
+      await this.writeImages(images);
+      const ranges = shards(images.count, this.workers).filter((r) => r.end > r.start);
+      const replies = await Promise.all(
+        ranges.map((range, k) =>
+          this.pool.replicas[k]!.request({
+            type: 'predict',
+            ...range,
+            batchSize,
+            testTimeFlip: options.testTimeFlip ?? false,
+            ...(nonTrainable ? { nonTrainable } : {}),
+          }),
+        ),
+      );
+      const parts = replies.map((reply) => reply.predictions!);
+      const joined = (pick: (part: (typeof parts)[number]) => Float32Array | undefined) =>
+        parts.length > 0 && parts.every((part) => pick(part) !== undefined)
+          ? concatenate(parts.map((part) => pick(part)!))
+          : undefined;
+      return {
+        logits: joined((part) => part.logits) ?? new Float32Array(0),
+        boxes: joined((part) => part.boxes),
+        scores: joined((part) => part.scores),
+      };
+    });
+  }
+
   getWeights(): Promise<Float32Array[]> {
     return this.pool.serial(
       async () => (await this.pool.replicas[0]!.request({ type: 'get-weights' })).weights!,
@@ -417,6 +518,41 @@ class Trainer implements ParallelTrainer {
   dispose(): Promise<void> {
     return this.pool.dispose();
   }
+}
+
+function checkBatchSize(batchSize: number): void {
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new TrainerError('invalid-options', `batchSize must be a positive integer, got ${batchSize}`);
+  }
+}
+
+function concatenate(parts: readonly Float32Array[]): Float32Array {
+  const all = new Float32Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    all.set(part, offset);
+    offset += part.length;
+  }
+  return all;
+}
+
+/** Weights laid out by `specs`, as one flat array (the workers' layout of the non-trainable weights). */
+function flatten(weights: readonly Float32Array[], specs: readonly WeightSpec[]): Float32Array {
+  checkWeights(
+    weights,
+    specs.map((spec) => spec.shape),
+    'nonTrainable',
+  );
+  return concatenate(weights);
+}
+
+function unflatten(values: Float32Array, specs: readonly WeightSpec[]): Float32Array[] {
+  let offset = 0;
+  return specs.map((spec) => {
+    const part = values.slice(offset, offset + spec.size);
+    offset += spec.size;
+    return part;
+  });
 }
 
 function checkWeights(weights: readonly Float32Array[], shapes: readonly number[][], what: string): void {

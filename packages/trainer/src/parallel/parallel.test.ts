@@ -5,6 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt } from '../../../../test/built.js';
 import { registerLite } from '../../test/helpers.js';
+import { recalibrateOn } from '../_batchnorm.js';
+import { predictRaw, type RawPredictions } from '../_predict.js';
 import { createParallelTrainer, type OptimizerWeight, type ParallelTrainerOptions } from './index.js';
 
 const tripwire = fileURLToPath(new URL('../../test/fixtures/tripwire-model.mjs', import.meta.url));
@@ -317,6 +319,78 @@ describe('createParallelTrainer', () => {
     for (const i of means) {
       expect(maxWeightDifference([parallel.weights[i]!], [single.weights[i]!])).toBeLessThan(1e-3);
       expect(maxWeightDifference([parallel.weights[i]!], [parallel.initial[i]!])).toBeGreaterThan(1e-4);
+    }
+  });
+
+  it('estimates batch-norm statistics and predicts as one thread does, the images shared out (model-lite, boxes)', async () => {
+    // 19 images in batches of 4 over 3 workers: 2, 2 and 1 batches (the last of 3 images); predictions of 7, 6
+    // and 6 images.
+    const rng = new SeededRandom(9);
+    const count = 19;
+    const gallery = Uint8Array.from({ length: count * PIXELS }, () => Math.floor(rng.next() * 256));
+    const images = {
+      count,
+      height: SIZE,
+      width: SIZE,
+      imageAt: (k: number) => gallery.subarray(k * PIXELS, (k + 1) * PIXELS),
+    };
+    const options = { ...base, modelSpec: 'model-lite', workers: 3, boxes: true, boxLossWeight: 0.5 };
+    const trainer = await createParallelTrainer(options);
+    const step = async (batch: Batch) => {
+      await trainer.step(batch.images, batch.labels, batch.size, {
+        boxes: batch.boxes,
+        boxMask: batch.boxMask,
+      });
+      return trainer.lastStepTiming()!.tensors;
+    };
+    let trained: Float32Array[];
+    let statistics: Float32Array[];
+    let withStatistics: RawPredictions;
+    let withOwn: RawPredictions;
+    try {
+      const tensors = await step(batches[0]!);
+      trained = await trainer.getWeights();
+      statistics = await trainer.batchNormStatistics(images, 4);
+      const predictOptions = { batchSize: 4, testTimeFlip: true };
+      withStatistics = await trainer.predict(images, { ...predictOptions, nonTrainable: statistics });
+      withOwn = await trainer.predict(images, predictOptions);
+      // The replicas kept their own statistics and every tensor they made on the way was freed.
+      expect(maxWeightDifference(await trainer.getWeights(), trained)).toBe(0);
+      expect(await step(batches[1]!)).toEqual(tensors);
+      await expect(trainer.predict({ ...images, width: SIZE * 2 })).rejects.toThrow(/32x16.*16x16/);
+    } finally {
+      await trainer.dispose();
+    }
+
+    await initBackend({ backend: 'wasm' });
+    const factory = await resolveModel('model-lite');
+    const model = factory.create({ inputShape: [SIZE, SIZE, 3], classes: CLASSES, boxes: true });
+    const load = (weights: Float32Array[]) =>
+      model.setWeights(weights.map((values, i) => tf.tensor(values, model.weights[i]!.shape as number[])));
+    const nonTrainable = () => model.nonTrainableWeights.map((w) => Float32Array.from(w.read().dataSync()));
+    try {
+      load(trained);
+      const own = predictRaw(model, images, CLASSES, { batchSize: 4, testTimeFlip: true });
+      recalibrateOn(model, images, 4);
+      const recalibrated = nonTrainable();
+      const single = predictRaw(model, images, CLASSES, { batchSize: 4, testTimeFlip: true });
+      // The statistics moved (so that equal ones mean something), and equal one thread's.
+      expect(maxWeightDifference(statistics, recalibrated)).toBeLessThan(1e-5);
+      const trainedStatistics = trained.filter((_, i) => !model.weights[i]!.trainable);
+      expect(maxWeightDifference(recalibrated, trainedStatistics)).toBeGreaterThan(1e-3);
+      for (const [parallel, thread] of [
+        [withStatistics, single],
+        [withOwn, own],
+      ] as const) {
+        expect(parallel.logits).toHaveLength(count * CLASSES);
+        expect(parallel.boxes).toHaveLength(count * CLASSES * 4);
+        expect(maxRelativeDifference([...parallel.logits], [...thread.logits])).toBeLessThan(1e-4);
+        expect(maxWeightDifference([parallel.boxes!], [thread.boxes!])).toBeLessThan(1e-5);
+        expect(maxWeightDifference([parallel.scores!], [thread.scores!])).toBeLessThan(1e-5);
+      }
+      expect(maxWeightDifference([withStatistics.logits], [withOwn.logits])).toBeGreaterThan(1e-3);
+    } finally {
+      model.dispose();
     }
   });
 

@@ -15,7 +15,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { type BoxHead, boxHeadOf, initBackend, registerModel, resolveModel } from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import { recalibrateOn } from '../_batchnorm.js';
 import { batchLoss } from '../_loss.js';
+import { type ImageSource, predictRaw } from '../_predict.js';
 import { FlatAdam, type WeightRange, weightRange } from './_adam.js';
 import { Barrier } from './_barrier.js';
 import {
@@ -47,6 +49,8 @@ function readInto(tensor: tf.Tensor, target: Float32Array, offset: number): void
 }
 
 type Step = Extract<Request, { type: 'step' }>;
+type BatchNorm = Extract<Request, { type: 'batch-norm' }>;
+type Predict = Extract<Request, { type: 'predict' }>;
 type Done = Omit<Extract<Reply, { type: 'done' }>, 'ms'>;
 
 const spec = (shape: readonly (number | null)[]) => {
@@ -84,6 +88,8 @@ class Replica {
   /** The part of the flat trainable weights this worker updates. */
   private readonly own: WeightRange;
   private inputs: { values: Float32Array; layout: InputLayout } | undefined;
+  /** The images of `batch-norm` and `predict` requests. */
+  private images: Uint8Array | undefined;
   private shared: Shared | undefined;
   private readonly averaged: Float32Array;
   /**
@@ -264,14 +270,77 @@ class Replica {
       const theirs = this.shared!.gradients.subarray(start, start + layout.nonTrainableSize);
       for (let i = 0; i < averaged.length; i++) averaged[i] = averaged[i]! + share * theirs[i]!;
     });
+    this.writeNonTrainable(averaged);
+  }
+
+  /** The non-trainable weights (batch-norm statistics), flat, copied. */
+  private readNonTrainable(): Float32Array {
+    const values = new Float32Array(this.layout.nonTrainableSize);
+    let offset = 0;
+    for (const weight of this.model.nonTrainableWeights) {
+      readInto(weight.read(), values, offset);
+      offset += weight.read().size;
+    }
+    return values;
+  }
+
+  /** Replaces the non-trainable weights with `values` (flat, as {@link readNonTrainable} gives them). */
+  private writeNonTrainable(values: Float32Array): void {
+    const { layout } = this;
     let offset = 0;
     this.model.nonTrainableWeights.forEach((weight, i) => {
       const count = layout.nonTrainable[i]!.size;
-      const value = tf.tensor(averaged.slice(offset, offset + count), layout.nonTrainable[i]!.shape);
+      const value = tf.tensor(values.slice(offset, offset + count), layout.nonTrainable[i]!.shape);
       weight.write(value);
       value.dispose();
       offset += count;
     });
+  }
+
+  /** Images [start, end) of the image buffer. */
+  private imageSource(start: number, end: number): ImageSource {
+    if (!this.images) throw new Error('a batch-norm or predict request before the images were sent');
+    const images = this.images;
+    const [height, width] = init.inputShape;
+    const pixels = height * width * 3;
+    return {
+      count: end - start,
+      height,
+      width,
+      imageAt: (k) => images.subarray((start + k) * pixels, (start + k + 1) * pixels),
+    };
+  }
+
+  /** Precise batch norm on this worker's share of the images, its own statistics kept (`batch-norm`). */
+  private batchNorm(request: BatchNorm): Done {
+    const own = this.readNonTrainable();
+    try {
+      recalibrateOn(this.model, this.imageSource(request.start, request.end), request.batchSize);
+      return { type: 'done', id: request.id, nonTrainable: this.readNonTrainable() };
+    } finally {
+      this.writeNonTrainable(own);
+    }
+  }
+
+  /** The outputs on this worker's share of the images (`predict`), with the statistics the request gives. */
+  private predict(request: Predict): Done {
+    const { nonTrainable } = request;
+    const own = nonTrainable ? this.readNonTrainable() : undefined;
+    if (nonTrainable) this.writeNonTrainable(nonTrainable);
+    try {
+      const raw = predictRaw(this.model, this.imageSource(request.start, request.end), init.classes, {
+        batchSize: request.batchSize,
+        testTimeFlip: request.testTimeFlip,
+      });
+      const predictions = {
+        logits: raw.logits,
+        ...(raw.boxes ? { boxes: raw.boxes } : {}),
+        ...(raw.scores ? { scores: raw.scores } : {}),
+      };
+      return { type: 'done', id: request.id, predictions };
+    } finally {
+      if (own) this.writeNonTrainable(own);
+    }
   }
 
   private setWeights(weights: Float32Array[]): void {
@@ -295,6 +364,13 @@ class Replica {
         return done;
       case 'step':
         return this.step(request);
+      case 'images':
+        this.images = new Uint8Array(request.buffer);
+        return done;
+      case 'batch-norm':
+        return this.batchNorm(request);
+      case 'predict':
+        return this.predict(request);
       case 'get-weights':
         // Copies: cpu's dataSync is the backend's own array, and these are transferred away.
         return {
@@ -359,11 +435,17 @@ async function start() {
   port.postMessage({ type: 'ready', layout: replica.layout } satisfies Reply);
 }
 
-function transferables(reply: Pick<Extract<Reply, { type: 'done' }>, 'weights' | 'state'>): ArrayBuffer[] {
-  const buffers: ArrayBuffer[] = [];
-  for (const values of reply.weights ?? []) buffers.push(values.buffer as ArrayBuffer);
-  for (const { values } of reply.state ?? []) buffers.push(values.buffer as ArrayBuffer);
-  return buffers;
+function transferables(
+  reply: Pick<Extract<Reply, { type: 'done' }>, 'weights' | 'state' | 'nonTrainable' | 'predictions'>,
+): ArrayBuffer[] {
+  const { logits, boxes, scores } = reply.predictions ?? {};
+  const arrays = [
+    ...(reply.weights ?? []),
+    ...(reply.state ?? []).map(({ values }) => values),
+    ...[reply.nonTrainable, logits, boxes, scores].filter((a) => a !== undefined),
+  ];
+  // Each array its own buffer once (a wasm heap view must not be transferred: every array here is a copy).
+  return [...new Set(arrays.map((values) => values.buffer as ArrayBuffer))];
 }
 
 start().catch((error: unknown) => {
