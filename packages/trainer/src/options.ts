@@ -222,7 +222,8 @@ export const TRAIN_OPTIONS = {
   },
   /**
    * Validate every this many steps, and always at the last step. @default 500, or with `time`: 10 times a run,
-   * evenly by time
+   * evenly by time, at most a tenth of the clock (slow validations space out), and none within half a spacing
+   * of the last step's own
    */
   validateEvery: {
     type: 'integer',
