@@ -111,9 +111,13 @@ export class TrainingSession {
   private finishSeconds = 0;
   /** The last step's own seconds: one more step must fit in a time budget too. */
   private stepSeconds = 0;
-  private nextValidationSeconds: number;
-  /** A time budget's least gap between validations: its share of the clock, or 9 validations' time if longer. */
-  private validationSpacing: number;
+  /** A time budget's clock at the last validation (at a resume: the last multiple of the spacing). */
+  private lastValidationSeconds: number;
+  /**
+   * A time budget's least gap between validations at the final size: its share of the clock, or 9 validations'
+   * time if longer (see {@link validationSpacing}).
+   */
+  private baseValidationSpacing: number;
   private iteration = { started: 0, secondsBefore: 0 };
 
   private constructor(
@@ -138,9 +142,11 @@ export class TrainingSession {
     this.calibration =
       count > 0 && batchNormLayers(engine.model).length > 0 ? evenlySpaced(plan.split.train, count) : [];
     const every = plan.validateEverySeconds;
-    this.nextValidationSeconds =
-      every === undefined ? Infinity : (Math.floor(this.seconds / every) + 1) * every;
-    this.validationSpacing = every ?? Infinity;
+    this.baseValidationSpacing = every ?? Infinity;
+    this.lastValidationSeconds =
+      every === undefined
+        ? 0
+        : Math.floor(this.seconds / this.validationSpacing()) * this.validationSpacing();
   }
 
   /** Creates (or, resuming, loads) the model, starts its engine, restores the batches and opens the metrics. */
@@ -239,8 +245,18 @@ export class TrainingSession {
       (last ||
         (every === undefined
           ? this.step % this.plan.settings.validateEvery === 0
-          : this.seconds >= this.nextValidationSeconds && !this.endWithin(this.validationSpacing / 2)))
+          : this.seconds >= this.lastValidationSeconds + this.validationSpacing() &&
+            !this.endWithin(this.baseValidationSpacing / 2)))
     );
+  }
+
+  /**
+   * The least gap between a time budget's validations now: twice the base before the final stage of progressive
+   * resizing, whose validations only report progress (the best checkpoint is one at the final size), so that
+   * the budget trains instead.
+   */
+  private validationSpacing(): number {
+    return this.baseValidationSpacing * (this.stage < this.plan.stages.length - 1 ? 2 : 1);
   }
 
   /**
@@ -277,8 +293,8 @@ export class TrainingSession {
     // them are what the budget is for.
     if (every !== undefined) {
       this.tick();
-      this.validationSpacing = Math.max(every, 9 * validationSeconds);
-      this.nextValidationSeconds = this.seconds + this.validationSpacing;
+      this.baseValidationSpacing = Math.max(every, 9 * validationSeconds);
+      this.lastValidationSeconds = this.seconds;
     }
   }
 

@@ -169,6 +169,30 @@ describe('train with a time budget', () => {
     }
   });
 
+  it('validates half as often before the final size of progressive resizing', async () => {
+    // long enough for the validations (0.2-0.3 s of the clock) to be spaced by the budget's tenth, not by 9 times
+    // their own time
+    const time = 30;
+    const result = await train({
+      ...base(),
+      model: clockedModel,
+      time,
+      progressive: { dataset: small, until: 0.5 },
+    });
+    const validations = result.history.filter((row): row is ValidationRow => row.event === 'validation');
+    const at = (width: number) => validations.filter((row) => row.width === width).map((row) => row.seconds!);
+    const [before, after] = [at(small.width), at(dataset.width)];
+    const trace = JSON.stringify(validations.map((row) => [row.width, row.seconds]));
+    expect(before.length, trace).toBeGreaterThanOrEqual(1);
+    expect(after.length, trace).toBeGreaterThanOrEqual(2);
+    const gaps = (seconds: number[]) => seconds.slice(1).map((s, i) => s - seconds[i]!);
+    // a fifth of the budget apart at the small size (from the start), a tenth at the final one
+    expect(Math.min(before[0]!, ...gaps(before)), trace).toBeGreaterThanOrEqual((2 * time) / 10);
+    expect(Math.min(...gaps(after).slice(0, -1)), trace).toBeGreaterThanOrEqual(time / 10);
+    expect(Math.min(...gaps(after)), trace).toBeLessThan((2 * time) / 10);
+    result.model.dispose();
+  });
+
   it('a resume with a longer budget goes on from the recorded clock and says how the schedule changes', async () => {
     const options = { ...base(), model: clockedModel, time: 1 };
     (await train(options)).model.dispose();
