@@ -73,6 +73,12 @@ const cases: Case[] = [
   { x: [2, 13, 7, 16], filter: [4, 4, 16, 8], strides: 3, pad: 'same' },
   { x: [2, 3, 3, 4], filter: [5, 5, 4, 8], strides: 1, pad: 'same' },
   { x: [2, 9, 7, 8], filter: [1, 1, 8, 8], strides: 2, pad: 'same' },
+  // Other input channels, output channels in 8s: the SIMD filter gradient on x zero-padded to channels in 4s
+  // (model-lite's first layer at even and odd sizes, 6 and 1 channels).
+  { x: [2, 18, 24, 3], filter: [3, 3, 3, 16], strides: 2, pad: 'same' },
+  { x: [3, 17, 23, 3], filter: [3, 3, 3, 8], strides: 2, pad: 'same' },
+  { x: [2, 9, 10, 6], filter: [3, 2, 6, 8], strides: 1, pad: 'valid' },
+  { x: [2, 8, 8, 1], filter: [3, 3, 1, 16], strides: [1, 2], pad: 'same' },
   // Conv2D in SIMD on wasm (_conv2d-simd.ts) for 4n -> 8n channels, rows of 4+ output pixels: rows of 4, of 5
   // and 6 (the last tile moved back), strides 1-3, valid padding with input left over, the phase
   // convolutions of the input gradients (16 -> 8 channels).
@@ -197,7 +203,7 @@ describe('composed convolution gradient kernels', () => {
     for (const shape of shapes) expect(shape).toEqual([2, 8, 11, 16]);
   });
 
-  it('computes filter gradients of 4n -> 8n channel layers in SIMD on wasm, without Conv2D or BatchMatMul', async () => {
+  it('computes filter gradients of 4n -> 8n channel layers in SIMD on wasm, without Conv2D or BatchMatMul (any input channels, padded)', async () => {
     await tf.setBackend('wasm');
     expect(filterSimdFor(tf.backend(), 8, 16)).toBeDefined();
     expect(filterSimdFor(tf.backend(), 3, 16)).toBeUndefined();
@@ -227,6 +233,15 @@ describe('composed convolution gradient kernels', () => {
         // Each weight of the middle tap sums dy over all 2 x 5 x 5 output pixels (x is ones).
         expect(dw.shape).toEqual([3, 3, 8, 16]);
         expect(dw.dataSync()[(1 * 3 + 1) * 8 * 16]).toBe(50);
+        // 3 input channels (an RGB image): the SIMD kernel on a copy padded to 4.
+        const rgb = tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.ones([2, 9, 9, 3]), dy }, {
+          strides: [2, 2],
+          pad: 'same',
+          dataFormat: 'NHWC',
+          filterShape: [3, 3, 3, 16],
+        } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        expect(rgb.shape).toEqual([3, 3, 3, 16]);
+        expect(rgb.dataSync()[(1 * 3 + 1) * 3 * 16 + 2 * 16 + 15]).toBe(50);
       });
     } finally {
       for (const config of spied) {

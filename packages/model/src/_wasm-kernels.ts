@@ -30,7 +30,8 @@ import { wasmMemory } from './_wasm-asm.js';
  * - Sum over leading axes (bias gradients): wasm transposes the reduced axes innermost first.
  * - Conv2DBackpropFilter: with input channels in 4s and output channels in 8s, in WebAssembly SIMD straight
  *   from x and dy (_filter-grad-simd.ts; about twice as fast as the composed convolution or im2col + XNNPACK,
- *   whose products have tiny outputs and long reductions). Otherwise, for a layer with few inputs per output
+ *   whose products have tiny outputs and long reductions); with other input channels (the first layer's 3)
+ *   the same on a copy of x zero-padded to channels in 4s. Otherwise, for a layer with few inputs per output
  *   (the first layer: 5x5x3 = 75), the composed convolution (_training-kernels.ts) has only that many output
  *   pixels, too few for XNNPACK to run well; there patches are gathered (im2col) a few images at a time and
  *   multiplied with dy through XNNPACK.
@@ -523,6 +524,46 @@ function filterGradientSimd(
   return out;
 }
 
+const roundUp = (n: number, multiple: number) => Math.ceil(n / multiple) * multiple;
+
+/**
+ * {@link filterGradientSimd} for input channels that are not a multiple of 4 (an RGB image's 3: the first
+ * layer): x copied with zero channels up to the next multiple, and the gradient rows of those channels left out.
+ * The copy costs far less than the patches of the im2col path (BENCHMARKS.md, session 9, issue 11).
+ */
+function paddedFilterGradientSimd(
+  backend: WasmBackend,
+  kernel: FilterGradSimd,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+): TensorInfo {
+  const { batchSize, inHeight, inWidth, inChannels, outChannels, filterHeight, filterWidth } = info;
+  const channels = roundUp(inChannels, 4);
+  const wide = backend.makeOutput([batchSize, inHeight, inWidth, channels], 'float32');
+  let gradient: TensorInfo | undefined;
+  try {
+    const source = view(backend, x);
+    const target = view(backend, wide);
+    target.fill(0);
+    for (let pixel = 0, end = batchSize * inHeight * inWidth; pixel < end; pixel++) {
+      for (let c = 0; c < inChannels; c++) target[pixel * channels + c] = source[pixel * inChannels + c]!;
+    }
+    gradient = filterGradientSimd(backend, kernel, wide, dy, { ...info, inChannels: channels });
+    const out = backend.makeOutput([filterHeight, filterWidth, inChannels, outChannels], 'float32');
+    const all = view(backend, gradient);
+    const dw = view(backend, out);
+    for (let tap = 0; tap < filterHeight * filterWidth; tap++) {
+      const rows = all.subarray(tap * channels * outChannels, (tap * channels + inChannels) * outChannels);
+      dw.set(rows, tap * inChannels * outChannels);
+    }
+    return out;
+  } finally {
+    backend.disposeData(wide.dataId);
+    if (gradient) backend.disposeData(gradient.dataId);
+  }
+}
+
 /**
  * dW in SIMD ({@link filterGradientSimd}) where the channels allow and `simdPath` (default true) is on; else
  * dW = sum over images of patches(x)^T . dy, for layers whose patches are small (`maxPatch`, default
@@ -549,6 +590,8 @@ export function makeConv2dBackpropFilter(
     const info = nhwcInfo(x.shape, filterShape, strides, pad, dimRoundingMode);
     const simd = simdPath ? filterSimdFor(backend, inChannels, outChannels) : undefined;
     if (simd !== undefined) return filterGradientSimd(backend, simd, x, dy, info);
+    const padded = simdPath ? filterSimdFor(backend, roundUp(inChannels, 4), outChannels) : undefined;
+    if (padded !== undefined) return paddedFilterGradientSimd(backend, padded, x, dy, info);
     const patch = filterHeight * filterWidth * inChannels;
     const strided = (Array.isArray(strides) ? strides : [strides, strides]).some((s) => s > 1);
     const limit = maxPatch ?? (strided ? IM2COL_MAX_STRIDED_PATCH : IM2COL_MAX_PATCH);
