@@ -3,6 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core's Node bundle registers no gradients; tfjs-layers' bundle registers all of them on import.
 import '@tensorflow/tfjs-layers';
+import { hasRelaxedSimd } from './_wasm-asm.js';
 import { ModelError, problemsError } from './errors.js';
 import { registerTrainingKernels } from './training-kernels.js';
 
@@ -43,7 +44,7 @@ export interface BackendInfo {
   name: BackendName;
   package: string;
   gpu: boolean;
-  /** For logs, e.g. `wasm (WebAssembly, SIMD, 1 thread)`. */
+  /** For logs, e.g. `wasm (WebAssembly, SIMD, relaxed SIMD, 1 thread)`. */
   description: string;
   /** Faster candidates that were tried first and why they did not load (`auto` only). */
   skipped: BackendProbe[];
@@ -142,6 +143,22 @@ async function setBackendOrReason(name: BackendName): Promise<string | undefined
   return detail[0] ?? `tf.setBackend('${name}') failed`;
 }
 
+/**
+ * Our wasm convolution kernels use relaxed SIMD's fused multiply-add where the engine has it (1.15-1.2x a lite
+ * training step; BENCHMARKS.md, session 9, issue 11). Node 22 and later have it by default; Node 20's V8 (11.3)
+ * has it behind a flag, which is set here, before any kernel module is built: it enables only that WebAssembly
+ * feature, for this process and its worker threads. Where it cannot be set the kernels multiply and add.
+ */
+async function enableRelaxedSimd(): Promise<void> {
+  if (hasRelaxedSimd()) return;
+  try {
+    const v8 = await import('node:v8');
+    v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  } catch {
+    // Not Node: the kernels keep the separate multiply and add.
+  }
+}
+
 /** Directory of the wasm binaries, resolved from this package so it works wherever pnpm put them. */
 function wasmBinaryDirectory(): string | undefined {
   try {
@@ -185,6 +202,7 @@ async function activate(candidate: Candidate, importModule: ModuleImporter): Pro
         if (directory !== undefined) wasm.setWasmPaths(directory);
         wasmPathsSet = true;
       }
+      await enableRelaxedSimd();
       try {
         registerTrainingKernels('wasm');
       } catch (error) {
@@ -215,7 +233,8 @@ async function describeActive(candidate: Candidate): Promise<string> {
     case 'wasm': {
       const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
       const threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT');
-      return `wasm (WebAssembly${simd ? ', SIMD' : ''}, ${threads ? 'multi-threaded' : '1 thread'})`;
+      const fused = simd && hasRelaxedSimd() ? ', relaxed SIMD' : '';
+      return `wasm (WebAssembly${simd ? ', SIMD' : ''}${fused}, ${threads ? 'multi-threaded' : '1 thread'})`;
     }
     case 'cpu':
       return 'cpu (plain JavaScript, slowest)';
