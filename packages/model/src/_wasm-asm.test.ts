@@ -38,7 +38,13 @@ describe('multiplyAddTile', () => {
   });
 
   it.each([false, true])('adds a x b into the 4 x 8 tile (fused multiply-add: %s)', (fused) => {
-    const memory = new WebAssembly.Memory({ initial: 1 });
+    // The project's TypeScript libs do not declare WebAssembly (see _wasm-asm.ts).
+    const { Memory } = (
+      globalThis as unknown as {
+        WebAssembly: { Memory: new (descriptor: { initial: number }) => { buffer: ArrayBuffer } };
+      }
+    ).WebAssembly;
+    const memory = new Memory({ initial: 1 });
     const tile = simdInstances<{ tile(b: number, a: number, acc: number): void }>(() => tileModule(fused))(
       memory,
     )!;
