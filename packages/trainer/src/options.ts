@@ -223,8 +223,9 @@ export const TRAIN_OPTIONS = {
   /**
    * Validate every this many steps, and always at the last step. @default 500, or with `time`: 10 times a run,
    * evenly by time, at most a tenth of the clock (slow validations space out), half as often before the final
-   * size of progressive resizing (those validations only report progress), and none within half a spacing of
-   * the last step's own
+   * size of progressive resizing (those validations only report progress), with boxes not within a spacing after
+   * the switch to the final size (the box head adapts first), and none within half a spacing of the last step's
+   * own
    */
   validateEvery: {
     type: 'integer',

@@ -2,7 +2,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Dataset } from '@litter/dataset';
-import { type CreateModelOptions, initBackend, type ModelFactory } from '@litter/model';
+import {
+  addCenterNetHead,
+  type CreateModelOptions,
+  centerNetHead,
+  initBackend,
+  type ModelFactory,
+} from '@litter/model';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -43,6 +49,7 @@ function pooledNetwork(options: CreateModelOptions, clocked: boolean): tfl.Layer
       kernelInitializer: tfl.initializers.glorotUniform({ seed }),
     })
     .apply(x) as tfl.SymbolicTensor;
+  const features = x;
   x = tfl.layers.globalAveragePooling2d({}).apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.dropout({ rate: 0.2 }).apply(x) as tfl.SymbolicTensor;
   const logits = tfl.layers
@@ -51,7 +58,11 @@ function pooledNetwork(options: CreateModelOptions, clocked: boolean): tfl.Layer
       kernelInitializer: tfl.initializers.glorotUniform({ seed: seed + 1 }),
     })
     .apply(x) as tfl.SymbolicTensor;
-  return tfl.model({ inputs: input, outputs: logits });
+  if (!options.boxes) return tfl.model({ inputs: input, outputs: logits });
+  const map = addCenterNetHead(features, { classes: options.classes, channels: 4 }, () => ({
+    seed: seed + 2,
+  }));
+  return tfl.model({ inputs: input, outputs: [logits, map] });
 }
 
 /** Fully convolutional (global pooling): the same weights take any input size, as progressive resizing needs. */
@@ -63,10 +74,12 @@ const pooledModel: ModelFactory = {
   create: (options) => pooledNetwork(options, false),
 };
 
-/** {@link pooledModel} whose forward passes take FORWARD_MS of the (faked) clock. */
+/** {@link pooledModel} whose forward passes take FORWARD_MS of the (faked) clock; with boxes, a CenterNet head. */
 const clockedModel: ModelFactory = {
   ...pooledModel,
   name: 'pooled-clocked-test',
+  supportsBoxes: true,
+  boxHead: centerNetHead,
   create: (options) => pooledNetwork(options, true),
 };
 
@@ -165,6 +178,21 @@ describe('train with a time budget', () => {
       const gaps = seconds.slice(1).map((s, i) => s - seconds[i]!);
       expect(Math.min(...gaps.slice(0, -1)), `${time}: ${seconds}`).toBeGreaterThanOrEqual(time / 10);
       expect(gaps.at(-1)!, `${time}: ${seconds}`).toBeGreaterThanOrEqual(time / 20);
+      result.model.dispose();
+    }
+  });
+
+  it('with boxes, validates a spacing after the switch to the final size at the earliest', async () => {
+    const time = 20;
+    const progressive = { dataset: small, until: 0.5 };
+    for (const boxes of [false, true]) {
+      const result = await train({ ...base(), model: clockedModel, time, progressive, boxes });
+      const validations = result.history.filter((row): row is ValidationRow => row.event === 'validation');
+      const first = validations.find((row) => row.width === dataset.width)!;
+      const trace = JSON.stringify(validations.map((row) => [row.width, row.seconds]));
+      // the switch is at half the budget; the spacing is at least a tenth of it
+      if (boxes) expect(first.seconds!, trace).toBeGreaterThanOrEqual(0.5 * time + time / 10);
+      else expect(first.seconds!, trace).toBeLessThan(0.5 * time + time / 10);
       result.model.dispose();
     }
   });
