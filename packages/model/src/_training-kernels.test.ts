@@ -222,24 +222,21 @@ describe('composed convolution gradient kernels', () => {
     }
     try {
       tf.tidy(() => {
-        const x = tf.ones([2, 9, 9, 8]) as tf.Tensor4D;
         const dy = tf.ones([2, 5, 5, 16]) as tf.Tensor4D;
-        const dw = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, {
-          strides: [2, 2],
-          pad: 'same',
-          dataFormat: 'NHWC',
-          filterShape: [3, 3, 8, 16],
-        } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        /** dW of a stride-2 3x3 convolution from `inChannels` channels of ones to dy's 16. */
+        const filterGradient = (inChannels: number) =>
+          tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.ones([2, 9, 9, inChannels]), dy }, {
+            strides: [2, 2],
+            pad: 'same',
+            dataFormat: 'NHWC',
+            filterShape: [3, 3, inChannels, 16],
+          } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        const dw = filterGradient(8);
         // Each weight of the middle tap sums dy over all 2 x 5 x 5 output pixels (x is ones).
         expect(dw.shape).toEqual([3, 3, 8, 16]);
         expect(dw.dataSync()[(1 * 3 + 1) * 8 * 16]).toBe(50);
         // 3 input channels (an RGB image): the SIMD kernel on a copy padded to 4.
-        const rgb = tf.engine().runKernel('Conv2DBackpropFilter', { x: tf.ones([2, 9, 9, 3]), dy }, {
-          strides: [2, 2],
-          pad: 'same',
-          dataFormat: 'NHWC',
-          filterShape: [3, 3, 3, 16],
-        } as unknown as tf.NamedAttrMap) as tf.Tensor;
+        const rgb = filterGradient(3);
         expect(rgb.shape).toEqual([3, 3, 3, 16]);
         expect(rgb.dataSync()[(1 * 3 + 1) * 3 * 16 + 2 * 16 + 15]).toBe(50);
       });

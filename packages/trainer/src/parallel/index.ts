@@ -278,9 +278,7 @@ function checkStep(
 ): void {
   const { batchSize, images, labels } = batch;
   const { classes, boxes } = settings;
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new TrainerError('invalid-options', `batchSize must be a positive integer, got ${batchSize}`);
-  }
+  checkBatchSize(batchSize);
   if (images.length < batchSize * pixels || labels.length < batchSize * classes) {
     throw new TrainerError(
       'invalid-options',

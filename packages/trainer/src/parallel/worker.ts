@@ -200,11 +200,7 @@ class Replica {
       });
     }
     // The forward pass moved the batch-norm statistics (if any): publish them for averaging.
-    let offset = layout.trainableSize;
-    for (const weight of model.nonTrainableWeights) {
-      readInto(weight.read(), own, offset);
-      offset += weight.read().size;
-    }
+    this.readNonTrainableInto(own, layout.trainableSize);
     return loss;
   }
 
@@ -273,14 +269,18 @@ class Replica {
     this.writeNonTrainable(averaged);
   }
 
-  /** The non-trainable weights (batch-norm statistics), flat, copied. */
-  private readNonTrainable(): Float32Array {
-    const values = new Float32Array(this.layout.nonTrainableSize);
-    let offset = 0;
+  /** The non-trainable weights (batch-norm statistics), flat, into `target` from `offset` on. */
+  private readNonTrainableInto(target: Float32Array, offset: number): void {
     for (const weight of this.model.nonTrainableWeights) {
-      readInto(weight.read(), values, offset);
+      readInto(weight.read(), target, offset);
       offset += weight.read().size;
     }
+  }
+
+  /** The non-trainable weights, flat, copied. */
+  private readNonTrainable(): Float32Array {
+    const values = new Float32Array(this.layout.nonTrainableSize);
+    this.readNonTrainableInto(values, 0);
     return values;
   }
 
