@@ -69,6 +69,7 @@ describe("litter train's flags come from the option tables", () => {
     expect(helpLine('workers')).toMatch(/\(default: one per core\)$/);
     expect(helpLine('zoomOut')).toMatch(/\(default: 0\.25, 0 with --boxes\)$/);
     expect(helpLine('shift')).toMatch(/\(default: 0\.03, 0 with --boxes\)$/);
+    expect(helpLine('stretch')).toMatch(/\(default: 0, 0\.3 with --boxes\)$/);
     expect(helpLine('colorJitter')).toMatch(/\(default: 0\.2,0\.2,0\.2,0\.03; 0,0,0,0 turns it off\)$/);
     expect(helpLine('resume')).not.toMatch(/default/);
   });
@@ -122,10 +123,12 @@ describe('mergeTrainOptions (the resume merge)', () => {
     expect(merged.colorJitter).toEqual({ brightness: 0.2, contrast: 0.2, saturation: 0.2, hue: 0.03 });
   });
 
-  it('gives a new run with --boxes no zoom-out or shift (its boxes would not follow the smeared border), but jitter', () => {
+  it('gives a new run with --boxes no zoom-out or shift (its boxes would not follow the smeared border), but jitter and a stretch', () => {
     const merged = mergeTrainOptions({ boxes: true }, undefined);
     expect(merged.zoomOut).toBe(0);
     expect(merged.shift).toBe(0);
+    expect(merged.stretch).toBe(0.3);
+    expect(mergeTrainOptions({}, undefined)).not.toHaveProperty('stretch');
     expect(merged.colorJitter).toEqual(TRAIN_DEFAULTS.colorJitter);
     // Given, they are what was given.
     expect(mergeTrainOptions({ boxes: true, zoomOut: 0.1 }, undefined).zoomOut).toBe(0.1);

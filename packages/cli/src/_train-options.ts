@@ -176,6 +176,7 @@ const TRAIN_FLAG_OVERRIDES: { [K in TrainOptionName]?: Partial<Common> & { parse
     steps: { defaultText: 'none; a time budget, see --time' },
     zoomOut: { defaultText: `${TRAIN_DEFAULTS.zoomOut}, ${BOX_TRAIN_DEFAULTS.zoomOut} with --boxes` },
     shift: { defaultText: `${TRAIN_DEFAULTS.shift}, ${BOX_TRAIN_DEFAULTS.shift} with --boxes` },
+    stretch: { defaultText: `${TRAIN_OPTIONS.stretch.default}, ${BOX_TRAIN_DEFAULTS.stretch} with --boxes` },
     colorJitter: {
       defaultText: `${Object.values(TRAIN_DEFAULTS.colorJitter).join(',')}; 0,0,0,0 turns it off`,
     },

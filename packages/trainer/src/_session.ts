@@ -221,14 +221,15 @@ export class TrainingSession {
     this.stepSeconds = this.seconds - this.iteration.secondsBefore;
   }
 
-  /** The training augmentations, in place, drawing from the run's generator: zoom and shift, flips, colour jitter. */
+  /** The training augmentations, in place, drawing from the run's generator: zoom, shift and stretch, flips, colour jitter. */
   augment(batch: Batch): void {
     const { settings, classes } = this.plan;
     const shape = { height: this.data.height, width: this.data.width, classes };
-    if (settings.zoomOut > 0 || settings.shift > 0)
+    if (settings.zoomOut > 0 || settings.shift > 0 || settings.stretch > 0)
       augmentGeometry(batch, batch.size, shape, this.rng, {
         scale: [1 - settings.zoomOut, 1],
         translate: settings.shift,
+        stretch: settings.stretch,
         flip: false, // flips are `flip`'s, drawn apart so that runs without this draw as before
       });
     if (settings.flip)

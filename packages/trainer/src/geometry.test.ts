@@ -25,25 +25,28 @@ function scan(image: Float32Array): [number, number, number, number] | undefined
 }
 
 describe('warpImage and transformBox', () => {
-  it('move a rectangle and its box alike (checked by scanning the warped pixels), for 40 random transforms', () => {
-    const rng = new Rng(7);
-    const source = rectangle(8, 19, 10, 29);
-    const box = [10 / W, 8 / H, 30 / W, 20 / H];
-    const target = new Float32Array(source.length);
-    for (let t = 0; t < 40; t++) {
-      const affine = randomAffine(rng, { scale: [0.8, 1.6], translate: 0.1 });
-      warpImage(source, target, H, W, affine);
-      const seen = scan(target);
-      const moved = transformBox(box, affine);
-      expect(seen === undefined).toBe(moved === undefined);
-      if (!seen || !moved) continue;
-      // within a pixel (and a half at zoom-in, where the bilinear edge falls between pixels)
-      expect(Math.abs(seen[0] - moved[0]) * W).toBeLessThanOrEqual(1.5);
-      expect(Math.abs(seen[2] - moved[2]) * W).toBeLessThanOrEqual(1.5);
-      expect(Math.abs(seen[1] - moved[1]) * H).toBeLessThanOrEqual(1.5);
-      expect(Math.abs(seen[3] - moved[3]) * H).toBeLessThanOrEqual(1.5);
-    }
-  });
+  it.each([0, 0.6])(
+    'move a rectangle and its box alike (checked by scanning the warped pixels), for 40 random transforms, stretch %s',
+    (stretch) => {
+      const rng = new Rng(7);
+      const source = rectangle(8, 19, 10, 29);
+      const box = [10 / W, 8 / H, 30 / W, 20 / H];
+      const target = new Float32Array(source.length);
+      for (let t = 0; t < 40; t++) {
+        const affine = randomAffine(rng, { scale: [0.8, 1.6], translate: 0.1, stretch });
+        warpImage(source, target, H, W, affine);
+        const seen = scan(target);
+        const moved = transformBox(box, affine);
+        expect(seen === undefined).toBe(moved === undefined);
+        if (!seen || !moved) continue;
+        // within a pixel (and a half at zoom-in, where the bilinear edge falls between pixels)
+        expect(Math.abs(seen[0] - moved[0]) * W).toBeLessThanOrEqual(1.5);
+        expect(Math.abs(seen[2] - moved[2]) * W).toBeLessThanOrEqual(1.5);
+        expect(Math.abs(seen[1] - moved[1]) * H).toBeLessThanOrEqual(1.5);
+        expect(Math.abs(seen[3] - moved[3]) * H).toBeLessThanOrEqual(1.5);
+      }
+    },
+  );
 
   it('samples where the formula says, by hand: zoom 2 from a quarter in on a ramp', () => {
     // value = column index; output column j shows input x = 0.25 * 8 + (j + 0.5) / 2 - 0.5 = 1.75 + j / 2
@@ -54,6 +57,29 @@ describe('warpImage and transformBox', () => {
     expect(Array.from({ length: w }, (_, j) => out[j * 3])).toEqual([
       1.75, 2.25, 2.75, 3.25, 3.75, 4.25, 4.75, 5.25,
     ]);
+  });
+
+  it('samples where the formula says, by hand: a stretch of 2 along x only, from a quarter in', () => {
+    // value = column index + 10 x row index; output (i, j) shows input x = 1.75 + j / 2, y = i
+    const [h, w] = [3, 8];
+    const ramp = new Float32Array(h * w * 3).map(
+      (_, k) => (Math.floor(k / 3) % w) + 10 * Math.floor(k / 3 / w),
+    );
+    const out = new Float32Array(ramp.length);
+    warpImage(ramp, out, h, w, { scale: 1, x0: 0.25, y0: 0, flip: false, stretchX: 2, stretchY: 1 });
+    expect(Array.from({ length: w }, (_, j) => out[(2 * w + j) * 3])).toEqual([
+      21.75, 22.25, 22.75, 23.25, 23.75, 24.25, 24.75, 25.25,
+    ]);
+    const box = transformBox([0.25, 0.1, 0.5, 0.6], {
+      scale: 1,
+      x0: 0.25,
+      y0: 0,
+      flip: false,
+      stretchY: 1.5,
+    });
+    [0, 0.15, 0.25, 0.9].forEach((v, k) => {
+      expect(box![k]).toBeCloseTo(v, 12);
+    });
   });
 
   it('is the identity without a transform, and a mirror of each row when flipped', () => {
@@ -102,7 +128,29 @@ describe('randomAffine', () => {
     expect(a.next()).toBe(b.next());
   });
 
+  it('with stretch draws seven numbers, stretches one axis (each about as often) by [1, 1 + stretch], crop inside', () => {
+    const a = new Rng(5);
+    const b = new Rng(5);
+    const axes = { x: 0, y: 0 };
+    for (let k = 0; k < 400; k++) {
+      const affine = randomAffine(a, { scale: [1, 1], translate: 0, stretch: 0.4 });
+      for (let d = 0; d < 7; d++) b.next();
+      const { stretchX = 1, stretchY = 1 } = affine;
+      expect(Math.min(stretchX, stretchY)).toBe(1);
+      expect(Math.max(stretchX, stretchY)).toBeLessThanOrEqual(1.4);
+      if (stretchX > 1) axes.x++;
+      if (stretchY > 1) axes.y++;
+      expect(affine.x0).toBeGreaterThanOrEqual(0);
+      expect(affine.x0 + 1 / stretchX).toBeLessThanOrEqual(1 + 1e-12);
+      expect(affine.y0 + 1 / stretchY).toBeLessThanOrEqual(1 + 1e-12);
+    }
+    expect(a.next()).toBe(b.next());
+    expect(axes.x).toBeGreaterThan(150);
+    expect(axes.y).toBeGreaterThan(150);
+  });
+
   it('rejects bad options', () => {
+    expect(() => randomAffine(new Rng(1), { stretch: -0.5 })).toThrow(/stretch/);
     expect(() => randomAffine(new Rng(1), { scale: [1.5, 1] })).toThrow(/scale/);
     expect(() => randomAffine(new Rng(1), { translate: -1 })).toThrow(/translate/);
   });

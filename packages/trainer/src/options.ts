@@ -196,6 +196,24 @@ export const TRAIN_OPTIONS = {
     description: 'Shift each training image by up to F of its size each way (boxes too); 0 turns it off',
   },
   /**
+   * Stretch each training image along one axis (x or y, even odds) by a random factor in `[1, 1 + stretch]`
+   * (uniform), cropping that axis at a random place, its boxes with it (`augmentGeometry`'s `stretch`): objects
+   * appear wider or taller than rendered, so the boxes' sizes are read from the pixels rather than from each
+   * class's usual shape, and nothing is filled in. An object cropped wholly away is no longer visible. Two more
+   * draws from the run's generator per image (with `zoomOut`'s and `shift`'s five). `litter train` stretches by
+   * up to 0.3 with boxes (`_defaults.ts` in @litter/cli). @default 0 (off)
+   */
+  stretch: {
+    type: 'number',
+    min: 0,
+    max: 1,
+    default: 0,
+    flag: 'stretch',
+    hint: 'F',
+    description:
+      'Stretch each training image along x or y by a random factor in [1, 1 + F] (boxes too); 0 turns it off',
+  },
+  /**
    * For models with batch normalisation: before each validation and at the end of training, replace the moving
    * mean and variance with their average over this many training images (evenly spaced over the training
    * split) run with the current weights ("precise batch norm"). The moving averages lag far behind weights that

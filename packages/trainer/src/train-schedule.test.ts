@@ -332,7 +332,7 @@ describe('early stopping and colour jitter', () => {
     expect(a[0]).not.toBe(none[0]);
   });
 
-  it('zooms out and shifts from the run generator: the same losses twice, other losses than without', async () => {
+  it('zooms out, shifts and stretches from the run generator: the same losses twice, other losses than without', async () => {
     const losses = async (options: Partial<TrainOptions>) => {
       const result = await train({ ...base(), steps: 4, logEvery: 1, ...options });
       result.model.dispose();
@@ -341,11 +341,15 @@ describe('early stopping and colour jitter', () => {
     const a = await losses({ zoomOut: 0.3, shift: 0.05 });
     const b = await losses({ zoomOut: 0.3, shift: 0.05 });
     const shiftOnly = await losses({ shift: 0.05 });
+    const stretchOnly = await losses({ stretch: 0.3 });
     const none = await losses({});
     expect(a).toEqual(b);
     expect(a[0]).not.toBe(none[0]);
     expect(shiftOnly[0]).not.toBe(none[0]);
     expect(shiftOnly[0]).not.toBe(a[0]);
+    expect(stretchOnly[0]).not.toBe(none[0]);
+    expect(stretchOnly).toEqual(await losses({ stretch: 0.3 }));
     await expect(losses({ zoomOut: 1 })).rejects.toMatchObject({ code: 'invalid-options' });
+    await expect(losses({ stretch: -0.1 })).rejects.toMatchObject({ code: 'invalid-options' });
   });
 });
