@@ -61,7 +61,7 @@ export const TRAIN_DEFAULTS = {
  * head objects wider or taller than their class's usual shape (own-a's held-out torus, 0.32 as tall as wide
  * where the training scenes' tori have medians of 0.42-1.16, got boxes twice its height). At 600 steps, two seeds
  * (BENCHMARKS.md, "Session 10 (issue 14)"): mean IoU +0.050 / +0.002 and AP50 +0.036 / +0.042 on own-a / own-b,
- * exact match +0.009 / +0.010; blender-five better on all four figures; 0.5 measured the same as 0.3.
+ * exact match +0.009 / +0.010; blender-five (one seed) better on all four figures; 0.5 measured the same as 0.3.
  */
 export const BOX_TRAIN_DEFAULTS = { zoomOut: 0, shift: 0, stretch: 0.3 } as const;
 
