@@ -1,5 +1,6 @@
 import { DatasetError } from '@litter/dataset';
 import { ModelError } from '@litter/model';
+import { DEFAULTS as RENDER_DEFAULTS } from '@litter/render';
 import { describe, expect, it } from 'vitest';
 import { memoryIo } from '../test/_memory-io.js';
 import { ExitCode } from './errors.js';
@@ -91,6 +92,9 @@ describe('sub-commands are found by position, not in flag values', () => {
     expect(renderHelp.code).toBe(ExitCode.ok);
     expect(renderHelp.stdout).toMatch(/litter render/);
     expect(renderHelp.stdout).toContain('--scenes');
+    // The help text's defaults are copies (the command loads @litter/render only when it runs): they must agree.
+    expect(renderHelp.stdout).toContain(`Scenes (object arrangements) (default: ${RENDER_DEFAULTS.scenes})`);
+    expect(renderHelp.stdout).toContain(`Camera positions per scene (default: ${RENDER_DEFAULTS.views},`);
     expect(renderHelp.stdout).not.toContain('PART');
     // The render command itself runs: its own check of --scenes answers, not merge's unknown --prefix.
     const rendered = await run(['render', '--prefix', 'merge', 'out', '--scenes', '0']);

@@ -128,7 +128,7 @@ export default defineCommand({
       description:
         'JSON scene file: every setting below and the domain randomisation (see @litter/render README); flags win over it',
     },
-    scenes: { type: 'string', valueHint: 'N', description: 'Scenes (object arrangements) (default: 10)' },
+    scenes: { type: 'string', valueHint: 'N', description: 'Scenes (object arrangements) (default: 40)' },
     views: {
       type: 'string',
       valueHint: 'N',
