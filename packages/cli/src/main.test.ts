@@ -92,7 +92,7 @@ describe('sub-commands are found by position, not in flag values', () => {
     expect(renderHelp.code).toBe(ExitCode.ok);
     expect(renderHelp.stdout).toMatch(/litter render/);
     expect(renderHelp.stdout).toContain('--scenes');
-    // The help text's defaults are copies (the command loads @litter/render only when it runs): they must agree.
+    // The help text's defaults come from @litter/render's DEFAULTS (its light `defaults` subpath).
     expect(renderHelp.stdout).toContain(`Scenes (object arrangements) (default: ${RENDER_DEFAULTS.scenes})`);
     expect(renderHelp.stdout).toContain(`Camera positions per scene (default: ${RENDER_DEFAULTS.views},`);
     expect(renderHelp.stdout).not.toContain('PART');

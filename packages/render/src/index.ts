@@ -15,6 +15,7 @@ export {
   TESTED_BLENDER,
   TOO_NEW_BLENDER,
 } from './blender.js';
+export { DEFAULTS } from './defaults.js';
 export { MAX_LISTED_PROBLEMS, RenderError, type RenderErrorCode } from './errors.js';
 export {
   type BoxArray,
@@ -43,7 +44,6 @@ export {
   SCENES_PER_WORKER,
 } from './render.js';
 export {
-  DEFAULTS,
   type FileObject,
   fingerprint,
   MESH_FORMATS,

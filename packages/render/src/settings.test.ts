@@ -2,9 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DEFAULTS } from './defaults.js';
 import { RenderError } from './errors.js';
 import {
-  DEFAULTS,
   fingerprint,
   orbitGrid,
   parseObjectFlag,

@@ -1,4 +1,5 @@
 import type { RenderCallbacks, RenderFlags, Shard } from '@litter/render';
+import { DEFAULTS } from '@litter/render/defaults';
 import { defineCommand } from 'citty';
 import cliProgress from 'cli-progress';
 import { choiceFlag, commonArgs, intFlag, listFlag, markVariadic, numberFlag, stringFlag } from '../_args.js';
@@ -128,49 +129,64 @@ export default defineCommand({
       description:
         'JSON scene file: every setting below and the domain randomisation (see @litter/render README); flags win over it',
     },
-    scenes: { type: 'string', valueHint: 'N', description: 'Scenes (object arrangements) (default: 40)' },
+    scenes: {
+      type: 'string',
+      valueHint: 'N',
+      description: `Scenes (object arrangements) (default: ${DEFAULTS.scenes})`,
+    },
     views: {
       type: 'string',
       valueHint: 'N',
-      description: 'Camera positions per scene (default: 25, a 5x5 orbit grid)',
+      description: `Camera positions per scene (default: ${DEFAULTS.views}, a 5x5 orbit grid)`,
     },
     camera: {
       type: 'string',
       valueHint: 'orbit|random',
       description: 'Orbit grid or random poses (default: orbit)',
     },
-    width: { type: 'string', valueHint: 'PX', description: 'Render width (default: 160)' },
-    height: { type: 'string', valueHint: 'PX', description: 'Render height (default: 120)' },
-    samples: { type: 'string', valueHint: 'N', description: 'Samples per pixel (default: 8)' },
+    width: { type: 'string', valueHint: 'PX', description: `Render width (default: ${DEFAULTS.width})` },
+    height: { type: 'string', valueHint: 'PX', description: `Render height (default: ${DEFAULTS.height})` },
+    samples: {
+      type: 'string',
+      valueHint: 'N',
+      description: `Samples per pixel (default: ${DEFAULTS.samples})`,
+    },
     seed: {
       type: 'string',
       valueHint: 'N',
-      description: 'Seed of the arrangements, colours and poses (default: 1)',
+      description: `Seed of the arrangements, colours and poses (default: ${DEFAULTS.seed})`,
     },
     objects: {
       type: 'string',
       valueHint: 'A,B=mesh.glb,C=f.blend:Obj',
-      description: `Classes: built-in ${'Cube, Sphere, Can, Cone, Torus, Bottle'}, or NAME=FILE (.obj .glb .gltf .stl, or .blend:OBJECT) (default: Cube,Sphere,Can,Cone,Torus)`,
+      description: `Classes: built-in ${'Cube, Sphere, Can, Cone, Torus, Bottle'}, or NAME=FILE (.obj .glb .gltf .stl, or .blend:OBJECT) (default: ${DEFAULTS.objects.join(',')})`,
     },
     probability: {
       type: 'string',
       valueHint: 'P',
-      description: 'Chance that each object is in a scene (default: 0.75)',
+      description: `Chance that each object is in a scene (default: ${DEFAULTS.probability})`,
     },
     visibility: {
       type: 'string',
       valueHint: 'pixels|projection',
-      description:
-        "In view: covers --min-pixels pixels (boxes of those pixels), or the seed's projection of the whole mesh (default: pixels)",
+      description: `In view: covers --min-pixels pixels (boxes of those pixels), or the seed's projection of the whole mesh (default: ${DEFAULTS.visibility})`,
     },
     'min-pixels': {
       type: 'string',
       valueHint: 'N',
-      description: 'Pixels an object must cover to be in view (default: 10)',
+      description: `Pixels an object must cover to be in view (default: ${DEFAULTS.minPixels})`,
     },
     coco: { type: 'boolean', description: 'Also write coco.json (COCO boxes, pixels from the top-left)' },
-    engine: { type: 'string', valueHint: 'cycles|eevee', description: 'Render engine (default: cycles)' },
-    device: { type: 'string', valueHint: 'cpu|gpu', description: 'Cycles device (default: cpu)' },
+    engine: {
+      type: 'string',
+      valueHint: 'cycles|eevee',
+      description: `Render engine (default: ${DEFAULTS.engine})`,
+    },
+    device: {
+      type: 'string',
+      valueHint: 'cpu|gpu',
+      description: `Cycles device (default: ${DEFAULTS.device})`,
+    },
     prefix: {
       type: 'string',
       valueHint: 'TEXT',
